@@ -1,0 +1,8 @@
+"""Message-passing layers."""
+from .hyper_gin_conv import HyperGINConv
+
+__all__ = [
+    'HyperGINConv',
+]
+
+classes = __all__

@@ -1,0 +1,177 @@
+r"""Building blocks of the Nachmani & Wolf hypernetwork layers.
+
+A hyper layer has three parts, each a module here:
+
+* :class:`FirstMessageCombiner` mixes the current message
+  :math:`\mathbf{m}^{(t)}` with the first message :math:`\mathbf{m}^{(0)}`;
+  feeding the first message to the hypernetwork is what keeps training
+  stable (arXiv 2002.00240, Sec. 1).
+* :class:`HyperNetwork` (:math:`f`) maps the combined message to a code
+  :math:`\mathbf{z}`, its last hidden layer.
+* :class:`HyperMLP` (:math:`g`) is the network whose weights :math:`f`
+  generates; each of its layers is a :class:`~pyg_hyper.nn.HyperLinear`, which
+  holds :math:`f`'s output layer for that weight and applies it in factorized
+  form.
+"""
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+from pyg_hyper.nn.hyper_linear import HyperLinear
+
+__all__ = ['FirstMessageCombiner', 'HyperNetwork', 'HyperMLP']
+
+COMBINE_MODES = ('concat', 'convex')
+
+
+class FirstMessageCombiner(torch.nn.Module):
+    r"""Combines the current message with the first one.
+
+    .. math::
+        \mathbf{u} = [\mathbf{m}^{(t)} \,\Vert\, \mathbf{m}^{(0)}]
+        \quad \text{(concat)} \qquad \text{or} \qquad
+        \mathbf{u} = c\,\mathbf{m}^{(0)} + (1 - c)\,\mathbf{m}^{(t)}
+        \quad \text{(convex)},
+
+    where :math:`c = \sigma(\theta) \in (0, 1)` is learned. (The third-party
+    reimplementation galkampel/HyperNetworks clips a raw scalar to
+    :math:`[0, 1]`; a sigmoid keeps the same range without a dead gradient
+    at the bounds.)
+
+    Args:
+        channels (int): Width of the current message.
+        first_channels (int): Width of the first message.
+        mode (str, optional): :obj:`"concat"` or :obj:`"convex"`.
+            (default: :obj:`"concat"`)
+    """
+    def __init__(self, channels: int, first_channels: int,
+                 mode: str = 'concat'):
+        super().__init__()
+        if mode not in COMBINE_MODES:
+            raise ValueError(f"Unknown combine mode '{mode}' (expected one of "
+                             f"{list(COMBINE_MODES)})")
+        if mode == 'convex' and channels != first_channels:
+            raise ValueError(f"combine='convex' needs the current and first "
+                             f"messages to have the same width (got "
+                             f"{channels} and {first_channels}); use "
+                             f"combine='concat' instead")
+        self.channels = channels
+        self.first_channels = first_channels
+        self.mode = mode
+        if mode == 'convex':
+            self.logit = Parameter(torch.empty(1))
+        else:
+            self.register_parameter('logit', None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.logit is not None:
+            self.logit.data.zero_()  # c = 0.5: no prior on either message
+
+    @property
+    def out_channels(self) -> int:
+        if self.mode == 'concat':
+            return self.channels + self.first_channels
+        return self.channels
+
+    @property
+    def c(self) -> Optional[Tensor]:
+        return None if self.logit is None else torch.sigmoid(self.logit)
+
+    def forward(self, message: Tensor, first_message: Tensor) -> Tensor:
+        if self.mode == 'concat':
+            return torch.cat([message, first_message], dim=-1)
+        c = torch.sigmoid(self.logit)
+        return c * first_message + (1 - c) * message
+
+    def extra_repr(self) -> str:
+        return f'mode={self.mode}'
+
+
+class HyperNetwork(torch.nn.Sequential):
+    r"""The hypernetwork body :math:`f`: a tanh MLP whose last hidden layer is
+    the code :math:`\mathbf{z}` consumed by :class:`HyperLinear` layers.
+
+    With :obj:`num_layers=2` hidden layers plus the output layer held by the
+    :class:`HyperLinear` modules, :math:`f` is the 3-layer tanh MLP of
+    Nachmani & Wolf.
+
+    Args:
+        in_channels (int): Input width.
+        hyper_channels (int): Width :math:`r` of every hidden layer and of
+            the code.
+        num_layers (int, optional): Number of hidden layers. (default: :obj:`2`)
+    """
+    def __init__(self, in_channels: int, hyper_channels: int,
+                 num_layers: int = 2):
+        if num_layers < 1:
+            raise ValueError(f"'num_layers' of the hypernetwork must be at "
+                             f"least 1 (got {num_layers})")
+        layers: List[torch.nn.Module] = []
+        for i in range(num_layers):
+            layers.append(
+                torch.nn.Linear(in_channels if i == 0 else hyper_channels,
+                                hyper_channels))
+            layers.append(torch.nn.Tanh())
+        super().__init__(*layers)
+        self.in_channels = in_channels
+        self.hyper_channels = hyper_channels
+
+    def reset_parameters(self):
+        for module in self:
+            if isinstance(module, torch.nn.Linear):
+                module.reset_parameters()
+
+
+class HyperMLP(torch.nn.Module):
+    r"""The target network :math:`g`, an MLP whose every weight and bias is
+    generated per row from the code :math:`\mathbf{z}`.
+
+    .. math::
+        g(\mathbf{x}; \mathbf{z}) = \mathbf{W}_L(\mathbf{z})\,\sigma(\cdots
+        \sigma(\mathbf{W}_1(\mathbf{z})\,\mathbf{x} + \mathbf{b}_1(\mathbf{z}))
+        \cdots) + \mathbf{b}_L(\mathbf{z})
+
+    Args:
+        channel_list (List[int]): Widths from input to output; a list of
+            length :math:`L + 1` gives :math:`L` generated layers.
+        hyper_channels (int): Width of the code :math:`\mathbf{z}`.
+        act (str, optional): Hidden activation, :obj:`"tanh"` or
+            :obj:`"relu"`. (default: :obj:`"tanh"`)
+        chunk_size (int, optional): Row chunking for
+            :class:`HyperLinear`. (default: :obj:`None`)
+    """
+    def __init__(self, channel_list: List[int], hyper_channels: int,
+                 act: str = 'tanh', chunk_size: Optional[int] = None):
+        super().__init__()
+        if len(channel_list) < 2:
+            raise ValueError(f"'channel_list' needs at least an input and an "
+                             f"output width (got {channel_list})")
+        acts = {'tanh': torch.tanh, 'relu': torch.relu}
+        if act not in acts:
+            raise ValueError(f"Unknown activation '{act}' (expected one of "
+                             f"{sorted(acts)})")
+        self.channel_list = list(channel_list)
+        self.act = act
+        self._act = acts[act]
+        self.lins = torch.nn.ModuleList([
+            HyperLinear(i, o, hyper_channels, chunk_size=chunk_size)
+            for i, o in zip(channel_list[:-1], channel_list[1:])
+        ])
+
+    def reset_parameters(self):
+        for lin in self.lins:
+            lin.reset_parameters()
+
+    def forward(self, x: Tensor, z: Tensor, materialize: bool = False) -> Tensor:
+        for i, lin in enumerate(self.lins):
+            if i > 0:
+                x = self._act(x)
+            x = lin(x, z, materialize=materialize)
+        return x
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.channel_list}, '
+                f'act={self.act})')

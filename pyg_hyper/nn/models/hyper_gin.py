@@ -1,0 +1,156 @@
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from torch_geometric.nn import (
+    MLP,
+    GINConv,
+    GINEConv,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
+from torch_geometric.typing import Adj, OptTensor
+
+from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
+
+POOLS = {
+    'sum': global_add_pool,
+    'mean': global_mean_pool,
+    'max': global_max_pool,
+}
+
+
+class HyperGIN(torch.nn.Module):
+    r"""A graph-level Hyper-GIN network from the `"Molecule Property Prediction
+    and Classification with Graph Hypernetworks"
+    <https://arxiv.org/abs/2002.00240>`_ paper: a stack of
+    :class:`~pyg_hyper.nn.conv.HyperGINConv` layers, each followed by batch
+    normalization, ReLU and dropout, then graph pooling and a linear head.
+
+    The first layer's message is passed to every later layer as
+    :obj:`first_message`, which is what stabilizes hypernetwork training.
+
+    With :obj:`hyper=False` the same stack is built from PyG's
+    :class:`~torch_geometric.nn.conv.GINConv` (or
+    :class:`~torch_geometric.nn.conv.GINEConv` with :obj:`edge_dim`) with a
+    2-layer MLP of the same widths, the plain GIN baseline.
+
+    Args:
+        in_channels (int): Size of each input node feature.
+        hidden_channels (int): Width of every layer.
+        out_channels (int): Number of outputs per graph (classes or targets).
+        num_layers (int, optional): Number of message-passing layers.
+            (default: :obj:`5`)
+        hyper (bool, optional): Use hypernetwork layers. (default: :obj:`True`)
+        edge_dim (int, optional): Edge feature dimensionality.
+            (default: :obj:`None`)
+        hyper_channels (int, optional): Hypernetwork width :math:`r`.
+            (default: :obj:`64`)
+        combine (str, optional): :obj:`"concat"` or :obj:`"convex"`.
+            (default: :obj:`"concat"`)
+        pool (str, optional): :obj:`"sum"`, :obj:`"mean"` or :obj:`"max"`.
+            (default: :obj:`"sum"`)
+        dropout (float, optional): Dropout after each layer.
+            (default: :obj:`0.5`)
+        train_eps (bool, optional): Learn :math:`\epsilon`.
+            (default: :obj:`False`)
+        materialize (bool, optional): Use the materializing reference path in
+            the hyper layers. (default: :obj:`False`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, D)` *(optional)*,
+          batch vector :math:`(|\mathcal{V}|)` *(optional)*
+        - **output:** graph outputs :math:`(|\mathcal{G}|, F_{out})`
+    """
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 5,
+        hyper: bool = True,
+        edge_dim: Optional[int] = None,
+        hyper_channels: int = 64,
+        combine: str = 'concat',
+        pool: str = 'sum',
+        dropout: float = 0.5,
+        train_eps: bool = False,
+        materialize: bool = False,
+    ):
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"Unknown pooling '{pool}' (expected one of "
+                             f"{sorted(POOLS)})")
+        if num_layers < 1:
+            raise ValueError(f"'num_layers' must be at least 1 "
+                             f"(got {num_layers})")
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.out_channels = out_channels
+        self.num_layers = num_layers
+        self.hyper = hyper
+        self.pool = pool
+        self.dropout = dropout
+
+        self.convs = torch.nn.ModuleList()
+        self.norms = torch.nn.ModuleList()
+        for i in range(num_layers):
+            c_in = in_channels if i == 0 else hidden_channels
+            if hyper:
+                conv = HyperGINConv(c_in, hidden_channels,
+                                    hyper_channels=hyper_channels,
+                                    first_channels=in_channels,
+                                    combine=combine, train_eps=train_eps,
+                                    edge_dim=edge_dim,
+                                    materialize=materialize)
+            else:
+                mlp = MLP([c_in, hidden_channels, hidden_channels],
+                          act='relu', norm='batch_norm')
+                if edge_dim is None:
+                    conv = GINConv(mlp, train_eps=train_eps)
+                else:
+                    conv = GINEConv(mlp, train_eps=train_eps,
+                                    edge_dim=edge_dim)
+            self.convs.append(conv)
+            self.norms.append(torch.nn.BatchNorm1d(hidden_channels))
+        self.head = torch.nn.Linear(hidden_channels, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for conv, norm in zip(self.convs, self.norms):
+            conv.reset_parameters()
+            norm.reset_parameters()
+        self.head.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Adj, edge_attr: OptTensor = None,
+                batch: OptTensor = None,
+                batch_size: Optional[int] = None) -> Tensor:
+        first_message: OptTensor = None
+        for conv, norm in zip(self.convs, self.norms):
+            if self.hyper:
+                x, message = conv(x, edge_index, edge_attr,
+                                  first_message=first_message,
+                                  return_message=True)
+                if first_message is None:
+                    first_message = message
+            elif edge_attr is not None:
+                x = conv(x, edge_index, edge_attr)
+            else:
+                x = conv(x, edge_index)
+            x = F.dropout(norm(x).relu(), p=self.dropout,
+                          training=self.training)
+        if batch is None:
+            batch = x.new_zeros(x.size(0), dtype=torch.long)
+            batch_size = 1
+        x = POOLS[self.pool](x, batch, size=batch_size)
+        return self.head(x)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.hidden_channels}, {self.out_channels}, '
+                f'num_layers={self.num_layers}, hyper={self.hyper})')

@@ -1,0 +1,123 @@
+"""Input checks shared by the layers.
+
+Every check raises :class:`ValueError` with a message that names the layer,
+the offending argument, what was expected and what was given. Checks that
+need tensor *values* (index ranges, NaNs) only run eagerly: under
+:func:`torch.compile` they would force a graph break, and the shapes are
+still checked there.
+"""
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from torch_geometric.typing import SparseTensor
+from torch_geometric.utils import is_sparse
+
+__all__ = [
+    'is_tracing',
+    'check_channels',
+    'check_edge_index',
+    'check_edge_attr',
+    'check_finite',
+    'check_shape',
+]
+
+
+def is_tracing() -> bool:
+    """Whether we run under :func:`torch.compile` or TorchScript, where
+    value-dependent checks must be skipped."""
+    if torch.jit.is_scripting():
+        return True
+    return torch.compiler.is_compiling()
+
+
+def check_channels(owner: str, name: str, t: Optional[Tensor],
+                   channels: int) -> None:
+    """Checks that :obj:`t` is a 2-D tensor with :obj:`channels` columns."""
+    if t is None:
+        return
+    if t.dim() != 2 or t.size(-1) != channels:
+        raise ValueError(f"'{owner}' expected '{name}' of shape "
+                         f"[num_rows, {channels}] (got {list(t.shape)})")
+
+
+def check_edge_index(owner: str, edge_index, num_src: int,
+                     num_dst: int) -> None:
+    """Checks a dense :obj:`edge_index` for dtype, shape and index range.
+
+    Sparse adjacencies (:class:`torch_sparse.SparseTensor` or
+    :obj:`torch.sparse` layouts) are checked for their size only.
+    """
+    if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
+        # Trailing dense dimensions hold edge features.
+        size = tuple(edge_index.size())[:2]
+        if size[0] != num_dst or size[1] != num_src:
+            raise ValueError(f"'{owner}' expected a (transposed) sparse "
+                             f"adjacency of size [{num_dst}, {num_src}] "
+                             f"(got {list(size)})")
+        return
+    if not isinstance(edge_index, Tensor):
+        raise ValueError(f"'{owner}' expected 'edge_index' to be a tensor of "
+                         f"shape [2, num_edges] or a sparse adjacency "
+                         f"(got {type(edge_index).__name__})")
+    if edge_index.dtype not in (torch.long, torch.int):
+        raise ValueError(f"'{owner}' expected 'edge_index' of dtype "
+                         f"torch.long (got {edge_index.dtype})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'{owner}' expected 'edge_index' of shape "
+                         f"[2, num_edges] (got {list(edge_index.shape)})")
+    if is_tracing() or edge_index.numel() == 0:
+        return
+    src_min, dst_min = edge_index.min(dim=1).values.tolist()
+    src_max, dst_max = edge_index.max(dim=1).values.tolist()
+    if min(src_min, dst_min) < 0:
+        raise ValueError(f"'{owner}' found negative node indices in "
+                         f"'edge_index'")
+    if src_max >= num_src or dst_max >= num_dst:
+        raise ValueError(f"'{owner}' found node indices out of range in "
+                         f"'edge_index' (largest source index {src_max} for "
+                         f"{num_src} source nodes, largest target index "
+                         f"{dst_max} for {num_dst} target nodes)")
+
+
+def check_edge_attr(owner: str, edge_attr: Optional[Tensor],
+                    edge_dim: Optional[int], num_edges: Optional[int]) -> None:
+    """Checks that :obj:`edge_attr` is given exactly when :obj:`edge_dim`
+    is, with one row per edge and :obj:`edge_dim` columns."""
+    if edge_dim is None:
+        if edge_attr is not None:
+            raise ValueError(f"'{owner}' got 'edge_attr' but was built "
+                             f"without 'edge_dim'; pass 'edge_dim' to use "
+                             f"edge features")
+        return
+    if edge_attr is None:
+        raise ValueError(f"'{owner}' was built with 'edge_dim={edge_dim}' "
+                         f"and needs 'edge_attr' of shape "
+                         f"[num_edges, {edge_dim}], but none was given")
+    if edge_attr.dim() == 1 and edge_dim == 1:
+        return
+    if edge_attr.dim() != 2 or edge_attr.size(-1) != edge_dim:
+        raise ValueError(f"'{owner}' expected 'edge_attr' of shape "
+                         f"[num_edges, {edge_dim}] "
+                         f"(got {list(edge_attr.shape)})")
+    if num_edges is not None and edge_attr.size(0) != num_edges:
+        raise ValueError(f"'{owner}' expected one 'edge_attr' row per edge "
+                         f"({num_edges}), got {edge_attr.size(0)}")
+
+
+def check_finite(owner: str, name: str, t: Tensor) -> None:
+    """Rejects NaN or infinite values (eagerly only)."""
+    if is_tracing():
+        return
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"'{owner}' found NaN or infinite values in "
+                         f"'{name}'")
+
+
+def check_shape(owner: str, name: str, t: Tensor,
+                shape: Sequence[int]) -> None:
+    """Checks an exact shape."""
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"'{owner}' expected '{name}' of shape "
+                         f"{list(shape)} (got {list(t.shape)})")
