@@ -6,7 +6,7 @@ need tensor *values* (index ranges, NaNs) only run eagerly: under
 :func:`torch.compile` they would force a graph break, and the shapes are
 still checked there.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -21,6 +21,9 @@ __all__ = [
     'check_edge_attr',
     'check_finite',
     'check_shape',
+    'check_image',
+    'check_kernel_size',
+    'check_kernel_fits',
 ]
 
 
@@ -121,3 +124,52 @@ def check_shape(owner: str, name: str, t: Tensor,
     if tuple(t.shape) != tuple(shape):
         raise ValueError(f"'{owner}' expected '{name}' of shape "
                          f"{list(shape)} (got {list(t.shape)})")
+
+
+def check_image(owner: str, name: str, x: Tensor,
+                channels: Optional[int] = None) -> None:
+    """Checks that :obj:`x` is a batch of images :obj:`[B, C, H, W]`, with
+    :obj:`channels` channels if given."""
+    expected = 'channels' if channels is None else channels
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"'{owner}' expected '{name}' of shape "
+                         f"[batch_size, {expected}, height, width] "
+                         f"(got {got})")
+    if channels is not None and x.size(1) != channels:
+        raise ValueError(f"'{owner}' expected '{name}' with {channels} "
+                         f"channels, i.e. of shape [batch_size, {channels}, "
+                         f"height, width] (got {x.size(1)} channels in "
+                         f"shape {list(x.shape)})")
+
+
+def check_kernel_size(owner: str, kernel_size: Union[int, Sequence[int]],
+                      name: str = 'kernel_size', odd: bool = False,
+                      square: bool = False) -> Tuple[int, int]:
+    """Normalizes :obj:`kernel_size` to a pair of positive integers, checking
+    that it is odd (needed for a centred kernel with 'same' padding) and/or
+    square where the layer requires it."""
+    pair = ((kernel_size, kernel_size) if isinstance(kernel_size, int)
+            else tuple(kernel_size))
+    if len(pair) != 2 or not all(isinstance(k, int) and k >= 1
+                                 for k in pair):
+        raise ValueError(f"'{owner}' expected '{name}' to be a positive "
+                         f"integer or a pair of them (got {kernel_size!r})")
+    if square and pair[0] != pair[1]:
+        raise ValueError(f"'{owner}' requires a square '{name}' "
+                         f"(got {pair[0]}x{pair[1]})")
+    if odd and (pair[0] % 2 == 0 or pair[1] % 2 == 0):
+        raise ValueError(f"'{owner}' requires an odd '{name}' so that the "
+                         f"kernel has a centre pixel (got "
+                         f"{pair[0]}x{pair[1]})")
+    return pair
+
+
+def check_kernel_fits(owner: str, kernel_size: Sequence[int], height: int,
+                      width: int) -> None:
+    """Rejects a kernel larger than the image it is applied to."""
+    kh, kw = kernel_size
+    if kh > height or kw > width:
+        raise ValueError(f"'{owner}' has a {kh}x{kw} kernel, which is larger "
+                         f"than the {height}x{width} input image; use a "
+                         f"smaller kernel or a larger image")

@@ -1,0 +1,25 @@
+"""Convolutional hypernetworks and dynamic-filter layers for images.
+
+One module per paper; all dynamic convolutions share
+:mod:`pyg_hyper.vision.functional` (batch folded into grouped
+:func:`torch.nn.functional.conv2d`, no Python loops over samples or patches).
+"""
+from . import functional
+from .functional import batched_conv2d, depthwise_batched_conv2d
+from .dynamic_conv import (
+    Crop2d,
+    DynamicConv2d,
+    FilterNetworkB,
+    separable_dynamic_conv2d,
+)
+
+__all__ = [
+    'functional',
+    'batched_conv2d',
+    'depthwise_batched_conv2d',
+    # Klein, Wolf & Afek (CVPR 2015)
+    'separable_dynamic_conv2d',
+    'Crop2d',
+    'FilterNetworkB',
+    'DynamicConv2d',
+]
