@@ -12,6 +12,7 @@ from .dynamic_conv import (
     FilterNetworkB,
     separable_dynamic_conv2d,
 )
+from .conditioned_sr import ConditionedSR
 
 __all__ = [
     'functional',
@@ -22,4 +23,6 @@ __all__ = [
     'Crop2d',
     'FilterNetworkB',
     'DynamicConv2d',
+    # Riegler et al. (ICCV 2015)
+    'ConditionedSR',
 ]
