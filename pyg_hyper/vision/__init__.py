@@ -13,6 +13,13 @@ from .dynamic_conv import (
     separable_dynamic_conv2d,
 )
 from .conditioned_sr import ConditionedSR
+from .dynamic_filter import (
+    DynamicFilterConv2d,
+    DynamicFilterNetwork,
+    DynamicLocalFilter2d,
+    FilterGenerator,
+    dynamic_local_filter2d,
+)
 
 __all__ = [
     'functional',
@@ -25,4 +32,10 @@ __all__ = [
     'DynamicConv2d',
     # Riegler et al. (ICCV 2015)
     'ConditionedSR',
+    # De Brabandere, Jia et al. (NIPS 2016)
+    'dynamic_local_filter2d',
+    'DynamicFilterConv2d',
+    'DynamicLocalFilter2d',
+    'FilterGenerator',
+    'DynamicFilterNetwork',
 ]

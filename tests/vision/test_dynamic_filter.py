@@ -1,0 +1,115 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pyg_hyper.vision import (
+    DynamicFilterConv2d,
+    DynamicFilterNetwork,
+    DynamicLocalFilter2d,
+    FilterGenerator,
+    dynamic_local_filter2d,
+)
+
+
+def _local_reference(x, filters, k):
+    # Pixel by pixel: the K x K neighbourhood dotted with that pixel's filter.
+    b, c, h, w = x.shape
+    xp = F.pad(x, (k // 2, ) * 4)
+    out = torch.zeros_like(x)
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                window = xp[n, :, i:i + k, j:j + k].reshape(c, k * k)
+                out[n, :, i, j] = window @ filters[n, :, i, j]
+    return out
+
+
+def test_local_filter_equals_pixelwise_reference():
+    torch.manual_seed(0)
+    x, filters = torch.randn(2, 2, 5, 6), torch.randn(2, 9, 5, 6)
+    out = dynamic_local_filter2d(x, filters)
+    assert torch.allclose(out, _local_reference(x, filters, 3), atol=1e-5)
+
+
+def test_local_filter_with_constant_filters_is_a_conv():
+    torch.manual_seed(0)
+    x, kernel = torch.randn(2, 3, 8, 8), torch.randn(2, 25)
+    filters = kernel[:, :, None, None].expand(2, 25, 8, 8)
+    local = DynamicLocalFilter2d(5, softmax=False)(x, filters)
+    conv = DynamicFilterConv2d(5, softmax=False)(x, kernel)
+    assert torch.allclose(local, conv, atol=1e-5)
+    for b in range(2):
+        ref = F.conv2d(x[b].unsqueeze(1), kernel[b].view(1, 1, 5, 5),
+                       padding=2)
+        assert torch.allclose(conv[b], ref[:, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize('mode', ['reflect', 'replicate', 'circular'])
+def test_padding_modes_match_padded_conv(mode):
+    torch.manual_seed(0)
+    x, kernel = torch.randn(1, 1, 6, 6), torch.randn(1, 9)
+    out = DynamicFilterConv2d(3, softmax=False, padding_mode=mode)(x, kernel)
+    ref = F.conv2d(F.pad(x, (1, ) * 4, mode=mode), kernel.view(1, 1, 3, 3))
+    assert torch.allclose(out, ref, atol=1e-5)
+    filters = kernel[:, :, None, None].expand(1, 9, 6, 6)
+    local = DynamicLocalFilter2d(3, softmax=False, padding_mode=mode)
+    assert torch.allclose(local(x, filters), ref, atol=1e-5)
+
+
+def test_softmax_normalization():
+    torch.manual_seed(0)
+    x = torch.ones(2, 1, 7, 7)
+    # A constant image stays constant under normalized filters (away from
+    # the zero border), whatever the logits.
+    local = DynamicLocalFilter2d(3)(x, 5 * torch.randn(2, 9, 7, 7))
+    conv = DynamicFilterConv2d(3)(x, 5 * torch.randn(2, 9))
+    for out in (local, conv):
+        assert torch.allclose(out[..., 1:-1, 1:-1], torch.ones(2, 1, 5, 5),
+                              atol=1e-5)
+
+
+def test_network_shapes_and_last_frame():
+    torch.manual_seed(0)
+    for local in (True, False):
+        net = DynamicFilterNetwork(3, kernel_size=5, hidden_channels=8,
+                                   local=local)
+        x = torch.rand(2, 3, 8, 8)
+        out, filters = net(x, return_filters=True)
+        assert out.shape == (2, 1, 8, 8)
+        expected = (2, 25, 8, 8) if local else (2, 25)
+        assert filters.shape == expected
+        # Only the last frame is filtered.
+        x2 = x.clone()
+        x2[:, -1] = 0
+        assert float(net.filter(x2[:, -1:], filters).abs().max()) == 0.0
+
+
+def test_gradcheck():
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 4, dtype=torch.double, requires_grad=True)
+    f = torch.randn(1, 9, 4, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(DynamicLocalFilter2d(3), (x, f))
+    g = torch.randn(1, 9, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(DynamicFilterConv2d(3), (x, g))
+
+
+def test_bad_inputs():
+    layer = DynamicLocalFilter2d(5)
+    with pytest.raises(ValueError, match='larger than the 3x3'):
+        layer(torch.rand(1, 1, 3, 3), torch.rand(1, 25, 3, 3))
+    with pytest.raises(ValueError, match=r"'filters' of shape \[1, 25, 6, 6\]"):
+        layer(torch.rand(1, 1, 6, 6), torch.rand(1, 9, 6, 6))
+    with pytest.raises(ValueError, match=r"'filters' of shape \[2, 9\]"):
+        DynamicFilterConv2d(3)(torch.rand(2, 1, 6, 6), torch.rand(2, 8))
+    with pytest.raises(ValueError, match='odd'):
+        DynamicLocalFilter2d(4)
+    with pytest.raises(ValueError, match='square'):
+        DynamicFilterConv2d((3, 5))
+    with pytest.raises(ValueError, match='padding_mode'):
+        DynamicFilterConv2d(3, padding_mode='mirror')
+    with pytest.raises(ValueError, match='K\\*K taps'):
+        dynamic_local_filter2d(torch.rand(1, 1, 6, 6), torch.rand(1, 8, 6, 6))
+    with pytest.raises(ValueError, match='with 3 channels'):
+        FilterGenerator(3, 5)(torch.rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match='even height'):
+        FilterGenerator(1, 3)(torch.rand(1, 1, 7, 8))
