@@ -20,6 +20,13 @@ from .dynamic_filter import (
     FilterGenerator,
     dynamic_local_filter2d,
 )
+from .hypernetworks import (
+    HyperLSTM,
+    HyperLSTMCell,
+    StaticHyperConv2d,
+    StaticHyperNetwork,
+    static_hypernetwork_num_parameters,
+)
 
 __all__ = [
     'functional',
@@ -38,4 +45,10 @@ __all__ = [
     'DynamicLocalFilter2d',
     'FilterGenerator',
     'DynamicFilterNetwork',
+    # Ha, Dai & Le (ICLR 2017)
+    'static_hypernetwork_num_parameters',
+    'StaticHyperNetwork',
+    'StaticHyperConv2d',
+    'HyperLSTMCell',
+    'HyperLSTM',
 ]

@@ -74,7 +74,8 @@ def test_network_shapes_and_last_frame():
         net = DynamicFilterNetwork(3, kernel_size=5, hidden_channels=8,
                                    local=local)
         x = torch.rand(2, 3, 8, 8)
-        out, filters = net(x, return_filters=True)
+        with torch.no_grad():
+            out, filters = net(x, return_filters=True)
         assert out.shape == (2, 1, 8, 8)
         expected = (2, 25, 8, 8) if local else (2, 25)
         assert filters.shape == expected
