@@ -27,6 +27,7 @@ from .hypernetworks import (
     StaticHyperNetwork,
     static_hypernetwork_num_parameters,
 )
+from .hyper_conv import HyperConv2d, kernel_coordinates
 
 __all__ = [
     'functional',
@@ -51,4 +52,7 @@ __all__ = [
     'StaticHyperConv2d',
     'HyperLSTMCell',
     'HyperLSTM',
+    # Ma, Dalca & Sabuncu (WACV 2022)
+    'kernel_coordinates',
+    'HyperConv2d',
 ]
