@@ -28,6 +28,15 @@ from .hypernetworks import (
     static_hypernetwork_num_parameters,
 )
 from .hyper_conv import HyperConv2d, kernel_coordinates
+from .hyperseg import (
+    ContextHead,
+    HyperPatchConv2d,
+    HyperPatchInvertedResidual,
+    HyperSeg,
+    HyperSegDecoder,
+    divide_signal,
+    patchwise_conv2d,
+)
 
 __all__ = [
     'functional',
@@ -55,4 +64,12 @@ __all__ = [
     # Ma, Dalca & Sabuncu (WACV 2022)
     'kernel_coordinates',
     'HyperConv2d',
+    # Nirkin, Wolf & Hassner (CVPR 2021)
+    'divide_signal',
+    'patchwise_conv2d',
+    'HyperPatchConv2d',
+    'HyperPatchInvertedResidual',
+    'ContextHead',
+    'HyperSegDecoder',
+    'HyperSeg',
 ]

@@ -89,9 +89,11 @@ def test_gradcheck():
     torch.manual_seed(0)
     x = torch.randn(1, 2, 4, 4, dtype=torch.double, requires_grad=True)
     f = torch.randn(1, 9, 4, 4, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(DynamicLocalFilter2d(3), (x, f))
+    assert torch.autograd.gradcheck(DynamicLocalFilter2d(3), (x, f),
+                                    fast_mode=True)
     g = torch.randn(1, 9, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(DynamicFilterConv2d(3), (x, g))
+    assert torch.autograd.gradcheck(DynamicFilterConv2d(3), (x, g),
+                                    fast_mode=True)
 
 
 def test_bad_inputs():

@@ -1,0 +1,182 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pyg_hyper.vision import (
+    ContextHead,
+    HyperPatchConv2d,
+    HyperPatchInvertedResidual,
+    HyperSeg,
+    HyperSegDecoder,
+    divide_signal,
+    patchwise_conv2d,
+)
+
+
+def _window(x, b, i, j, ph, pw, pad):
+    # Patch (i, j) of sample b with a `pad` border from the reflect-padded
+    # map: what a per-patch loop would convolve.
+    xp = F.pad(x, (pad, ) * 4, mode='reflect')
+    return xp[b:b + 1, :, i * ph:(i + 1) * ph + 2 * pad,
+              j * pw:(j + 1) * pw + 2 * pad]
+
+
+@pytest.mark.parametrize('k,groups', [(1, 1), (3, 1), (3, 2), (5, 1)])
+def test_patchwise_conv_equals_per_patch_loop(k, groups):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 12)
+    weight = torch.randn(2, 2, 3, 6, 4 // groups, k, k)
+    bias = torch.randn(2, 2, 3, 6)
+    out = patchwise_conv2d(x, weight, bias, groups=groups)
+    assert out.shape == (2, 6, 8, 12)
+    ph, pw = 4, 4
+    for b in range(2):
+        for i in range(2):
+            for j in range(3):
+                ref = F.conv2d(_window(x, b, i, j, ph, pw, k // 2),
+                               weight[b, i, j], bias[b, i, j], groups=groups)
+                got = out[b:b + 1, :, i * ph:(i + 1) * ph, j * pw:(j + 1) * pw]
+                assert torch.allclose(got, ref, atol=1e-5)
+
+
+def test_patchwise_conv_with_one_kernel_is_a_reflect_conv():
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 3, 8, 8), torch.randn(5, 3, 3, 3)
+    weight = w[None, None, None].expand(1, 4, 4, 5, 3, 3, 3)
+    out = patchwise_conv2d(x, weight)
+    assert torch.allclose(out, F.conv2d(F.pad(x, (1, ) * 4, mode='reflect'),
+                                        w), atol=1e-5)
+
+
+def test_hyper_patch_conv2d_reads_the_weight_map():
+    torch.manual_seed(0)
+    layer = HyperPatchConv2d(3, 2, kernel_size=3)
+    assert layer.num_weights == 2 * 3 * 9
+    x, wmap = torch.randn(1, 3, 6, 6), torch.randn(1, 54, 2, 3)
+    out = layer(x, wmap)
+    w = wmap[0, :, 1, 2].view(2, 3, 3, 3)  # patch (1, 2)
+    ref = F.conv2d(_window(x, 0, 1, 2, 3, 2, 1), w)
+    assert torch.allclose(out[..., 3:6, 4:6], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize('in_ch,out_ch', [(4, 4), (3, 5)])
+def test_inverted_residual_equals_per_patch_loop(in_ch, out_ch):
+    torch.manual_seed(0)
+    block = HyperPatchInvertedResidual(in_ch, out_ch, 3, expand_ratio=2)
+    for bn in (block.bn1, block.bn2, block.bn3):
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.normal_()
+    block.eval()  # per-channel affine BN: patches are independent
+    x = torch.randn(2, in_ch, 8, 8)
+    wmap = 0.5 * torch.randn(2, block.num_weights, 2, 2)
+    out = block(x, wmap)
+    hid = block.hidden_channels
+    for b in range(2):
+        for i in range(2):
+            for j in range(2):
+                w1, w2, w3 = wmap[b, :, i, j].split(block.splits)
+                h = _window(x, b, i, j, 4, 4, 1)
+                h = F.relu6(block.bn1(F.conv2d(h, w1.view(hid, in_ch, 1, 1))))
+                h = F.relu6(block.bn2(F.conv2d(h, w2.view(hid, 1, 3, 3),
+                                               groups=hid)))
+                h = block.bn3(F.conv2d(h, w3.view(out_ch, hid, 1, 1)))
+                if in_ch == out_ch:
+                    h = h + x[b:b + 1, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4]
+                got = out[b:b + 1, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4]
+                assert torch.allclose(got, h, atol=1e-5)
+
+
+def test_divide_signal_is_proportional():
+    assert divide_signal(64, [300, 200, 100], min_unit=8) == [32, 24, 8]
+    split = divide_signal(96, [1000, 10, 10, 500], min_unit=4)
+    assert sum(split) == 96 and all(s % 4 == 0 and s >= 4 for s in split)
+    assert split[0] > split[3] > split[1] == split[2]
+    with pytest.raises(ValueError, match='multiple of min_unit'):
+        divide_signal(30, [1, 1], min_unit=8)
+    with pytest.raises(ValueError, match='at least 8'):
+        divide_signal(16, [1, 1, 1], min_unit=8)
+
+
+def test_context_head_shapes_and_global_context():
+    torch.manual_seed(0)
+    head = ContextHead(8, levels=3).eval()
+    x = torch.randn(2, 8, 4, 4)
+    out = head(x)
+    assert out.shape == (2, 8, 4, 4)
+    # Changing one corner pixel changes the signal at the far corner too,
+    # through the global pooling.
+    x2 = x.clone()
+    x2[:, :, 0, 0] += 5
+    assert not torch.allclose(head(x2)[:, :, 3, 3], out[:, :, 3, 3])
+    with pytest.raises(ValueError, match='divisible by 4'):
+        head(torch.randn(1, 8, 6, 6))
+    with pytest.raises(ValueError, match='even number'):
+        ContextHead(7)
+
+
+def test_decoder_signal_split_and_forward():
+    torch.manual_seed(0)
+    dec = HyperSegDecoder([16, 8], signal_channels=32, level_channels=[8, 8],
+                          num_classes=3, kernel_sizes=[3, 1],
+                          weight_groups=[8, 4, 2])
+    assert sum(dec.signal_split) == 32
+    assert all(s % 8 == 0 for s in dec.signal_split)
+    for conv, n in zip(dec.signal2weights, dec.num_weights):
+        assert conv.out_channels >= n and conv.bias is None
+    skips = [torch.randn(2, 16, 8, 8), torch.randn(2, 8, 16, 16)]
+    out = dec(skips, torch.randn(2, 32, 4, 4))
+    assert out.shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match='divide the largest'):
+        HyperSegDecoder([4], 24, [4], 2, weight_groups=[3, 2])
+
+
+class _Backbone(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.c2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        f1 = torch.relu(self.c1(x))
+        return [f1, torch.relu(self.c2(f1))]
+
+
+def test_hyperseg_end_to_end_and_gradients():
+    torch.manual_seed(0)
+    model = HyperSeg(_Backbone(), [8, 16], in_channels=3, num_classes=4,
+                     level_channels=[8, 8], weight_groups=2)
+    x = torch.randn(2, 3, 16, 16)
+    out = model(x)
+    assert out.shape == (2, 4, 16, 16)
+    out.square().mean().backward()
+    assert model.context_head.in_conv[0].weight.grad.abs().sum() > 0
+    assert all(c.weight.grad.abs().sum() > 0
+               for c in model.decoder.signal2weights)
+    with pytest.raises(ValueError, match='with 3 channels'):
+        model(torch.randn(1, 1, 16, 16))
+
+
+def test_gradcheck():
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 4, dtype=torch.double, requires_grad=True)
+    w = torch.randn(1, 2, 2, 2, 2, 3, 3, dtype=torch.double,
+                    requires_grad=True)
+    assert torch.autograd.gradcheck(patchwise_conv2d, (x, w), fast_mode=True)
+
+
+def test_bad_inputs():
+    layer = HyperPatchConv2d(3, 2, kernel_size=3)
+    with pytest.raises(ValueError, match='multiples of the grid'):
+        layer(torch.randn(1, 3, 7, 8), torch.randn(1, 54, 2, 2))
+    with pytest.raises(ValueError, match=r"'weights' of shape \[1, 54"):
+        layer(torch.randn(1, 3, 8, 8), torch.randn(1, 50, 2, 2))
+    with pytest.raises(ValueError, match='with 3 channels'):
+        layer(torch.randn(1, 4, 8, 8), torch.randn(1, 54, 2, 2))
+    with pytest.raises(ValueError, match='larger than the 2x2'):
+        layer(torch.randn(1, 3, 2, 2), torch.randn(1, 54, 1, 1))
+    with pytest.raises(ValueError, match='square'):
+        patchwise_conv2d(torch.randn(1, 2, 4, 4),
+                         torch.randn(1, 2, 2, 2, 2, 3, 1))
+    with pytest.raises(ValueError, match='odd'):
+        HyperPatchInvertedResidual(4, 4, kernel_size=2)
