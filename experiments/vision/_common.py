@@ -1,0 +1,115 @@
+"""Shared plumbing of the vision reproductions: seeding, one CPU thread,
+data from scikit-learn, parameter counts, and atomic JSON + markdown records.
+"""
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = Path(__file__).resolve().parent / 'results'
+
+
+def setup(seed: int) -> None:
+    # The CPU is shared with other jobs: one thread keeps timings stable and
+    # leaves the second core to others.
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def num_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def load_digits_tensor(size: int = 8) -> (torch.Tensor, torch.Tensor):
+    """scikit-learn's 1,797 8x8 digits in [0, 1], optionally resized."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode='bilinear',
+                          align_corners=False).clamp(0, 1)
+    return x, torch.tensor(d.target)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.')
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def environment() -> Dict[str, str]:
+    import sklearn
+    return {
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'numpy': np.__version__,
+        'scikit-learn': sklearn.__version__,
+        'platform': platform.platform(),
+        'processor': platform.processor() or platform.machine(),
+        'cpu_count': str(os.cpu_count()),
+        'torch_threads': str(torch.get_num_threads()),
+    }
+
+
+def markdown_table(header: Sequence[str], rows: List[Sequence]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f'{v:.4g}'
+        return str(v)
+
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def save(name: str, seed: int, started: float, results: Dict,
+         header: Sequence[str], rows: List[Sequence], claim: str,
+         verdict: str, fig=None) -> None:
+    """Writes results/<name>.json, .md and (if given) .png atomically."""
+    command = 'python ' + ' '.join(
+        [os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:])
+    record = {
+        'name': name,
+        'command': command,
+        'seed': seed,
+        'runtime_s': round(time.time() - started, 1),
+        'environment': environment(),
+        'claim': claim,
+        'verdict': verdict,
+        'results': results,
+    }
+    _atomic_write(RESULTS / f'{name}.json', json.dumps(record, indent=2))
+    env = record['environment']
+    md = [f'# {name}', '', f'Claim: {claim}', '',
+          markdown_table(header, rows), '', f'Verdict: {verdict}', '',
+          f'Command: `{command}`  ', f'Seed: {seed}  ',
+          f"Runtime: {record['runtime_s']} s  ",
+          f"Versions: python {env['python']}, torch {env['torch']}, "
+          f"numpy {env['numpy']}, scikit-learn {env['scikit-learn']}  ",
+          f"Hardware: {env['processor']}, {env['cpu_count']} CPUs, "
+          f"{env['torch_threads']} torch thread(s), {env['platform']}", '']
+    _atomic_write(RESULTS / f'{name}.md', '\n'.join(md))
+    if fig is not None:
+        png = RESULTS / f'{name}.png'
+        fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=png.name + '.',
+                                   suffix='.png')
+        os.close(fd)
+        fig.savefig(tmp, dpi=90, bbox_inches='tight')
+        os.replace(tmp, png)
+    print('\n'.join(md))
