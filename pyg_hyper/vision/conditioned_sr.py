@@ -46,8 +46,9 @@ class ConditionedSR(torch.nn.Module):
 
     where :math:`\mathbf{x}` is the bicubic upsampling of :math:`\mathbf{l}`
     and the code :math:`\mathbf{z}(\mathbf{k})` is the centred, flattened
-    kernel :math:`s(\mathbf{k} - 1/s^2)` (a fully connected generator
-    :math:`\mathrm{FC}(\mathbf{k})`, the paper's form) or, with
+    kernel :math:`s(\mathbf{k} - 1/s^2)` (a linear generator
+    :math:`\mathrm{FC}(\mathbf{k})`, the CNN variant as secondary sources
+    describe it; we could not check the paper's exact layer sizes) or, with
     :obj:`hyper_channels`, a :math:`\tanh` layer of it. The generated map is a
     :class:`~pyg_hyper.nn.HyperLinear` over :math:`f_1 \times f_1` patches
     (its :math:`\mathbf{B}, \mathbf{b}` are :math:`\mathbf{W}_1^0,

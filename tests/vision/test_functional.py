@@ -40,3 +40,26 @@ def test_batched_conv2d_gradcheck():
     w = torch.randn(2, 3, 2, 3, 3, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda x, w: batched_conv2d(x, w, padding=1), (x, w), fast_mode=True)
+
+
+def test_dynamic_layers_trace_without_graph_breaks():
+    # Input checks are shape-only, so torch.compile sees one graph. One test
+    # for several layers keeps the dynamo start-up cost paid once.
+    from pyg_hyper.vision import (
+        DynamicConv2d,
+        DynamicLocalFilter2d,
+        HyperConv2d,
+        HyperPatchInvertedResidual,
+    )
+    block = HyperPatchInvertedResidual(4, 4, 3)
+    cases = [
+        (block, (torch.randn(1, 4, 8, 8),
+                 torch.randn(1, block.num_weights, 2, 2))),
+        (DynamicLocalFilter2d(3), (torch.randn(1, 1, 8, 8),
+                                   torch.randn(1, 9, 8, 8))),
+        (DynamicConv2d(2, 3, hidden_channels=2), (torch.randn(1, 2, 8, 8), )),
+        (HyperConv2d(2, 2, 3), (torch.randn(1, 2, 8, 8), )),
+    ]
+    for module, args in cases:
+        explain = torch._dynamo.explain(module)(*args)
+        assert explain.graph_break_count == 0, module
