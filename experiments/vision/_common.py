@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-RESULTS = Path(__file__).resolve().parent / 'results'
+# VISION_RESULTS redirects the records, e.g. for smoke runs.
+RESULTS = Path(os.environ.get('VISION_RESULTS',
+                              Path(__file__).resolve().parent / 'results'))
 
 
 def setup(seed: int) -> None:
@@ -31,6 +33,19 @@ def setup(seed: int) -> None:
 
 def num_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def fit(model: torch.nn.Module, steps: int, loss_fn, lr: float = 1e-3) -> int:
+    """Adam for :obj:`steps` steps on :obj:`loss_fn(model)`, which draws its
+    own batch; returns the training time in seconds."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    t0 = time.time()
+    for _ in range(steps):
+        loss = loss_fn(model)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return round(time.time() - t0)
 
 
 def load_digits_tensor(size: int = 8) -> (torch.Tensor, torch.Tensor):

@@ -15,7 +15,7 @@ training, right 40% for testing. PSNR on the centre of 33x33 patches, for
 four fixed test kernels. Patches are
 textured ones (standard deviation >= 0.05).
 
-    python experiments/vision/conditioned_sr.py [--steps 1200] [--seed 0]
+    python experiments/vision/conditioned_sr.py [--steps 800] [--seed 0]
 """
 import argparse
 import math
@@ -23,6 +23,7 @@ import time
 
 import _common
 import matplotlib
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,7 +32,7 @@ from pyg_hyper.vision import ConditionedSR
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-S, SCALE, PATCH, BORDER = 11, 3, 33, 6
+S, SCALE, PATCH, BORDER, BATCH = 11, 3, 33, 6, 12
 TEST_KERNELS = {  # (sigma_1, sigma_2, angle in degrees)
     'iso 0.8': (0.8, 0.8, 0.0),
     'aniso 2.0/0.8, 0 deg': (2.0, 0.8, 0.0),
@@ -59,7 +60,8 @@ def random_kernels(n, gen):
 
 def photos():
     from sklearn.datasets import load_sample_images
-    imgs = torch.tensor(load_sample_images().images, dtype=torch.float)
+    imgs = torch.tensor(np.stack(load_sample_images().images),
+                        dtype=torch.float)
     gray = (imgs / 255.0) @ torch.tensor([0.299, 0.587, 0.114])
     w = gray.shape[-1]
     return gray[:, :, :int(0.6 * w)], gray[:, :, int(0.6 * w):]
@@ -113,21 +115,19 @@ class SRCNN(torch.nn.Module):
 
 
 def train(model, train_imgs, steps, gen, fixed_kernel=None):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(steps):
-        hr = crops(train_imgs, 16, gen)
-        k = (random_kernels(16, gen) if fixed_kernel is None else
-             fixed_kernel.expand(16, S, S))
-        loss = F.mse_loss(model(degrade(hr, k), k), hr)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    def loss_fn(model):
+        hr = crops(train_imgs, BATCH, gen)
+        k = (random_kernels(BATCH, gen) if fixed_kernel is None else
+             fixed_kernel.expand(BATCH, S, S))
+        return F.mse_loss(model(degrade(hr, k), k), hr)
+
+    _common.fit(model, steps, loss_fn)
     return model
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--steps', type=int, default=1200)
+    parser.add_argument('--steps', type=int, default=800)
     parser.add_argument('--hyper-channels', type=int, default=None)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()

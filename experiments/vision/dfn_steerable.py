@@ -90,20 +90,17 @@ def main():
               'Static CNN + angle maps': StaticCNN()}
     results = {}
     for name, model in models.items():
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        t0 = time.time()
-        for _ in range(args.steps):
+        def loss_fn(model):
             x, theta, target = batch(32)
-            loss = F.mse_loss(model(x, theta)[0], target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            return F.mse_loss(model(x, theta)[0], target)
+
+        train_s = _common.fit(model, args.steps, loss_fn)
         torch.manual_seed(1000)
         with torch.no_grad():
             x, theta, target = batch(256)
             mse = F.mse_loss(model(x, theta)[0], target).item()
         results[name] = {'params': _common.num_params(model),
-                         'test_mse': mse, 'train_s': round(time.time() - t0)}
+                         'test_mse': mse, 'train_s': train_s}
     gen = models['DFN (generated filter)']
     angles = torch.linspace(0, 2 * math.pi, 9)[:-1]
     with torch.no_grad():

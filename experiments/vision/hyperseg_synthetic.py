@@ -133,20 +133,16 @@ def main():
     results, preds = {}, {}
     for name, model in models.items():
         torch.manual_seed(args.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        t0 = time.time()
-        for _ in range(args.steps):
+        def loss_fn(model):
             idx = torch.randint(len(x_tr), (args.batch, ))
-            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            return F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+
+        train_s = _common.fit(model, args.steps, loss_fn, lr=2e-3)
         model.eval()
         with torch.no_grad():
             out = model(x_te)
         results[name] = {'params': _common.num_params(model),
-                         'train_s': round(time.time() - t0),
-                         'test_miou': miou(out, y_te)}
+                         'train_s': train_s, 'test_miou': miou(out, y_te)}
         preds[name] = out[:3].argmax(1)
         print(name, results[name], flush=True)
     hs = models['HyperSeg (patch-wise dynamic decoder)']

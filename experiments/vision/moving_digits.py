@@ -128,19 +128,14 @@ def main():
     preds_for_plot = {}
     for name, model in make_models().items():
         torch.manual_seed(args.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        t0 = time.time()
-        for _ in range(args.steps):
+        def loss_fn(model):
             idx = torch.randint(len(train), (args.batch, ))
             t = int(torch.randint(0, T_OUT, ()))
             x = train[idx, t:t + T_IN]
-            y = train[idx, t + T_IN:t + T_IN + 1]
-            loss = bce(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        res = {'params': _common.num_params(model),
-               'train_s': round(time.time() - t0)}
+            return bce(model(x), train[idx, t + T_IN:t + T_IN + 1])
+
+        res = {'train_s': _common.fit(model, args.steps, loss_fn),
+               'params': _common.num_params(model)}
         model.eval()
         for test_name, seq in tests.items():
             pred = rollout(model, seq)

@@ -81,7 +81,8 @@ def dynamic_local_filter2d(x: Tensor, filters: Tensor,
 
 
 class _DynamicFilterLayer(torch.nn.Module):
-    def __init__(self, kernel_size: int, softmax: bool, padding_mode: str):
+    def __init__(self, kernel_size: int, softmax: bool = True,
+                 padding_mode: str = 'zeros'):
         super().__init__()
         owner = self.__class__.__name__
         self.kernel_size = check_kernel_size(owner, kernel_size, odd=True,
@@ -130,10 +131,6 @@ class DynamicFilterConv2d(_DynamicFilterLayer):
         - **input:** images :math:`(B, C, H, W)`, filters :math:`(B, K^2)`
         - **output:** :math:`(B, C, H, W)`
     """
-    def __init__(self, kernel_size: int, softmax: bool = True,
-                 padding_mode: str = 'zeros'):
-        super().__init__(kernel_size, softmax, padding_mode)
-
     def forward(self, x: Tensor, filters: Tensor) -> Tensor:
         self._check(x)
         k = self.kernel_size
@@ -171,10 +168,6 @@ class DynamicLocalFilter2d(_DynamicFilterLayer):
           :math:`(B, K^2, H, W)`
         - **output:** :math:`(B, C, H, W)`
     """
-    def __init__(self, kernel_size: int, softmax: bool = True,
-                 padding_mode: str = 'zeros'):
-        super().__init__(kernel_size, softmax, padding_mode)
-
     def forward(self, x: Tensor, filters: Tensor) -> Tensor:
         self._check(x)
         k = self.kernel_size

@@ -153,6 +153,19 @@ def patchwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
 class _MetaBlock(torch.nn.Module):
     num_weights: int
 
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 padding_mode: str):
+        super().__init__()
+        owner = self.__class__.__name__
+        self.kernel_size = check_kernel_size(owner, kernel_size, odd=True,
+                                             square=True)[0]
+        if padding_mode not in ('zeros', 'reflect', 'replicate', 'circular'):
+            raise ValueError(f"'{owner}' got unknown padding_mode "
+                             f"'{padding_mode}'")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.padding_mode = padding_mode
+
     def _check(self, x: Tensor, weights: Tensor) -> Tuple[int, int]:
         owner = self.__class__.__name__
         check_image(owner, 'x', x, self.in_channels)
@@ -195,17 +208,12 @@ class HyperPatchConv2d(_MetaBlock):
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: int = 1, groups: int = 1,
                  padding_mode: str = 'reflect'):
-        super().__init__()
-        self.kernel_size = check_kernel_size('HyperPatchConv2d', kernel_size,
-                                             odd=True, square=True)[0]
+        super().__init__(in_channels, out_channels, kernel_size, padding_mode)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"'HyperPatchConv2d' needs in_channels and "
                              f"out_channels divisible by groups (got "
                              f"{in_channels}, {out_channels}, {groups})")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
         self.groups = groups
-        self.padding_mode = padding_mode
         self.num_weights = (out_channels * (in_channels // groups) *
                             self.kernel_size**2)
 
@@ -257,14 +265,8 @@ class HyperPatchInvertedResidual(_MetaBlock):
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: int = 3, expand_ratio: float = 1,
                  padding_mode: str = 'reflect'):
-        super().__init__()
-        self.kernel_size = check_kernel_size('HyperPatchInvertedResidual',
-                                             kernel_size, odd=True,
-                                             square=True)[0]
-        self.in_channels = in_channels
-        self.out_channels = out_channels
+        super().__init__(in_channels, out_channels, kernel_size, padding_mode)
         self.hidden_channels = max(1, int(round(in_channels * expand_ratio)))
-        self.padding_mode = padding_mode
         self.use_residual = in_channels == out_channels
         hid, k = self.hidden_channels, self.kernel_size
         # Where each conv's weights sit in the block's weight vector.

@@ -180,3 +180,7 @@ def test_bad_inputs():
                          torch.randn(1, 2, 2, 2, 2, 3, 1))
     with pytest.raises(ValueError, match='odd'):
         HyperPatchInvertedResidual(4, 4, kernel_size=2)
+    with pytest.raises(ValueError, match='padding_mode'):
+        HyperPatchConv2d(4, 4, padding_mode='mirror')
+    with pytest.raises(ValueError, match='divisible by groups'):
+        HyperPatchConv2d(4, 3, groups=2)
