@@ -93,7 +93,7 @@ def main():
         # to see a blob move by up to 3 px per frame over four frames.
         'Klein DynamicConv2d': DynamicConv2d(T_IN, 9, hidden_channels=32,
                                              num_layers=4, crop=CROP),
-        'Static CNN': StaticCNN(),
+        'Static CNN': StaticCNN(hidden=32),  # about the DCL's size
     }
     results = {}
     for name, model in models.items():
