@@ -24,7 +24,10 @@ __all__ = [
     'check_image',
     'check_kernel_size',
     'check_kernel_fits',
+    'check_padding_mode',
 ]
+
+PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
 
 
 def is_tracing() -> bool:
@@ -173,3 +176,12 @@ def check_kernel_fits(owner: str, kernel_size: Sequence[int], height: int,
         raise ValueError(f"'{owner}' has a {kh}x{kw} kernel, which is larger "
                          f"than the {height}x{width} input image; use a "
                          f"smaller kernel or a larger image")
+
+
+def check_padding_mode(owner: str, padding_mode: str) -> None:
+    """Checks a :func:`torch.nn.functional.pad`-style padding mode (or
+    :obj:`"zeros"`)."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"'{owner}' got unknown padding_mode "
+                         f"'{padding_mode}' (expected one of "
+                         f"{list(PADDING_MODES)})")

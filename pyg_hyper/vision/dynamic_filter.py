@@ -21,6 +21,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_padding_mode,
 )
 from pyg_hyper.vision.functional import depthwise_batched_conv2d
 
@@ -31,9 +32,6 @@ __all__ = [
     'FilterGenerator',
     'DynamicFilterNetwork',
 ]
-
-PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
-
 
 def _num_taps_to_size(owner: str, num_taps: int) -> int:
     k = math.isqrt(num_taps)
@@ -87,10 +85,7 @@ class _DynamicFilterLayer(torch.nn.Module):
         owner = self.__class__.__name__
         self.kernel_size = check_kernel_size(owner, kernel_size, odd=True,
                                              square=True)[0]
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"'{owner}' got unknown padding_mode "
-                             f"'{padding_mode}' (expected one of "
-                             f"{list(PADDING_MODES)})")
+        check_padding_mode(owner, padding_mode)
         self.softmax = softmax
         self.padding_mode = padding_mode
 

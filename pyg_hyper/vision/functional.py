@@ -13,7 +13,6 @@ tests as references.
 """
 from typing import Optional, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

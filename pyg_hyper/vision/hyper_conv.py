@@ -13,6 +13,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_padding_mode,
 )
 
 __all__ = ['kernel_coordinates', 'HyperConv2d']
@@ -80,9 +81,7 @@ class HyperConv2d(torch.nn.Module):
         self.out_channels = out_channels
         self.kernel_size = check_kernel_size('HyperConv2d', kernel_size,
                                              odd=True)
-        if padding_mode not in ('zeros', 'reflect', 'replicate', 'circular'):
-            raise ValueError(f"'HyperConv2d' got unknown padding_mode "
-                             f"'{padding_mode}'")
+        check_padding_mode('HyperConv2d', padding_mode)
         self.padding_mode = padding_mode
         self.hidden_channels = hidden_channels
         self.latent_channels = latent_channels

@@ -28,6 +28,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_padding_mode,
 )
 from pyg_hyper.vision.functional import batched_conv2d
 
@@ -159,9 +160,7 @@ class _MetaBlock(torch.nn.Module):
         owner = self.__class__.__name__
         self.kernel_size = check_kernel_size(owner, kernel_size, odd=True,
                                              square=True)[0]
-        if padding_mode not in ('zeros', 'reflect', 'replicate', 'circular'):
-            raise ValueError(f"'{owner}' got unknown padding_mode "
-                             f"'{padding_mode}'")
+        check_padding_mode(owner, padding_mode)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.padding_mode = padding_mode
