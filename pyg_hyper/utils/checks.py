@@ -21,6 +21,7 @@ __all__ = [
     'check_edge_attr',
     'check_finite',
     'check_shape',
+    'check_positions',
 ]
 
 
@@ -121,3 +122,25 @@ def check_shape(owner: str, name: str, t: Tensor,
     if tuple(t.shape) != tuple(shape):
         raise ValueError(f"'{owner}' expected '{name}' of shape "
                          f"{list(shape)} (got {list(t.shape)})")
+
+
+def check_positions(owner: str, pos: Optional[Tensor],
+                    num_nodes: Optional[int] = None) -> None:
+    """Checks atom coordinates: given, of shape [num_atoms, 3], floating
+    point and finite (the last eagerly only)."""
+    if pos is None:
+        raise ValueError(f"'{owner}' needs atom coordinates 'pos' of shape "
+                         f"[num_atoms, 3], but none were given")
+    if not isinstance(pos, Tensor):
+        raise ValueError(f"'{owner}' expected 'pos' to be a tensor of shape "
+                         f"[num_atoms, 3] (got {type(pos).__name__})")
+    if pos.dim() != 2 or pos.size(-1) != 3:
+        raise ValueError(f"'{owner}' expected 'pos' of shape [num_atoms, 3] "
+                         f"(got {list(pos.shape)})")
+    if num_nodes is not None and pos.size(0) != num_nodes:
+        raise ValueError(f"'{owner}' expected one 'pos' row per atom "
+                         f"({num_nodes}), got {pos.size(0)}")
+    if not pos.is_floating_point():
+        raise ValueError(f"'{owner}' expected floating-point 'pos' "
+                         f"(got {pos.dtype})")
+    check_finite(owner, 'pos', pos)

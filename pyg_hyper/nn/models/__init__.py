@@ -1,8 +1,11 @@
 """Full models built from :mod:`pyg_hyper.nn.conv` layers."""
 from .hyper_gin import HyperGIN
+from .nmp_edge import NMPEdge, HyperNMPEdge
 
 __all__ = [
     'HyperGIN',
+    'NMPEdge',
+    'HyperNMPEdge',
 ]
 
 classes = __all__
