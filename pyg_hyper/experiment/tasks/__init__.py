@@ -1,0 +1,1 @@
+"""Built-in benchmark tasks (each module registers itself on import)."""
