@@ -141,6 +141,10 @@ def matmul_rate(m, k, n, device, reps):
     return 2 * m * k * n / statistics.median(times)
 
 
+def _minus(a, b):
+    return None if a is None or b is None else a - b
+
+
 def make_models(hidden, hyper_channels):
     return {
         'hyper_factorized': lambda: HyperNMPEdge(
@@ -231,6 +235,10 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--batch-file', default=None,
                         help='a saved batch (torch.save) instead of --root')
+    parser.add_argument('--save-batch', default=None,
+                        help='also save the batch (to rerun elsewhere)')
+    parser.add_argument('--only', nargs='*', default=None,
+                        help='run only these model names')
     parser.add_argument('--out', default='benchmarks/results/qm9_step.json')
     args = parser.parse_args()
 
@@ -242,6 +250,8 @@ def main():
     else:
         batch, num_molecules = load_batch(args.root, args.batch_size,
                                           args.seed)
+    if args.save_batch:
+        torch.save(batch, args.save_batch)
     batch = batch.to(device)
     y = batch.y[:, 12].to(device)  # U0 atomization energy (eV)
     num_nodes = batch.num_nodes
@@ -259,6 +269,8 @@ def main():
                            max(args.reps, 5))
         row = {'matmul_gflops_per_s': rate / 1e9}
         for name, make in make_models(hidden, args.hyper_channels).items():
+            if args.only and name not in args.only:
+                continue
             gb = estimated_gb(name, hidden, args.hyper_channels, num_nodes,
                               num_edges)
             if device.type == 'cpu' and gb > args.max_gb:
@@ -281,8 +293,9 @@ def main():
 
     print('\nratios (same run, same batch):')
     print(f"{'hidden':>6} {'mem mat/fact':>13} {'mem edge mat/fact':>18} "
-          f"{'time hyper/nmp':>15} {'mem hyper/nmp':>14} "
-          f"{'hyper time/FLOP-time':>21} {'time nnconv/nmp':>16}")
+          f"{'extra mem mat/fact':>19} {'time hyper/nmp':>15} "
+          f"{'mem hyper/nmp':>14} {'hyper time/FLOP-time':>21} "
+          f"{'extra time/FLOP-time':>21} {'time nnconv/nmp':>16}")
     summary = {}
     for hidden, row in results.items():
         def get(name, key):
@@ -308,6 +321,22 @@ def main():
             'time_nnconv_over_nmp_edge': ratio(get('nnconv', 'time_ms'),
                                                get('nmp_edge', 'time_ms')),
         }
+        # What the generated weights add on top of the shared NMP-Edge work
+        # (distance expansion, edge updates, messages): the hyper models
+        # differ from NMP-Edge only in the state update, so the difference
+        # isolates the cost of generating and applying weights.
+        s['hyper_extra_mem_materialized_over_factorized'] = ratio(
+            _minus(get('hyper_materialized', 'peak_mb'),
+                   get('nmp_edge', 'peak_mb')),
+            _minus(get('hyper_factorized', 'peak_mb'),
+                   get('nmp_edge', 'peak_mb')))
+        extra_flops = _minus(get('hyper_factorized', 'gflops_per_step'),
+                             get('nmp_edge', 'gflops_per_step'))
+        s['hyper_extra_time_vs_flops'] = ratio(
+            _minus(get('hyper_factorized', 'time_ms'),
+                   get('nmp_edge', 'time_ms')),
+            None if extra_flops is None else
+            1e3 * extra_flops * 1e9 / row['matmul_gflops_per_s'] / 1e9)
         s['target_mem_10x_met'] = (
             s['mem_materialized_over_factorized'] is not None
             and s['mem_materialized_over_factorized'] >= 10)
@@ -321,9 +350,11 @@ def main():
         print(f"{hidden:>6} "
               f"{fmt(s['mem_materialized_over_factorized']):>13} "
               f"{fmt(s['mem_edge_materialized_over_factorized']):>18} "
+              f"{fmt(s['hyper_extra_mem_materialized_over_factorized']):>19} "
               f"{fmt(s['time_hyper_over_nmp_edge']):>15} "
               f"{fmt(s['mem_hyper_over_nmp_edge']):>14} "
               f"{fmt(s['hyper_time_vs_flops']):>21} "
+              f"{fmt(s['hyper_extra_time_vs_flops']):>21} "
               f"{fmt(s['time_nnconv_over_nmp_edge']):>16}")
 
     record = {

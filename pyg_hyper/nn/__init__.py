@@ -8,6 +8,12 @@ from .localization import (
     localized_edge_transform,
     materialize_localized_weight,
 )
+from .radial import (
+    GaussianExpansion,
+    ShiftedSoftplus,
+    molecular_graph,
+    shifted_softplus,
+)
 from . import conv
 from . import models
 
@@ -23,6 +29,10 @@ __all__ = [
     'localized_edge_transform',
     'materialize_localized_weight',
     'localization_regularizer',
+    'GaussianExpansion',
+    'ShiftedSoftplus',
+    'shifted_softplus',
+    'molecular_graph',
     'conv',
     'models',
 ]

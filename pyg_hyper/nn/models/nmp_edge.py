@@ -212,9 +212,9 @@ class HyperNMPEdge(NMPEdge):
     state (the embedding).
 
     Args:
-        hidden_channels, num_layers, cutoff, gaussian_start, gaussian_stop,
-            gaussian_step, update_edge, readout_channels, mean, std,
-            atomref, per_atom: As in :class:`NMPEdge`.
+        hidden_channels (int, optional): Atom state width.
+            (default: :obj:`64`)
+        num_layers (int, optional): Interaction passes. (default: :obj:`3`)
         hyper_channels (int, optional): Hypernetwork code width :math:`r`.
             (default: :obj:`32`)
         combine (str, optional): :obj:`"concat"` or :obj:`"convex"`.
@@ -223,8 +223,11 @@ class HyperNMPEdge(NMPEdge):
             (default: :obj:`False`)
         materialize (bool, optional): Build generated weights explicitly
             (reference path). (default: :obj:`False`)
-        **conv_kwargs (optional): Further arguments of
-            :class:`~pyg_hyper.nn.conv.HyperNMPEdgeConv`.
+        **kwargs (optional): Further arguments of :class:`NMPEdge`
+            (:obj:`cutoff`, the Gaussian grid, :obj:`mean`, :obj:`std`,
+            :obj:`atomref`, ...) and of
+            :class:`~pyg_hyper.nn.conv.HyperNMPEdgeConv`
+            (:obj:`hyper_layers`, :obj:`act`, :obj:`chunk_size`, ...).
     """
     def __init__(self, hidden_channels: int = 64, num_layers: int = 3,
                  hyper_channels: int = 32, combine: str = 'concat',
