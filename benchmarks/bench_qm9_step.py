@@ -15,7 +15,8 @@ How things are measured:
 
 * **Step**: forward, L1 loss, backward and an Adam step, after one warm-up
   step (so gradients and optimizer state already exist). Time is the median
-  of ``--reps`` steps.
+  of ``--reps`` steps, timed round-robin over the models (one step of each
+  per repetition) so that load drifting on a shared machine hits them all.
 * **Peak memory** (CPU and GPU alike): one extra step runs under
   ``torch.profiler`` with ``profile_memory=True``; every allocation and free
   of the tensor allocator is an event with a timestamp and a signed byte
@@ -28,8 +29,12 @@ How things are measured:
   (matrix products of forward and backward, including the custom backward of
   the factorized primitive).
 * **Plain-matmul rate**: a dense matmul of the same shape as the hyper
-  model's largest product, timed in the same run. The expected time is FLOPs
-  / rate; ``time_vs_flops`` = measured / expected.
+  model's largest product, timed right before every timed step. The
+  expected time is FLOPs / rate; ``time_vs_flops`` is the median over
+  repetitions of measured / expected. ``hyper_extra_time_vs_flops`` applies
+  the same to what Hyper-NMP-Edge adds over NMP-Edge (extra time / extra
+  FLOPs at the matmul rate): the two share every other operation, so this
+  isolates the generated-weight cost.
 
 Configurations whose materialized per-edge weights would not fit in
 ``--max-gb`` are skipped and recorded as such.
@@ -125,22 +130,6 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def matmul_rate(m, k, n, device, reps):
-    """FLOP/s of a plain [m, k] @ [k, n] product."""
-    a = torch.randn(m, k, device=device)
-    b = torch.randn(k, n, device=device)
-    for _ in range(2):
-        a @ b
-    sync(device)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        a @ b
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return 2 * m * k * n / statistics.median(times)
-
-
 def _minus(a, b):
     return None if a is None or b is None else a - b
 
@@ -172,7 +161,9 @@ def estimated_gb(name, hidden, hyper_channels, num_nodes, num_edges):
     return 3 * 3 * per_layer * 4 / 2**30  # weights, their grads, temps
 
 
-def run_one(model, batch, y, device, reps):
+def prepare(model, batch, y, device):
+    """Model, optimizer and a closure running one training step; measures
+    peak memory and FLOPs of that step after a warm-up."""
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
@@ -185,29 +176,25 @@ def run_one(model, batch, y, device, reps):
 
     step()  # warm-up: creates gradients and Adam state
     sync(device)
-    peak = peak_bytes(step, device)
+    res = {'peak_mb': peak_bytes(step, device) / 2**20}
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step()
         sync(device)
-        cuda_peak = torch.cuda.max_memory_allocated() - base
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    flops = count_flops(step)
-    out = {
-        'time_ms': 1e3 * statistics.median(times),
-        'peak_mb': peak / 2**20,
-        'gflops_per_step': flops / 1e9,
-        'params': sum(p.numel() for p in model.parameters()),
-    }
-    if device.type == 'cuda':
-        out['cuda_max_allocated_mb'] = cuda_peak / 2**20
-    return out
+        res['cuda_max_allocated_mb'] = \
+            (torch.cuda.max_memory_allocated() - base) / 2**20
+    res['gflops_per_step'] = count_flops(step) / 1e9
+    res['params'] = sum(p.numel() for p in model.parameters())
+    return step, res
+
+
+def timed(fn, device):
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def load_batch(root, size, seed):
@@ -265,9 +252,10 @@ def main():
         r1 = args.hyper_channels + 1
         # The hyper model's largest product: per-atom outer products
         # [N, (r+1)(C+1)] times the [(r+1)(C+1), C] output layer.
-        rate = matmul_rate(num_nodes, r1 * (hidden + 1), hidden, device,
-                           max(args.reps, 5))
-        row = {'matmul_gflops_per_s': rate / 1e9}
+        a = torch.randn(num_nodes, r1 * (hidden + 1), device=device)
+        b = torch.randn(r1 * (hidden + 1), hidden, device=device)
+        matmul_flops = 2 * a.size(0) * a.size(1) * b.size(1)
+        row, steps = {}, {}
         for name, make in make_models(hidden, args.hyper_channels).items():
             if args.only and name not in args.only:
                 continue
@@ -279,16 +267,37 @@ def main():
                 print(f'  hidden {hidden} {name}: skipped ({gb:.1f} GB)')
                 continue
             torch.manual_seed(args.seed)
-            res = run_one(make(), batch, y, device, args.reps)
+            steps[name], row[name] = prepare(make(), batch, y, device)
+        # Round-robin timing: every repetition times each model once, each
+        # right after a plain matmul, so that load drifting on a shared
+        # machine hits all models (and the matmul rate) alike.
+        samples = {name: [] for name in steps}
+        rates = []
+        for _ in range(args.reps):
+            for name, step in steps.items():
+                rate = matmul_flops / min(timed(lambda: a @ b, device)
+                                          for _ in range(3))
+                t = timed(step, device)
+                rates.append(rate)
+                samples[name].append(
+                    (t, t / (row[name]['gflops_per_step'] * 1e9 / rate)))
+        rate = statistics.median(rates)
+        row['matmul_gflops_per_s'] = rate / 1e9
+        for name in steps:
+            res = row[name]
+            res['time_ms'] = 1e3 * statistics.median(t for t, _ in
+                                                     samples[name])
             res['expected_ms_at_matmul_rate'] = \
                 1e3 * res['gflops_per_step'] * 1e9 / rate
-            res['time_vs_flops'] = res['time_ms'] / \
-                res['expected_ms_at_matmul_rate']
-            row[name] = res
+            # Median over repetitions of (time / time at the matmul rate
+            # measured just before it).
+            res['time_vs_flops'] = statistics.median(r for _, r in
+                                                     samples[name])
             print(f"  hidden {hidden} {name}: {res['time_ms']:.1f} ms, "
                   f"peak {res['peak_mb']:.1f} MB, "
                   f"{res['gflops_per_step']:.2f} GFLOP, "
                   f"time/FLOP-time {res['time_vs_flops']:.2f}")
+        del steps
         results[hidden] = row
 
     print('\nratios (same run, same batch):')

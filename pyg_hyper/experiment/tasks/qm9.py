@@ -37,6 +37,7 @@ class QM9Task(Task):
                 'split_seed': 42,
                 'train_subset': 0,  # >0: train on the first k of the split
                 'eval_subset': 0,  # >0: score val/test on their first k
+                'train_eval_size': 10000,  # training MAE on the first k
                 'atomref': '',  # '', 'qm9' (targets 7-10) or 'fit'
                 'per_atom': True,
                 'batch_size': 32,
@@ -103,9 +104,9 @@ class QM9Task(Task):
         # Built after the runner seeded the RNGs: the shuffling is per seed.
         return dict(data, loaders={
             'train': loader(split['train'], True, d['batch_size']),
-            # Training MAE on at most 10k molecules keeps evaluation cheap.
-            'train_eval': loader(split['train'][:10000], False,
-                                 d['eval_batch_size']),
+            # Training MAE on a prefix of the split keeps evaluation cheap.
+            'train_eval': loader(split['train'][:d['train_eval_size']],
+                                 False, d['eval_batch_size']),
             'val': loader(split['valid'], False, d['eval_batch_size']),
             'test': loader(split['test'], False, d['eval_batch_size']),
         })
