@@ -17,7 +17,6 @@ process's serial CPU time plus the workers' CPU time split over two cores.
 Pin the run to two cores with ``taskset -c 0,1`` for a direct measurement.
 """
 import argparse
-import json
 import os
 import platform
 import resource
@@ -45,6 +44,7 @@ def main():
     import torch
     torch.set_num_threads(1)
     from pyg_hyper.datasets import QM9
+    from pyg_hyper.experiment.results import atomic_write_json
 
     shutil.rmtree(args.root, ignore_errors=True)
 
@@ -105,10 +105,7 @@ def main():
           f"{reload_s:.2f} s (target <= 10 s), {count} molecules, "
           f"statuses {report['counts']}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, record)
 
 
 if __name__ == '__main__':

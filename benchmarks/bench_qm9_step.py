@@ -17,19 +17,20 @@ How things are measured:
   step (so gradients and optimizer state already exist). Time is the median
   of ``--reps`` steps, timed round-robin over the models (one step of each
   per repetition) so that load drifting on a shared machine hits them all.
-* **Peak memory** (CPU and GPU alike): one extra step runs under
-  ``torch.profiler`` with ``profile_memory=True``; every allocation and free
-  of the tensor allocator is an event with a timestamp and a signed byte
-  count, and the peak is the largest running sum over the step, i.e. the
-  most tensor memory held *on top of* what was live before the step (model,
-  optimizer state, batch). This counts tensors only, not allocator caching
-  or fragmentation, and needs no ``tracemalloc`` (which does not see torch's
-  allocator). On CUDA, ``torch.cuda.max_memory_allocated`` is recorded too.
+* **Peak memory**: :func:`pyg_hyper.utils.benchmark.peak_memory` over one
+  step after the warm-up, the high-water mark of live tensor bytes above
+  what was live before the step (model, optimizer state, batch). On CPU a
+  ``TorchDispatchMode`` sees every tensor an operator creates, forward and
+  backward, and a finalizer sees it freed; on CUDA it is
+  ``torch.cuda.max_memory_allocated``. Tensors only, no allocator caching or
+  fragmentation, and no ``tracemalloc`` (which does not see torch's
+  allocator).
 * **FLOPs**: ``torch.utils.flop_counter.FlopCounterMode`` over one step
   (matrix products of forward and backward, including the custom backward of
   the factorized primitive).
-* **Plain-matmul rate**: a dense matmul of the same shape as the hyper
-  model's largest product, timed right before every timed step. The
+* **Plain-matmul rate**: :func:`pyg_hyper.utils.benchmark.matmul_flop_rate`
+  (a dense product and its two backward products) of the same shape as the
+  hyper model's largest product, timed right before every timed step. The
   expected time is FLOPs / rate; ``time_vs_flops`` is the median over
   repetitions of measured / expected. ``hyper_extra_time_vs_flops`` applies
   the same to what Hyper-NMP-Edge adds over NMP-Edge (extra time / extra
@@ -40,12 +41,9 @@ Configurations whose materialized per-edge weights would not fit in
 ``--max-gb`` are skipped and recorded as such.
 """
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
-import time
 
 import torch
 
@@ -56,6 +54,13 @@ from torch_geometric.utils import scatter
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from pyg_hyper.datasets import QM9  # noqa: E402
+from pyg_hyper.utils.benchmark import (  # noqa: E402
+    environment,
+    matmul_flop_rate,
+    peak_memory,
+    time_fn,
+    write_json_atomic,
+)
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
 from pyg_hyper.nn.radial import (  # noqa: E402
     GaussianExpansion,
@@ -94,40 +99,12 @@ class NNConvNet(torch.nn.Module):
         return scatter(out, batch, dim=0, reduce='sum')
 
 
-def peak_bytes(fn, device):
-    """Largest running sum of allocator events during fn() (see module
-    docstring)."""
-    from torch.profiler import ProfilerActivity, profile
-    activities = [ProfilerActivity.CPU]
-    if device.type == 'cuda':
-        activities.append(ProfilerActivity.CUDA)
-    with profile(activities=activities, profile_memory=True) as prof:
-        fn()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-    events = [(e.start_ns(), e.nbytes())
-              for e in prof.profiler.kineto_results.events()
-              if e.name() == '[memory]'
-              and e.device_type().name == device.type.upper()]
-    events.sort()
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
-
-
 def count_flops(fn):
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False)
     with counter:
         fn()
     return counter.get_total_flops()
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
 
 
 def _minus(a, b):
@@ -175,26 +152,10 @@ def prepare(model, batch, y, device):
         opt.step()
 
     step()  # warm-up: creates gradients and Adam state
-    sync(device)
-    res = {'peak_mb': peak_bytes(step, device) / 2**20}
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        sync(device)
-        res['cuda_max_allocated_mb'] = \
-            (torch.cuda.max_memory_allocated() - base) / 2**20
+    res = {'peak_mb': peak_memory(step, device) / 2**20}
     res['gflops_per_step'] = count_flops(step) / 1e9
     res['params'] = sum(p.numel() for p in model.parameters())
     return step, res
-
-
-def timed(fn, device):
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def load_batch(root, size, seed):
@@ -249,12 +210,9 @@ def main():
 
     results = {}
     for hidden in args.hidden:
-        r1 = args.hyper_channels + 1
         # The hyper model's largest product: per-atom outer products
         # [N, (r+1)(C+1)] times the [(r+1)(C+1), C] output layer.
-        a = torch.randn(num_nodes, r1 * (hidden + 1), device=device)
-        b = torch.randn(r1 * (hidden + 1), hidden, device=device)
-        matmul_flops = 2 * a.size(0) * a.size(1) * b.size(1)
+        mkn = (num_nodes, (args.hyper_channels + 1) * (hidden + 1), hidden)
         row, steps = {}, {}
         for name, make in make_models(hidden, args.hyper_channels).items():
             if args.only and name not in args.only:
@@ -275,9 +233,8 @@ def main():
         rates = []
         for _ in range(args.reps):
             for name, step in steps.items():
-                rate = matmul_flops / min(timed(lambda: a @ b, device)
-                                          for _ in range(3))
-                t = timed(step, device)
+                rate = matmul_flop_rate(*mkn, device, repeat=3)
+                t = time_fn(step, device, repeat=1, warmup=0)
                 rates.append(rate)
                 samples[name].append(
                     (t, t / (row[name]['gflops_per_step'] * 1e9 / rate)))
@@ -370,10 +327,7 @@ def main():
         'benchmark': 'qm9_step',
         'command': ' '.join(sys.argv),
         'device': str(device),
-        'device_name': (torch.cuda.get_device_name(device)
-                        if device.type == 'cuda' else platform.processor()
-                        or platform.machine()),
-        'threads': args.threads,
+        'environment': environment(device),
         'batch': {'molecules': batch.num_graphs, 'atoms': num_nodes,
                   'edges_full_graph': num_edges,
                   'from_dataset_of': num_molecules, 'seed': args.seed},
@@ -382,16 +336,13 @@ def main():
         'results': {str(k): v for k, v in results.items()},
         'summary': {str(k): v for k, v in summary.items()},
         'load_avg_1m': os.getloadavg()[0],
-        'python': platform.python_version(),
-        'torch': torch.__version__,
-        'memory_method': 'torch.profiler profile_memory: peak running sum '
-                         'of allocator events over one step, after warm-up',
+        'memory_method': 'pyg_hyper.utils.benchmark.peak_memory: peak of '
+                         'live tensor bytes over one step after warm-up '
+                         '(TorchDispatchMode on CPU, max_memory_allocated '
+                         'on CUDA)',
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, record)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,6 @@ prints how many epochs of a given training subset fit a time budget.
 Used to size ``experiments/qm9/configs/cpu_budget_base.yaml``.
 """
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -21,6 +20,7 @@ from torch_geometric.data import Batch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
+from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
 
 
@@ -80,10 +80,7 @@ def main():
               f'{eval_s:.0f} s -> {int(args.budget_s // per_epoch)} epochs '
               f'in {args.budget_s:.0f} s')
     if args.out:
-        tmp = args.out + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(record, f, indent=1)
-        os.replace(tmp, args.out)
+        atomic_write_json(args.out, record)
 
 
 if __name__ == '__main__':

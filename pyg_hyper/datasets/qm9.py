@@ -18,7 +18,7 @@ import os
 import os.path as osp
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.io import fs
 
+from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.datasets.qm9_molecule import (
     BOND_TYPES,
     STATUS_CODES,
@@ -224,13 +225,6 @@ def _sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 22), b''):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_json(obj, path: str) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def _collated_storage(parts: Dict[str, object], y: Tensor, idx: Tensor,
@@ -523,11 +517,11 @@ class QM9(InMemoryDataset):
         tmp = f'{path}.tmp{os.getpid()}'
         fs.torch_save((data.to_dict(), slices, data.__class__), tmp)
         os.replace(tmp, path)
-        _atomic_json(report, self.processed_paths[2])
+        atomic_write_json(self.processed_paths[2], report)
         # The manifest goes last: it is what marks the cache as complete.
-        _atomic_json({'size': os.path.getsize(path), 'sha256': _sha256(path),
-                      'num_molecules': num, 'format': _FORMAT_VERSION},
-                     self.processed_paths[1])
+        atomic_write_json(self.processed_paths[1], {
+            'size': os.path.getsize(path), 'sha256': _sha256(path),
+            'num_molecules': num, 'format': _FORMAT_VERSION})
 
     @staticmethod
     def _to_data_list(data: Data, slices) -> List[Data]:
