@@ -172,7 +172,7 @@ def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
     the statistics of the whole dataset, test set included; this does not).
 
     Args:
-        dataset (QM9): The dataset.
+        dataset (QM9): The whole dataset (not a subset view).
         target (int): Target column (0-18).
         train_idx (torch.Tensor): Training indices into :obj:`dataset`.
         per_atom (bool, optional): Normalize per atom. (default: :obj:`True`)
@@ -185,6 +185,10 @@ def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
     if not 0 <= target < len(QM9_TARGETS):
         raise ValueError(f"'target' must be in [0, {len(QM9_TARGETS) - 1}] "
                          f"(got {target})")
+    if getattr(dataset, '_indices', None) is not None:
+        raise ValueError("target_statistics needs the whole QM9 dataset "
+                         "(indices refer to it), not a subset view; pass "
+                         "the dataset and the training indices")
     train_idx = torch.as_tensor(train_idx, dtype=torch.long)
     data = dataset._data
     y = data.y[:, target].to(torch.float64)

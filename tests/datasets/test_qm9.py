@@ -309,6 +309,8 @@ def test_target_statistics_use_training_molecules_only(small):
         target_statistics(small, 4, split['train'], atomref='qm9')
     with pytest.raises(ValueError, match='target'):
         target_statistics(small, 19, split['train'])
+    with pytest.raises(ValueError, match='subset view'):
+        target_statistics(small[:10], 7, torch.arange(5))
 
 
 def test_hueckel_fallback_is_quiet_and_bonds_strained_rings(capfd):
