@@ -2,6 +2,7 @@
 from .hyper_linear import HyperLinear, hyper_linear, materialize_hyper_weight
 from .hypernetwork import FirstMessageCombiner, HyperMLP, HyperNetwork
 from . import conv
+from . import dense
 from . import models
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     'HyperNetwork',
     'HyperMLP',
     'conv',
+    'dense',
     'models',
 ]
