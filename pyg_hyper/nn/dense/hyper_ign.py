@@ -11,15 +11,20 @@ from pyg_hyper.nn.dense.ign import (
     DenseReductions,
     add_bias_and_mask,
     apply_equivariant_2_to_2,
+    apply_blocks,
+    coefficient_blocks,
     dense_reductions,
-    diag_offdiag_pool,
     equivariant_basis_2_to_2,
     init_coefficients,
 )
 from pyg_hyper.nn.hypernetwork import FirstMessageCombiner, HyperNetwork
 from pyg_hyper.utils.checks import check_dense_input
 
-__all__ = ['graph_invariants', 'HyperEquivariant2to2']
+__all__ = [
+    'graph_invariants',
+    'invariants_from_reductions',
+    'HyperEquivariant2to2',
+]
 
 
 def graph_invariants(x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -27,7 +32,19 @@ def graph_invariants(x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     diagonal and the mean of the off-diagonal entries of every channel,
     :obj:`[B, 2D]`. Means (not sums or maxima) keep the input of the
     :obj:`tanh` network on the same scale for small and large graphs."""
-    return diag_offdiag_pool(x, mask, reduce='mean')
+    return invariants_from_reductions(dense_reductions(x, mask,
+                                                       with_full=False))
+
+
+def invariants_from_reductions(red: DenseReductions) -> Tensor:
+    r""":func:`graph_invariants` from already computed reductions (the
+    trace and total sum), without another pass over the tensor."""
+    trace_n, total_n2 = red.scalar.chunk(2, dim=1)
+    n = red.num_nodes.unsqueeze(-1)
+    off_sum = total_n2 * n * n - trace_n * n
+    # A single-node graph has no off-diagonal entries: its mean is 0.
+    off_mean = off_sum / (n * (n - 1)).clamp(min=1)
+    return torch.cat([trace_n, off_mean], dim=1)
 
 
 def _with_code(t: Tensor, z1: Tensor, groups: int) -> Tensor:
@@ -71,21 +88,28 @@ class HyperEquivariant2to2(torch.nn.Module):
     permutation-equivariant. The output is bilinear in :math:`[\mathbf{z},1]`
     and the basis responses, so it can be evaluated three ways, all equal:
 
-    * :obj:`factorized=True` (default): no coefficient tensor is formed. The
-      reduced quantities of :math:`\mathbf{X}` (see
+    * :obj:`factorized=False` (default): the per-graph coefficients are
+      generated once per graph (one :math:`[B, r+1] \times [r+1, 15DS]`
+      matrix product, directly in the block layout of the contraction) and
+      contracted like the plain layer. A code is shared by all :math:`n^2`
+      entries of its graph, so generating costs :math:`(r+1) \cdot 15DS`
+      FLOPs per graph against the layer's :math:`\mathcal{O}(n^2 DS)`, and
+      the :math:`15DS` coefficients per graph are fewer than the
+      :math:`S n^2` outputs once :math:`n^2 > 15D`.
+    * :obj:`factorized=True`: no coefficient tensor is formed. The reduced
+      quantities of :math:`\mathbf{X}` (see
       :class:`~pyg_hyper.nn.dense.Equivariant2to2`) are multiplied by
       :math:`[\mathbf{z},1]` and contracted with :math:`\theta` as one plain
-      equivariant layer with :math:`(r+1)D` input channels. Costs
-      :math:`(r+1)\times` the plain layer's FLOPs and its
-      :math:`[\mathbf{z},1] \otimes \mathbf{X}` temporaries.
-    * :obj:`factorized=False`: the per-graph coefficients
-      :math:`[B, D, S, 15]` are formed once (one small matrix product) and
-      contracted like the plain layer. Since a code is shared by all
-      :math:`n^2` entries, this costs only
-      :math:`(r+1) \cdot 15 D S` extra FLOPs per graph.
-    * :obj:`materialize=True`: the coefficients are contracted with the
-      stacked 15 basis responses, the direct form of the equations (slow,
-      the reference for tests).
+      equivariant layer with :math:`(r+1)D` input channels. This is the
+      per-row factorization of :class:`~pyg_hyper.nn.HyperLinear`, which
+      wins when every *row* has its own code; here every entry of a graph
+      shares one, and the factorization costs :math:`(r+1)\times` the
+      plain layer's FLOPs and :math:`[\mathbf{z},1] \otimes \mathbf{X}`
+      temporaries (``benchmarks/bench_ign.py`` measures 8-45x time and
+      about 13x memory). Kept for comparison and tests.
+    * :obj:`materialize=True`: the coefficients :math:`[B, D, S, 15]` are
+      contracted with the stacked 15 basis responses, the direct form of
+      the equations (slow, the reference for tests).
 
     Choices where the paper is silent, and why:
 
@@ -112,7 +136,7 @@ class HyperEquivariant2to2(torch.nn.Module):
         bias (bool, optional): Learn the all-entries and diagonal biases.
             (default: :obj:`True`)
         factorized (bool, optional): Apply the generated coefficients without
-            forming them (see above). (default: :obj:`True`)
+            forming them (see above). (default: :obj:`False`)
         materialize (bool, optional): Use the direct reference form.
             (default: :obj:`False`)
 
@@ -132,7 +156,7 @@ class HyperEquivariant2to2(torch.nn.Module):
         combine: str = 'concat',
         hyper_layers: int = 2,
         bias: bool = True,
-        factorized: bool = True,
+        factorized: bool = False,
         materialize: bool = False,
     ):
         super().__init__()
@@ -170,23 +194,25 @@ class HyperEquivariant2to2(torch.nn.Module):
             self.all_bias.data.zero_()
             self.diag_bias.data.zero_()
 
-    def code(self, x: Tensor, mask: Optional[Tensor] = None,
+    def code(self, red: DenseReductions,
              first: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         r"""Returns the per-graph code :math:`[\mathbf{z}, 1]` :obj:`[B, r+1]`
-        and the invariants :obj:`[B, 2D]` of :obj:`x`."""
+        and the invariants :obj:`[B, 2D]` of the tensor reduced to
+        :obj:`red` (see :func:`~pyg_hyper.nn.dense.ign.dense_reductions`)."""
         name = self.__class__.__name__
-        inv = graph_invariants(x, mask)
+        inv = invariants_from_reductions(red)
+        B = inv.size(0)
         if first is None:
             if self.first_channels != self.in_channels:
                 raise ValueError(f"'{name}' was built with 'first_channels="
                                  f"{self.first_channels}' and needs 'first' "
-                                 f"of shape [{x.size(0)}, "
+                                 f"of shape [{B}, "
                                  f"{2 * self.first_channels}]")
             first = inv
         elif first.dim() != 2 or tuple(first.shape) != (
-                x.size(0), 2 * self.first_channels):
+                B, 2 * self.first_channels):
             raise ValueError(f"'{name}' expected 'first' invariants of shape "
-                             f"[{x.size(0)}, {2 * self.first_channels}] "
+                             f"[{B}, {2 * self.first_channels}] "
                              f"(got {list(first.shape)})")
         z = self.hyper(self.combiner(inv, first))
         return torch.cat([z, z.new_ones(z.size(0), 1)], dim=-1), inv
@@ -217,26 +243,25 @@ class HyperEquivariant2to2(torch.nn.Module):
                 (default: :obj:`False`)
         """
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
-        z1, inv = self.code(x, mask, first)
+        red = dense_reductions(x, mask)
+        z1, inv = self.code(red, first)
         if self.materialize:
-            basis = equivariant_basis_2_to_2(x, mask)
             out = torch.einsum('bdsc,bdcij->bsij', self.coefficients(z1),
-                               basis)
-            mask2d = None if mask is None else \
-                (mask.unsqueeze(-1) & mask.unsqueeze(-2)).unsqueeze(1)
+                               equivariant_basis_2_to_2(x, mask))
         elif self.factorized:
-            red = dense_reductions(x, mask)
-            red_z = DenseReductions(_with_code(red.full, z1, 2),
-                                    _with_code(red.vec, z1, 3),
-                                    _with_code(red.scalar, z1, 2), None)
+            red_z = red._replace(full=_with_code(red.full, z1, 2),
+                                 vec=_with_code(red.vec, z1, 3),
+                                 scalar=_with_code(red.scalar, z1, 2))
             out = apply_equivariant_2_to_2(red_z,
                                            self.weight.flatten(0, 1))
-            mask2d = red.mask2d
         else:
-            red = dense_reductions(x, mask)
-            out = apply_equivariant_2_to_2(red, self.coefficients(z1))
-            mask2d = red.mask2d
-        out = add_bias_and_mask(out, self.all_bias, self.diag_bias, mask2d)
+            # Generate the coefficients directly in the block layout the
+            # contraction uses: [B, K, S'] = [z, 1] @ theta_block.
+            blocks = [(z1 @ b.flatten(1)).view((-1, ) + b.shape[1:])
+                      for b in coefficient_blocks(self.weight)]
+            out = apply_blocks(red, blocks, self.out_channels)
+        out = add_bias_and_mask(out, self.all_bias, self.diag_bias,
+                                red.mask2d)
         if return_invariants:
             return out, inv
         return out

@@ -13,7 +13,7 @@ nodes :math:`n_b` (the official code's :obj:`normalization='inf'`, where
 output does not depend on how much padding it shares a batch with.
 """
 import math
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -28,6 +28,8 @@ __all__ = [
     'DenseReductions',
     'dense_reductions',
     'equivariant_basis_2_to_2',
+    'coefficient_blocks',
+    'apply_blocks',
     'apply_equivariant_2_to_2',
     'add_bias_and_mask',
     'diag_offdiag_pool',
@@ -74,11 +76,13 @@ class DenseReductions(NamedTuple):
         scalar: trace :math:`/n`, total sum :math:`/n^2`, shape
             :obj:`[B, 2D]`.
         mask2d: valid entries :obj:`[B, 1, m, m]` (:obj:`None` if unpadded).
+        num_nodes: node count :math:`n` of every graph, :obj:`[B]`.
     """
     full: Tensor
     vec: Tensor
     scalar: Tensor
     mask2d: Optional[Tensor]
+    num_nodes: Tensor
 
 
 def _node_counts(x: Tensor, mask: Optional[Tensor]) -> Tensor:
@@ -102,7 +106,8 @@ def dense_reductions(x: Tensor, mask: Optional[Tensor] = None,
     mask2d = _mask_2d(mask)
     if mask2d is not None:
         x = x * mask2d
-    n = _node_counts(x, mask).view(-1, 1, 1)
+    counts = _node_counts(x, mask)
+    n = counts.view(-1, 1, 1)
     diag = x.diagonal(dim1=-2, dim2=-1)
     rows = x.sum(dim=-1) / n
     cols = x.sum(dim=-2) / n
@@ -110,7 +115,7 @@ def dense_reductions(x: Tensor, mask: Optional[Tensor] = None,
     total = rows.sum(dim=-1) / n[..., 0]
     full = torch.cat([x, x.transpose(-2, -1)], dim=1) if with_full else x
     return DenseReductions(full, torch.cat([diag, rows, cols], dim=1),
-                           torch.cat([trace, total], dim=1), mask2d)
+                           torch.cat([trace, total], dim=1), mask2d, counts)
 
 
 def equivariant_basis_2_to_2(x: Tensor,
@@ -155,7 +160,7 @@ def equivariant_basis_2_to_2(x: Tensor,
     return out
 
 
-def _blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     r"""Rearranges coefficients :obj:`[*, D, S, 15]` into the matrices that
     act on :class:`DenseReductions`: full :obj:`[*, 2D, S]`, vector
     :obj:`[*, 3D, 3S]` (row | col | diag placements) and scalar
@@ -195,6 +200,21 @@ def _place(full: Tensor, vec: Tensor, scalar: Tensor, S: int) -> Tensor:
     return out + torch.diag_embed(diag + on_diag.unsqueeze(-1))
 
 
+def apply_blocks(red: DenseReductions, blocks: Sequence[Tensor],
+                 out_channels: int) -> Tensor:
+    r"""Contracts the reduced quantities with coefficient blocks as returned
+    by :func:`coefficient_blocks`, shared (:obj:`[K, S']`) or one per graph
+    (:obj:`[B, K, S']`).
+
+    Returns:
+        torch.Tensor: :obj:`[B, S, m, m]`, not masked and without bias.
+    """
+    w_full, w_vec, w_scalar = blocks
+    return _place(_contract(red.full, w_full), _contract(red.vec, w_vec),
+                  _contract(red.scalar.unsqueeze(-1), w_scalar).squeeze(-1),
+                  out_channels)
+
+
 def apply_equivariant_2_to_2(red: DenseReductions, weight: Tensor) -> Tensor:
     r"""Contracts the basis with coefficients :obj:`[D, S, 15]` (shared) or
     :obj:`[B, D, S, 15]` (one set per graph), working on the reduced
@@ -204,11 +224,7 @@ def apply_equivariant_2_to_2(red: DenseReductions, weight: Tensor) -> Tensor:
     Returns:
         torch.Tensor: :obj:`[B, S, m, m]`, not masked and without bias.
     """
-    w_full, w_vec, w_scalar = _blocks(weight)
-    S = weight.size(-2)
-    return _place(_contract(red.full, w_full), _contract(red.vec, w_vec),
-                  _contract(red.scalar.unsqueeze(-1), w_scalar).squeeze(-1),
-                  S)
+    return apply_blocks(red, coefficient_blocks(weight), weight.size(-2))
 
 
 def add_bias_and_mask(out: Tensor, all_bias: Optional[Tensor],

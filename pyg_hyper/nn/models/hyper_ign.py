@@ -28,7 +28,7 @@ class HyperIGN(IGN):
             (default: :obj:`"concat"`)
         factorized (bool, optional): See
             :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`.
-            (default: :obj:`True`)
+            (default: :obj:`False`)
         materialize (bool, optional): Use the reference path.
             (default: :obj:`False`)
         **kwargs (optional): Further arguments of :class:`IGN`.
@@ -40,7 +40,7 @@ class HyperIGN(IGN):
         out_channels: int,
         hyper_channels: int = 16,
         combine: str = 'concat',
-        factorized: bool = True,
+        factorized: bool = False,
         materialize: bool = False,
         **kwargs,
     ):

@@ -3,6 +3,7 @@ import torch
 
 from pyg_hyper.nn.dense import HyperEquivariant2to2, equivariant_basis_2_to_2
 from pyg_hyper.nn.dense.hyper_ign import graph_invariants
+from pyg_hyper.nn.dense.ign import dense_reductions, diag_offdiag_pool
 
 
 def padded_batch():
@@ -41,7 +42,7 @@ def test_all_paths_agree(combine):
 def test_reference_is_the_generated_direct_form():
     x, mask = padded_batch()
     layer = make_layer()
-    z1, inv = layer.code(x, mask)
+    z1, inv = layer.code(dense_reductions(x, mask))
     assert z1.shape == (3, 5) and torch.all(z1[:, -1] == 1)
     assert torch.allclose(inv, graph_invariants(x, mask))
     # Coefficients of graph 0, built by hand from theta.
@@ -121,3 +122,11 @@ def test_repr_and_bad_input():
         layer(torch.randn(2, 4, 3, 3))
     with pytest.raises(ValueError, match="Unknown combine mode 'sum'"):
         HyperEquivariant2to2(2, 3, combine='sum')
+
+
+def test_invariants_are_diag_and_offdiag_means():
+    x, mask = padded_batch()
+    inv = graph_invariants(x, mask)
+    assert torch.allclose(inv, diag_offdiag_pool(x, mask, 'mean'))
+    one = graph_invariants(x[:1, :, :1, :1])
+    assert torch.allclose(one[:, 2:], torch.zeros(1, 2, dtype=x.dtype))
