@@ -7,80 +7,38 @@ For every batch size and largest graph size m, one forward + backward pass of
 * ``hyper-coef``: HyperEquivariant2to2, factorized=False, the default
   (per-graph coefficients generated once, then the plain contraction)
 
-is timed (median of --reps after a warm-up) and its memory measured: the
-peak allocation on CUDA, and on CPU the bytes of all tensors saved for the
-backward pass plus the output (the activation memory a training step keeps;
-CPU has no allocator peak counter). Ratios hyper / plain are printed side by
-side and the whole record is written as JSON.
+is timed (median of --reps after a warm-up) and its peak memory measured
+(high-water mark of live tensor bytes, see pyg_hyper.utils.benchmark).
+Ratios hyper / plain are printed side by side and the whole record is
+written as JSON.
 
     python benchmarks/bench_ign.py                       # CPU, default grid
     python benchmarks/bench_ign.py --device cuda --sizes 16 32 64 128 256
 """
 import argparse
-import json
 import os
-import platform
-import statistics
-import tempfile
-import time
 
 import torch
 
 from pyg_hyper.nn.dense import Equivariant2to2, HyperEquivariant2to2
+from pyg_hyper.utils.benchmark import (
+    environment,
+    peak_memory,
+    time_fn,
+    write_json_atomic,
+)
 
 
-def saved_bytes(fn):
-    """Runs fn() and returns (output, bytes of distinct tensors autograd
-    saved for backward + output bytes)."""
-    storages = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, sum(storages.values()) + out.numel() * out.element_size()
+def train_step(layer, x, mask):
+    def step():
+        layer.zero_grad(set_to_none=True)
+        layer(x, mask).square().mean().backward()
+    return step
 
 
 def measure(layer, x, mask, reps, device):
-    def step():
-        layer.zero_grad(set_to_none=True)
-        out = layer(x, mask)
-        out.sum().backward()
-        return out
-
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
-    step()  # warm-up
-    times = []
-    for _ in range(reps):
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        mem = torch.cuda.max_memory_allocated() - base
-    else:
-        layer.zero_grad(set_to_none=True)
-        _, mem = saved_bytes(lambda: layer(x, mask))
-    return statistics.median(times), mem
-
-
-def atomic_write_json(path, obj):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    step = train_step(layer, x, mask)
+    return time_fn(step, device, repeat=reps), peak_memory(step, device)
 
 
 def main():
@@ -156,18 +114,14 @@ def main():
             f'--{k.replace("_", "-")} ' + (' '.join(map(str, v))
                                             if isinstance(v, list) else str(v))
             for k, v in vars(args).items() if k != 'out'),
-        'torch': torch.__version__,
-        'device': (torch.cuda.get_device_name(device)
-                   if device.type == 'cuda' else platform.processor()
-                   or platform.machine()),
-        'memory_measure': ('cuda peak allocation' if device.type == 'cuda'
-                           else 'bytes saved for backward + output'),
+        'environment': environment(device),
+        'memory_measure': 'peak live tensor bytes of forward + backward',
         'in_channels': D, 'out_channels': S, 'hyper_channels': r,
         'threads': args.threads, 'rows': rows,
     }
     out = args.out or os.path.join(os.path.dirname(__file__), 'results',
                                    f'bench_ign_{device.type}.json')
-    atomic_write_json(out, record)
+    write_json_atomic(out, record)
     print(f'wrote {out}')
 
 
