@@ -2,7 +2,11 @@ import pytest
 import torch
 
 from pyg_hyper.datasets import gin_protocol, inner_split, inner_val_protocol
-from pyg_hyper.datasets.protocols import GIN_PROTOCOL, INNER_VAL_PROTOCOL
+from pyg_hyper.datasets.protocols import (
+    GIN_PROTOCOL,
+    INNER_VAL_PROTOCOL,
+    stratified_folds,
+)
 
 
 def test_gin_protocol_picks_best_average_epoch():
@@ -12,7 +16,7 @@ def test_gin_protocol_picks_best_average_epoch():
     assert out['epoch'] == 2
     assert out['folds'] == [0.8, 0.6]
     assert out['mean'] == pytest.approx(0.7)
-    assert out['std'] == pytest.approx(0.1)  # population std
+    assert out['std'] == pytest.approx(0.1 * 2**0.5)  # unbiased std
     assert out['protocol'] == GIN_PROTOCOL
 
 
@@ -47,3 +51,18 @@ def test_inner_split_is_stratified_and_reproducible():
     assert not torch.equal(va, va3)
     with pytest.raises(ValueError, match=r"'val_fraction' must be in \(0, 1\)"):
         inner_split(train_index, labels, 1.0, seed=0)
+
+
+def test_stratified_folds_partition():
+    labels = torch.tensor([0] * 23 + [1] * 11)
+    folds = stratified_folds(labels, 5, seed=0)
+    tests = torch.cat([t for _, t in folds])
+    assert sorted(tests.tolist()) == list(range(34))
+    sizes = [t.numel() for _, t in folds]
+    assert max(sizes) - min(sizes) <= 1
+    for train, test in folds:
+        assert train.numel() + test.numel() == 34
+        assert 4 <= int((labels[test] == 0).sum()) <= 5
+    assert torch.equal(stratified_folds(labels, 5, seed=0)[2][1], folds[2][1])
+    with pytest.raises(ValueError, match="at least 2"):
+        stratified_folds(labels, 1, seed=0)

@@ -1,0 +1,77 @@
+"""Builds the TU leaderboard (both protocols, anchors beside) from run
+folders written by ``pyg-hyper train``.
+
+    python experiments/tu/summarize.py RUNS_DIR [--out experiments/tu/results]
+"""
+import argparse
+import glob
+import json
+import os
+
+from pyg_hyper.experiment.results import atomic_write_json, atomic_write_text
+from pyg_hyper.experiment.tasks.tu import protocol_summary
+
+#: Published accuracies (%) under the GIN protocol (GIN: Xu et al. 2019,
+#: Table 1; IGN: Maron et al. 2019, as quoted in the issue).
+ANCHORS = {
+    'gin': {'MUTAG': '89.4 ± 5.6', 'PTC': '64.6 ± 7.0',
+            'PROTEINS': '76.2 ± 2.8', 'NCI1': '82.7 ± 1.7'},
+    'ign': {'MUTAG': '83.9 ± 13.0', 'PTC': '58.5 ± 6.9',
+            'PROTEINS': '76.6 ± 5.5', 'NCI1': '74.3 ± 2.7'},
+}
+ORDER = ['gin', 'hyper_gin', 'ign', 'hyper_ign']
+
+
+def fmt(p):
+    return f"{100 * p['mean']:.1f} ± {100 * p['std']:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('runs', help='folder holding <model>-<dataset>/ runs')
+    ap.add_argument('--out', default=os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), 'results'))
+    args = ap.parse_args()
+    rows = []
+    for path in sorted(glob.glob(os.path.join(args.runs, '*',
+                                              'results.json'))):
+        with open(path) as f:
+            res = json.load(f)
+        cfg = res['config']
+        summ = protocol_summary(res)
+        seeds = res['seeds'].values()
+        rows.append({
+            'model': cfg['model']['name'], 'dataset': cfg['data']['name'],
+            'folds': summ['folds'], 'epochs': cfg['epochs'],
+            'gin_protocol': summ['gin'],
+            'inner_val_protocol': summ.get('inner_val'),
+            'num_params': res.get('num_params'),
+            'epoch_time_s': sum(s['epoch_time_s'] for s in seeds)
+            / max(len(seeds), 1),
+            'command': res['environment']['command'],
+            'environment': res['environment'],
+            'config': cfg,
+        })
+    rows.sort(key=lambda r: (r['dataset'], ORDER.index(r['model'])
+                             if r['model'] in ORDER else 99))
+    lines = ['| dataset | model | folds | epochs | GIN protocol (%) | '
+             'inner-val protocol (%) | published (GIN protocol) | params | '
+             's/epoch |', '|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        inner = fmt(r['inner_val_protocol']) if r['inner_val_protocol'] \
+            else '–'
+        anchor = ANCHORS.get(r['model'], {}).get(r['dataset'], '–')
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['folds']} | "
+                     f"{r['epochs']} | {fmt(r['gin_protocol'])} "
+                     f"(epoch {r['gin_protocol']['epoch']}) | {inner} | "
+                     f"{anchor} | {r['num_params']} | "
+                     f"{r['epoch_time_s']:.2f} |")
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write_json(os.path.join(args.out, 'leaderboard.json'), rows)
+    atomic_write_text(os.path.join(args.out, 'leaderboard.md'),
+                      '\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    main()

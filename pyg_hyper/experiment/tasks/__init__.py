@@ -1,0 +1,1 @@
+"""Benchmark tasks registered with :mod:`pyg_hyper.experiment`."""
