@@ -11,16 +11,16 @@ LIMIT=${3:-600}
 shift $(( $# < 3 ? $# : 3 ))
 CFG=$(dirname "$0")/configs
 run() {
-  timeout "$LIMIT" python -m pyg_hyper train "$CFG/$1" "${@:2}" --out "$OUT" \
-    --device "$DEVICE" --no-progress > "$OUT/log_${1%.yaml}_$2.txt" 2>&1
+  timeout "$LIMIT" ${PYG_HYPER:-python -m pyg_hyper} train "$CFG/$1" "${@:2}" --out "$OUT" \
+    --device "$DEVICE" --no-progress > "$OUT/log_${1%.yaml}_${2#data.name=}.txt" 2>&1
 }
 mkdir -p "$OUT"
 for DS in MUTAG PTC; do
-  run gin.yaml "data.name=$DS" epochs=100 "$@" &
-  run hyper_gin.yaml "data.name=$DS" epochs=100 "$@" &
+  run gin.yaml "data.name=$DS" epochs=50 "$@" &
+  run hyper_gin.yaml "data.name=$DS" epochs=50 "$@" &
 done
-run ign.yaml data.name=MUTAG epochs=60 "$@" &
-run hyper_ign.yaml data.name=MUTAG epochs=60 "$@" &
+run ign.yaml data.name=MUTAG epochs=40 "$@" &
+run hyper_ign.yaml data.name=MUTAG epochs=40 "$@" &
 # PTC with the official IGN settings (lr 0.00128, decay 0.6, 9 epochs).
 run ign.yaml data.name=PTC epochs=9 optim.lr=0.00128 optim.gamma=0.6 "$@" &
 run hyper_ign.yaml data.name=PTC epochs=9 optim.lr=0.00128 optim.gamma=0.6 "$@" &
