@@ -20,6 +20,12 @@ ANCHORS = {
             'PROTEINS': '76.6 ± 5.5', 'NCI1': '74.3 ± 2.7'},
 }
 ORDER = ['gin', 'hyper_gin', 'ign', 'hyper_ign']
+TWINS = [('gin', 'hyper_gin'), ('ign', 'hyper_ign')]
+
+
+def restrict(results, seeds):
+    """The results of a run restricted to the given folds (seeds)."""
+    return dict(results, seeds={s: results['seeds'][s] for s in seeds})
 
 
 def fmt(p):
@@ -32,12 +38,13 @@ def main():
     ap.add_argument('--out', default=os.path.join(os.path.dirname(
         os.path.abspath(__file__)), 'results'))
     args = ap.parse_args()
-    rows = []
+    rows, runs = [], {}
     for path in sorted(glob.glob(os.path.join(args.runs, '*',
                                               'results.json'))):
         with open(path) as f:
             res = json.load(f)
         cfg = res['config']
+        runs[(cfg['model']['name'], cfg['data']['name'])] = res
         summ = protocol_summary(res)
         seeds = res['seeds'].values()
         rows.append({
@@ -66,8 +73,30 @@ def main():
                      f"(epoch {r['gin_protocol']['epoch']}) | {inner} | "
                      f"{anchor} | {r['num_params']} | "
                      f"{r['epoch_time_s']:.2f} |")
+    # Twins on the folds both finished, so that a comparison is paired.
+    paired = []
+    lines += ['', '| dataset | plain vs hyper | common folds | GIN protocol '
+              'plain / hyper (%) | inner-val protocol plain / hyper (%) |',
+              '|---|---|---|---|---|']
+    for plain, hyper in TWINS:
+        for ds in sorted({d for (_, d) in runs}):
+            if (plain, ds) not in runs or (hyper, ds) not in runs:
+                continue
+            a, b = runs[(plain, ds)], runs[(hyper, ds)]
+            common = sorted(set(a['seeds']) & set(b['seeds']), key=int)
+            if not common:
+                continue
+            sa, sb = (protocol_summary(restrict(r, common)) for r in (a, b))
+            paired.append({'dataset': ds, 'plain': plain, 'hyper': hyper,
+                           'folds': [int(s) for s in common],
+                           'plain_summary': sa, 'hyper_summary': sb})
+            lines.append(
+                f"| {ds} | {plain} vs {hyper} | {len(common)} | "
+                f"{fmt(sa['gin'])} / {fmt(sb['gin'])} | "
+                f"{fmt(sa['inner_val'])} / {fmt(sb['inner_val'])} |")
     os.makedirs(args.out, exist_ok=True)
-    atomic_write_json(os.path.join(args.out, 'leaderboard.json'), rows)
+    atomic_write_json(os.path.join(args.out, 'leaderboard.json'),
+                      {'runs': rows, 'paired': paired})
     atomic_write_text(os.path.join(args.out, 'leaderboard.md'),
                       '\n'.join(lines) + '\n')
     print('\n'.join(lines))
