@@ -105,8 +105,9 @@ class HyperEquivariant2to2(torch.nn.Module):
       wins when every *row* has its own code; here every entry of a graph
       shares one, and the factorization costs :math:`(r+1)\times` the
       plain layer's FLOPs and :math:`[\mathbf{z},1] \otimes \mathbf{X}`
-      temporaries (``benchmarks/bench_ign.py`` measures 8-45x time and
-      about 13x memory). Kept for comparison and tests.
+      temporaries (``benchmarks/bench_ign.py`` measured up to 7x time on an
+      H100, up to 45x on one CPU thread, and about 9x peak memory). Kept for
+      comparison and tests.
     * :obj:`materialize=True`: the coefficients :math:`[B, D, S, 15]` are
       contracted with the stacked 15 basis responses, the direct form of
       the equations (slow, the reference for tests).
