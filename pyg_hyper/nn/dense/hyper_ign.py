@@ -8,6 +8,7 @@ from torch.nn import Parameter
 
 from pyg_hyper.nn.dense.ign import (
     NUM_BASIS_2_TO_2,
+    DenseLayer,
     DenseReductions,
     add_bias_and_mask,
     apply_equivariant_2_to_2,
@@ -57,7 +58,7 @@ def _with_code(t: Tensor, z1: Tensor, groups: int) -> Tensor:
     return (z * t).flatten(1, 3)
 
 
-class HyperEquivariant2to2(torch.nn.Module):
+class HyperEquivariant2to2(DenseLayer):
     r"""The equivariant 2-to-2 layer of IGN with per-graph generated basis
     coefficients, the Hyper-IGN layer of the `"Molecule Property Prediction
     and Classification with Graph Hypernetworks"
@@ -160,9 +161,8 @@ class HyperEquivariant2to2(torch.nn.Module):
         factorized: bool = False,
         materialize: bool = False,
     ):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
+        super().__init__(in_channels, out_channels,
+                         ('all_bias', 'diag_bias'), bias)
         self.hyper_channels = hyper_channels
         self.first_channels = first_channels or in_channels
         self.factorized = factorized
@@ -176,12 +176,6 @@ class HyperEquivariant2to2(torch.nn.Module):
         self.weight = Parameter(
             torch.empty(hyper_channels + 1, in_channels, out_channels,
                         NUM_BASIS_2_TO_2))
-        if bias:
-            self.all_bias = Parameter(torch.empty(out_channels))
-            self.diag_bias = Parameter(torch.empty(out_channels))
-        else:
-            self.register_parameter('all_bias', None)
-            self.register_parameter('diag_bias', None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -191,9 +185,7 @@ class HyperEquivariant2to2(torch.nn.Module):
         # terms of a generated coefficient (tanh codes are O(1)).
         init_coefficients(self.weight, self.in_channels, self.out_channels,
                           fan=self.hyper_channels + 1)
-        if self.all_bias is not None:
-            self.all_bias.data.zero_()
-            self.diag_bias.data.zero_()
+        self.reset_biases()
 
     def code(self, red: DenseReductions,
              first: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:

@@ -33,6 +33,7 @@ __all__ = [
     'apply_equivariant_2_to_2',
     'add_bias_and_mask',
     'diag_offdiag_pool',
+    'DenseLayer',
     'Equivariant2to2',
     'Equivariant2to1',
     'Invariant2to0',
@@ -294,7 +295,51 @@ def init_coefficients(weight: Tensor, in_channels: int, out_channels: int,
         weight.normal_(0.0, std)
 
 
-class Equivariant2to2(torch.nn.Module):
+class DenseLayer(torch.nn.Module):
+    r"""What the dense layers share: channel sizes, optional zero-initialized
+    bias vectors of size :obj:`out_channels` and a PyG-style
+    :obj:`__repr__`."""
+    def __init__(self, in_channels: int, out_channels: int,
+                 bias_names: Sequence[str] = (), bias: bool = True):
+        super().__init__()
+        for name, value in (('in_channels', in_channels),
+                            ('out_channels', out_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"'{name}' of '{self.__class__.__name__}' "
+                                 f"must be a positive integer (got {value!r})")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self._bias_names = tuple(bias_names)
+        for name in self._bias_names:
+            self.register_parameter(
+                name, Parameter(torch.empty(out_channels)) if bias else None)
+
+    def reset_biases(self):
+        for name in self._bias_names:
+            if getattr(self, name) is not None:
+                getattr(self, name).data.zero_()
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.out_channels})')
+
+
+class _BasisLayer(DenseLayer):
+    # A dense layer with one coefficient per (input channel, output channel,
+    # basis element), initialized as in the official code.
+    def __init__(self, in_channels: int, out_channels: int, num_basis: int,
+                 bias_names: Sequence[str], bias: bool):
+        super().__init__(in_channels, out_channels, bias_names, bias)
+        self.weight = Parameter(
+            torch.empty(in_channels, out_channels, num_basis))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init_coefficients(self.weight, self.in_channels, self.out_channels)
+        self.reset_biases()
+
+
+class Equivariant2to2(_BasisLayer):
     r"""The permutation-equivariant linear layer from second-order to
     second-order tensors, from the `"Invariant and Equivariant Graph
     Networks" <https://arxiv.org/abs/1812.09902>`_ paper.
@@ -327,24 +372,8 @@ class Equivariant2to2(torch.nn.Module):
         - **output:** tensors :math:`(B, S, m, m)`, zero outside the mask
     """
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.weight = Parameter(
-            torch.empty(in_channels, out_channels, NUM_BASIS_2_TO_2))
-        if bias:
-            self.all_bias = Parameter(torch.empty(out_channels))
-            self.diag_bias = Parameter(torch.empty(out_channels))
-        else:
-            self.register_parameter('all_bias', None)
-            self.register_parameter('diag_bias', None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init_coefficients(self.weight, self.in_channels, self.out_channels)
-        if self.all_bias is not None:
-            self.all_bias.data.zero_()
-            self.diag_bias.data.zero_()
+        super().__init__(in_channels, out_channels, NUM_BASIS_2_TO_2,
+                         ('all_bias', 'diag_bias'), bias)
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         r"""Applies the layer.
@@ -360,12 +389,8 @@ class Equivariant2to2(torch.nn.Module):
         return add_bias_and_mask(apply_equivariant_2_to_2(red, self.weight),
                                  self.all_bias, self.diag_bias, red.mask2d)
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.out_channels})')
 
-
-class Equivariant2to1(torch.nn.Module):
+class Equivariant2to1(_BasisLayer):
     r"""The permutation-equivariant linear reduction from second-order
     tensors to node features, from the `"Invariant and Equivariant Graph
     Networks" <https://arxiv.org/abs/1812.09902>`_ paper.
@@ -390,21 +415,8 @@ class Equivariant2to1(torch.nn.Module):
         - **output:** node features :math:`(B, S, m)`, zero outside the mask
     """
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.weight = Parameter(
-            torch.empty(in_channels, out_channels, NUM_BASIS_2_TO_1))
-        if bias:
-            self.bias = Parameter(torch.empty(out_channels))
-        else:
-            self.register_parameter('bias', None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init_coefficients(self.weight, self.in_channels, self.out_channels)
-        if self.bias is not None:
-            self.bias.data.zero_()
+        super().__init__(in_channels, out_channels, NUM_BASIS_2_TO_1,
+                         ('bias', ), bias)
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
@@ -419,12 +431,8 @@ class Equivariant2to1(torch.nn.Module):
             out = out + self.bias.view(1, -1, 1)
         return out if mask is None else out * mask.unsqueeze(1)
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.out_channels})')
 
-
-class Invariant2to0(torch.nn.Module):
+class Invariant2to0(DenseLayer):
     r"""The permutation-invariant linear reduction from second-order tensors
     to graph features, from the `"Invariant and Equivariant Graph Networks"
     <https://arxiv.org/abs/1812.09902>`_ paper.
@@ -449,9 +457,7 @@ class Invariant2to0(torch.nn.Module):
         - **output:** graph features :math:`(B, S)`
     """
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
+        super().__init__(in_channels, out_channels)
         self.lin = torch.nn.Linear(NUM_BASIS_2_TO_0 * in_channels,
                                    out_channels, bias=bias)
         self.reset_parameters()
@@ -462,7 +468,3 @@ class Invariant2to0(torch.nn.Module):
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         return self.lin(dense_reductions(x, mask, with_full=False).scalar)
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.out_channels})')

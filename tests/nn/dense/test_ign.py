@@ -186,3 +186,12 @@ def test_bad_input(cls):
         layer(torch.randn(1, 2, 4, 4), torch.ones(1, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match='floating-point'):
         layer(torch.ones(1, 2, 4, 4, dtype=torch.long))
+
+
+def test_bad_channels():
+    with pytest.raises(ValueError, match="'out_channels' of 'Equivariant2to2'"
+                       " must be a positive integer"):
+        Equivariant2to2(3, 0)
+    layer = Equivariant2to2(2, 3, bias=False)
+    assert layer.all_bias is None and layer.diag_bias is None
+    assert Equivariant2to1(2, 3, bias=False).bias is None
