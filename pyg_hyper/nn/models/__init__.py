@@ -1,8 +1,10 @@
 """Full models built from :mod:`pyg_hyper.nn.conv` layers."""
 from .hyper_gin import HyperGIN
+from .ogb_mol import OGBMolGNN
 
 __all__ = [
     'HyperGIN',
+    'OGBMolGNN',
 ]
 
 classes = __all__
