@@ -1,4 +1,5 @@
-"""Locating and copying the real benchmark files in <repo>/../shared/data.
+"""Helpers for tests on the real OGB files in <repo>/../shared/data (see the
+``shared_data`` fixture in conftest.py).
 
 Loaders write ``processed/`` next to ``raw/`` and CI mounts shared/
 read-only, so tests always load from a copy in ``tmp_path``.
@@ -9,21 +10,11 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'
 
-
-def shared_data(*parts: str) -> Path:
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f'benchmark data not found at {path.resolve()} (expected '
-                    f'a shared/ folder beside the repository)')
-    return path
-
-
-def copy_ogb(name: str, root: Path) -> Path:
+def copy_ogb(shared_data: Path, name: str, root: Path) -> Path:
     """Copies OGB's ``ogbg_<name>`` folder into ``root``; returns ``root``."""
     folder = name.replace('-', '_')
-    shutil.copytree(shared_data('OGB', folder), root / folder)
+    shutil.copytree(shared_data / 'OGB' / folder, root / folder)
     return root
 
 

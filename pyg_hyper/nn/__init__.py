@@ -1,6 +1,13 @@
 """Hypernetwork layers and models for PyTorch Geometric."""
 from .hyper_linear import HyperLinear, hyper_linear, materialize_hyper_weight
 from .hypernetwork import FirstMessageCombiner, HyperMLP, HyperNetwork
+from .localization import (
+    EdgeLocalization,
+    NodeLocalization,
+    localization_regularizer,
+    localized_edge_transform,
+    materialize_localized_weight,
+)
 from . import conv
 from . import models
 
@@ -11,6 +18,11 @@ __all__ = [
     'FirstMessageCombiner',
     'HyperNetwork',
     'HyperMLP',
+    'NodeLocalization',
+    'EdgeLocalization',
+    'localized_edge_transform',
+    'materialize_localized_weight',
+    'localization_regularizer',
     'conv',
     'models',
 ]

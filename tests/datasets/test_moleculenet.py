@@ -11,7 +11,7 @@ from pyg_hyper.datasets import (
     build_ogb_dataset_from_moleculenet,
     scaffold_split,
 )
-from tests.ogb_data import copy_ogb, no_network, shared_data  # noqa: F401
+from tests.ogb_data import copy_ogb, no_network  # noqa: F401
 
 GRAPH_FILES = ['edge', 'edge-feat', 'node-feat', 'num-node-list',
                'num-edge-list']
@@ -42,20 +42,21 @@ def assert_same_as_ogb(built, real):
                                   labels[1].values.astype(np.float32))
 
 
-def test_rebuild_reproduces_ogb_molesol(tmp_path, no_network):
-    csv = shared_data('MoleculeNet', 'esol', 'raw', 'delaney-processed.csv')
+def test_rebuild_reproduces_ogb_molesol(shared_data, tmp_path, no_network):
+    csv = shared_data / 'MoleculeNet' / 'esol' / 'raw' / \
+        'delaney-processed.csv'
     report = build_ogb_dataset_from_moleculenet(csv.parents[2], tmp_path,
                                                 'molesol')
     assert report.num_rows == report.num_graphs == 1128
     assert report.num_invalid == 0
     assert report.split_sizes == {'train': 902, 'valid': 113, 'test': 113}
     assert_same_as_ogb(tmp_path / 'ogbg_molesol',
-                       shared_data('OGB', 'ogbg_molesol'))
+                       shared_data / 'OGB' / 'ogbg_molesol')
 
     # And the loader sees the same tensors as from OGB's own files.
     built = OGBGraphDataset(tmp_path, 'molesol')
-    real = OGBGraphDataset(copy_ogb('ogbg-molesol', tmp_path / 'ogb'),
-                           'molesol')
+    real = OGBGraphDataset(
+        copy_ogb(shared_data, 'ogbg-molesol', tmp_path / 'ogb'), 'molesol')
     for key in ('x', 'edge_index', 'edge_attr', 'y'):
         assert torch.equal(built._data[key], real._data[key]), key
     for part in SPLIT_FILES:
@@ -63,10 +64,10 @@ def test_rebuild_reproduces_ogb_molesol(tmp_path, no_network):
                            real.get_idx_split()[part])
 
 
-def test_rebuild_reproduces_ogb_molbace(tmp_path, no_network):
+def test_rebuild_reproduces_ogb_molbace(shared_data, tmp_path, no_network):
     # The original MoleculeNet bace.csv has no clean copy; OGB's own mapping
     # (label, SMILES, id) is the CSV here. Graphs and split are recomputed.
-    real = shared_data('OGB', 'ogbg_molbace')
+    real = shared_data / 'OGB' / 'ogbg_molbace'
     report = build_ogb_dataset_from_csv(real / 'mapping' / 'mol.csv.gz',
                                         tmp_path, 'ogbg-molbace', ['Class'],
                                         id_column='mol_id')

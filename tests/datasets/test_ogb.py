@@ -13,7 +13,7 @@ from pyg_hyper.datasets import (
     ogb_required_files,
     resolve_ogb_name,
 )
-from tests.ogb_data import copy_ogb, no_network, shared_data  # noqa: F401
+from tests.ogb_data import copy_ogb, no_network  # noqa: F401
 
 
 @pytest.fixture
@@ -25,8 +25,9 @@ def no_stdin(monkeypatch):
     monkeypatch.setattr(builtins, 'input', refuse)
 
 
-def test_offline_load_without_release_file(tmp_path, no_network, no_stdin):
-    root = copy_ogb('ogbg-molesol', tmp_path)
+def test_offline_load_without_release_file(shared_data, tmp_path, no_network,
+                                           no_stdin):
+    root = copy_ogb(shared_data, 'ogbg-molesol', tmp_path)
     os.remove(root / 'ogbg_molesol' / 'RELEASE_v1.txt')
     dataset = OGBGraphDataset(root, 'molesol')
     assert dataset.name == 'ogbg-molesol'
@@ -47,8 +48,10 @@ def test_offline_load_without_release_file(tmp_path, no_network, no_stdin):
     assert torch.equal(again._data.y, dataset._data.y)
 
 
-def test_evaluator_gives_the_official_metric(tmp_path, no_network, no_stdin):
-    dataset = OGBGraphDataset(copy_ogb('ogbg-molbace', tmp_path), 'molbace')
+def test_evaluator_gives_the_official_metric(shared_data, tmp_path, no_network,
+                                            no_stdin):
+    dataset = OGBGraphDataset(
+        copy_ogb(shared_data, 'ogbg-molbace', tmp_path), 'molbace')
     evaluator = dataset.evaluator
     assert evaluator.eval_metric == 'rocauc'
     y_true = torch.tensor([[0], [1], [0], [1]])
@@ -67,8 +70,8 @@ def test_unknown_name_lists_valid_names():
     assert resolve_ogb_name('ogbg_molhiv') == 'ogbg-molhiv'
 
 
-def test_incomplete_root_lists_missing_files(tmp_path, no_network):
-    root = copy_ogb('ogbg-molesol', tmp_path)
+def test_incomplete_root_lists_missing_files(shared_data, tmp_path, no_network):
+    root = copy_ogb(shared_data, 'ogbg-molesol', tmp_path)
     os.remove(root / 'ogbg_molesol' / 'raw' / 'edge-feat.csv.gz')
     os.remove(root / 'ogbg_molesol' / 'split' / 'scaffold' / 'test.csv.gz')
     with pytest.raises(FileNotFoundError) as info:
@@ -88,13 +91,14 @@ def test_absent_root_without_download(tmp_path):
     assert 'raw/edge.csv.gz' in ogb_required_files('ogbg-molhiv')
 
 
-def test_online_downloads_as_ogb_does(tmp_path, monkeypatch, no_stdin):
+def test_online_downloads_as_ogb_does(shared_data, tmp_path, monkeypatch,
+                                     no_stdin):
     import ogb.graphproppred.dataset_pyg as dataset_pyg
 
     # A server stand-in: OGB's zip holds the folder '<download_name>/'.
     archive = tmp_path / 'server' / 'freesolv.zip'
     archive.parent.mkdir()
-    source = shared_data('OGB', 'ogbg_molfreesolv')
+    source = shared_data / 'OGB' / 'ogbg_molfreesolv'
     with zipfile.ZipFile(archive, 'w') as z:
         for path in source.rglob('*'):
             if path.is_file():
