@@ -9,7 +9,7 @@ import json
 import os
 
 from pyg_hyper.experiment.results import atomic_write_json, atomic_write_text
-from pyg_hyper.experiment.tasks.tu import protocol_summary
+from pyg_hyper.experiment.tu_task import protocol_summary
 
 #: Published accuracies (%) under the GIN protocol (GIN: Xu et al. 2019,
 #: Table 1; IGN: Maron et al. 2019, as quoted in the issue).

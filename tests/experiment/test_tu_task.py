@@ -1,7 +1,7 @@
 import pytest
 
 from pyg_hyper.experiment import build_config, train
-from pyg_hyper.experiment.tasks.tu import protocol_summary
+from pyg_hyper.experiment.tu_task import protocol_summary
 
 SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
          'save_models=false', 'model.hidden_channels=8',

@@ -38,7 +38,7 @@ MODELS = ('gin', 'hyper_gin', 'ign', 'hyper_ign')
 SOURCES = {'gin': 'GIN_format', 'tu': 'TUDataset'}
 #: Where the shared benchmark data sits relative to the repository.
 _SHARED = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
-                   '..', 'shared', 'data')
+                   'shared', 'data')
 
 
 def _copy_raw(cfg_data: Dict[str, Any]) -> str:

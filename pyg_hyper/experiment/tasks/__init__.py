@@ -1,1 +1,0 @@
-"""Benchmark tasks registered with :mod:`pyg_hyper.experiment`."""
