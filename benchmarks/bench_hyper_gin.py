@@ -15,7 +15,6 @@ FLOP count. Prints ratios and writes a JSON record.
 """
 import argparse
 import os
-import sys
 
 import torch
 from torch_geometric.nn import MLP, GINConv, NNConv
@@ -160,7 +159,6 @@ def main(argv=None):
     torch.manual_seed(0)
 
     record = {
-        'command': ' '.join([os.path.basename(sys.executable)] + sys.argv),
         'environment': environment(device),
         'config': {k: v for k, v in vars(args).items() if k != 'out'},
         'results': [],

@@ -12,6 +12,7 @@ import torch
 from torch_geometric import seed_everything
 from tqdm.auto import tqdm
 
+from pyg_hyper.experiment.distributed import is_main_process
 from pyg_hyper.experiment.config import (
     ConfigError,
     apply_overrides,
@@ -235,7 +236,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
                     and state.epoch >= cfg['min_epochs']):
                 stopped_early = True
                 break
-        if (cfg['checkpoint_every'] > 0
+        if (cfg['checkpoint_every'] > 0 and is_main_process()
                 and state.epoch % cfg['checkpoint_every'] == 0):
             atomic_torch_save(ckpt_path, {
                 'model': model.state_dict(),
@@ -245,7 +246,8 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
             })
     bar.close()
 
-    if cfg['save_models'] and state.best_state is not None:
+    if (cfg['save_models'] and state.best_state is not None
+            and is_main_process()):
         atomic_torch_save(
             os.path.join(out_dir, 'models', f'seed_{seed}.pt'),
             state.best_state)
@@ -323,6 +325,8 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         results['sessions'][-1]['seeds_run'].append(seed)
         results['num_params'] = record['num_params']
         results['summary'] = summarize(results['seeds'])
+        if not is_main_process():
+            continue  # under torchrun, rank 0 alone writes the results
         _write_reports(out_dir, results)
         ckpt = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
         if os.path.exists(ckpt):

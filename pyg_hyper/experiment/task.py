@@ -20,7 +20,9 @@ _REGISTRY: Dict[str, Type['Task']] = {}
 #: Benchmarks add their module here (one line) or call
 #: :func:`register_task` before running.
 BUILTIN_TASK_MODULES: List[str] = [
-    'pyg_hyper.experiment.tasks.qm9',
+    'pyg_hyper.experiment.ogb_task',
+    'pyg_hyper.experiment.tu_task',
+    'pyg_hyper.experiment.qm9_task',
 ]
 
 

@@ -15,6 +15,7 @@ from .radial import (
     shifted_softplus,
 )
 from . import conv
+from . import dense
 from . import models
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     'shifted_softplus',
     'molecular_graph',
     'conv',
+    'dense',
     'models',
 ]

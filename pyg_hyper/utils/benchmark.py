@@ -6,12 +6,7 @@ is comparable across CPU and CUDA and immune to allocator caching: on CPU a
 operator creates (forward and backward) and a finalizer sees it die; on CUDA
 :func:`torch.cuda.max_memory_allocated` gives the same quantity directly.
 """
-import json
-import os
-import platform
 import statistics
-import sys
-import tempfile
 import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional
@@ -117,34 +112,12 @@ def matmul_flop_rate(m: int, k: int, n: int, device: torch.device,
 
 
 def environment(device: torch.device) -> Dict[str, Any]:
-    """Versions and hardware, for benchmark and experiment records."""
-    import torch_geometric
-    env = {
-        'python': sys.version.split()[0],
-        'torch': torch.__version__,
-        'torch_geometric': torch_geometric.__version__,
-        'platform': platform.platform(),
-        'processor': platform.processor() or platform.machine(),
-        'cpu_count': os.cpu_count(),
-        'torch_threads': torch.get_num_threads(),
-        'device': str(device),
-    }
-    if device.type == 'cuda':
-        env['gpu'] = torch.cuda.get_device_name(device)
-    return env
+    """Command, versions and hardware, in the experiment runner's format."""
+    from pyg_hyper.experiment.results import environment_record
+    return environment_record(str(device))
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
     """Writes JSON so that readers never see a partial file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write('\n')
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from pyg_hyper.experiment.results import atomic_write_json
+    atomic_write_json(path, obj)

@@ -1,1 +1,0 @@
-"""Built-in benchmark tasks (each module registers itself on import)."""
