@@ -4,6 +4,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath('../..'))
+# Local extensions (the generated CLI reference).
+sys.path.insert(0, os.path.abspath('_ext'))
 
 import pyg_hyper  # noqa: E402
 
@@ -19,6 +21,7 @@ extensions = [
     'sphinx.ext.mathjax',
     'sphinx.ext.napoleon',
     'sphinx.ext.viewcode',
+    'cli_reference',
 ]
 
 autosummary_generate = True

@@ -1,7 +1,21 @@
 """Hypernetwork layers and models for PyTorch Geometric."""
 from .hyper_linear import HyperLinear, hyper_linear, materialize_hyper_weight
 from .hypernetwork import FirstMessageCombiner, HyperMLP, HyperNetwork
+from .localization import (
+    EdgeLocalization,
+    NodeLocalization,
+    localization_regularizer,
+    localized_edge_transform,
+    materialize_localized_weight,
+)
+from .radial import (
+    GaussianExpansion,
+    ShiftedSoftplus,
+    molecular_graph,
+    shifted_softplus,
+)
 from . import conv
+from . import dense
 from . import models
 
 __all__ = [
@@ -11,6 +25,16 @@ __all__ = [
     'FirstMessageCombiner',
     'HyperNetwork',
     'HyperMLP',
+    'NodeLocalization',
+    'EdgeLocalization',
+    'localized_edge_transform',
+    'materialize_localized_weight',
+    'localization_regularizer',
+    'GaussianExpansion',
+    'ShiftedSoftplus',
+    'shifted_softplus',
+    'molecular_graph',
     'conv',
+    'dense',
     'models',
 ]

@@ -85,8 +85,6 @@ class _FactorizedHyperLinear(torch.autograd.Function):
         r1, f1 = z1.size(-1), x1.size(-1)
         grad_z = grad_x = grad_w = None
         need_z, need_x, need_w = ctx.needs_input_grad[:3]
-        if need_w:
-            grad_w = weight.new_zeros(weight.shape)
         if need_z:
             grad_z = torch.empty_like(z1)
         if need_x:
@@ -95,7 +93,12 @@ class _FactorizedHyperLinear(torch.autograd.Function):
             g = grad_out[start:end]
             z, x = z1[start:end], x1[start:end]
             if need_w:
-                grad_w = grad_w + g.t() @ _outer(z, x)
+                # The outer product is recomputed here and freed before
+                # grad_outer exists, so the two never coexist.
+                if grad_w is None:
+                    grad_w = g.t() @ _outer(z, x)
+                else:  # in place: chunking is there to save memory
+                    grad_w.addmm_(g.t(), _outer(z, x))
             if need_z or need_x:
                 grad_outer = (g @ weight).view(-1, r1, f1)
                 if need_z:

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_hyper.nn.hyper_linear import HyperLinear
+from pyg_hyper.nn.radial import shifted_softplus
 
 __all__ = ['FirstMessageCombiner', 'HyperNetwork', 'HyperMLP']
 
@@ -138,8 +139,9 @@ class HyperMLP(torch.nn.Module):
         channel_list (List[int]): Widths from input to output; a list of
             length :math:`L + 1` gives :math:`L` generated layers.
         hyper_channels (int): Width of the code :math:`\mathbf{z}`.
-        act (str, optional): Hidden activation, :obj:`"tanh"` or
-            :obj:`"relu"`. (default: :obj:`"tanh"`)
+        act (str, optional): Hidden activation, :obj:`"tanh"`,
+            :obj:`"relu"` or :obj:`"ssp"` (shifted softplus).
+            (default: :obj:`"tanh"`)
         chunk_size (int, optional): Row chunking for
             :class:`HyperLinear`. (default: :obj:`None`)
     """
@@ -149,7 +151,8 @@ class HyperMLP(torch.nn.Module):
         if len(channel_list) < 2:
             raise ValueError(f"'channel_list' needs at least an input and an "
                              f"output width (got {channel_list})")
-        acts = {'tanh': torch.tanh, 'relu': torch.relu}
+        acts = {'tanh': torch.tanh, 'relu': torch.relu,
+                'ssp': shifted_softplus}
         if act not in acts:
             raise ValueError(f"Unknown activation '{act}' (expected one of "
                              f"{sorted(acts)})")

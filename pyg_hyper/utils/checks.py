@@ -6,6 +6,7 @@ need tensor *values* (index ranges, NaNs) only run eagerly: under
 :func:`torch.compile` they would force a graph break, and the shapes are
 still checked there.
 """
+import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -25,6 +26,10 @@ __all__ = [
     'check_kernel_size',
     'check_kernel_fits',
     'check_padding_mode',
+    'check_dense_input',
+    'dense_tensor_bytes',
+    'check_dense_size',
+    'check_positions',
 ]
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
@@ -185,3 +190,87 @@ def check_padding_mode(owner: str, padding_mode: str) -> None:
         raise ValueError(f"'{owner}' got unknown padding_mode "
                          f"'{padding_mode}' (expected one of "
                          f"{list(PADDING_MODES)})")
+
+
+def check_dense_input(owner: str, x: Tensor, mask: Optional[Tensor],
+                      channels: int) -> None:
+    """Checks a batch of second-order tensors :obj:`[B, channels, m, m]` and
+    its optional node mask :obj:`[B, m]` (as from
+    :func:`~torch_geometric.utils.to_dense_batch`)."""
+    if not isinstance(x, Tensor) or x.dim() != 4 \
+            or x.size(1) != channels or x.size(2) != x.size(3):
+        shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"'{owner}' expected 'x' of shape "
+                         f"[batch_size, {channels}, num_nodes, num_nodes] "
+                         f"(got {shape})")
+    if not x.is_floating_point():
+        raise ValueError(f"'{owner}' expected a floating-point 'x' "
+                         f"(got {x.dtype})")
+    if mask is None:
+        return
+    if mask.dtype != torch.bool or tuple(mask.shape) != (x.size(0),
+                                                         x.size(-1)):
+        raise ValueError(f"'{owner}' expected a boolean 'mask' of shape "
+                         f"[{x.size(0)}, {x.size(-1)}] (got "
+                         f"{list(mask.shape)} of {mask.dtype})")
+
+
+def dense_tensor_bytes(batch_size: int, num_nodes: int, channels: int,
+                       itemsize: int = 4) -> int:
+    """Bytes of one dense activation :obj:`[B, channels, m, m]`."""
+    return batch_size * channels * num_nodes * num_nodes * itemsize
+
+
+def check_dense_size(owner: str, batch_size: int, num_nodes: int,
+                     channels: int, max_bytes: Optional[int],
+                     itemsize: int = 4, action: str = 'raise') -> None:
+    """Guards against a dense batch whose widest activation
+    :obj:`[B, channels, m, m]` would exceed :obj:`max_bytes`.
+
+    Dense second-order layers cost :math:`\\mathcal{O}(B m^2)` memory, where
+    :math:`m` is the *largest* graph in the batch, so one big graph can blow
+    up a batch of small ones. Checked before anything is allocated.
+
+    Args:
+        action (str): :obj:`"raise"` (:class:`ValueError`) or :obj:`"warn"`.
+    """
+    if max_bytes is None:
+        return
+    need = dense_tensor_bytes(batch_size, num_nodes, channels, itemsize)
+    if need <= max_bytes:
+        return
+    msg = (f"'{owner}' would build dense tensors of shape [{batch_size}, "
+           f"{channels}, {num_nodes}, {num_nodes}] ({need / 2**20:.1f} MiB "
+           f"each), more than the limit of {max_bytes / 2**20:.1f} MiB; the "
+           f"largest graph in the batch has {num_nodes} nodes. Use a smaller "
+           f"batch size, drop or split very large graphs, or raise "
+           f"'max_dense_bytes'")
+    if action == 'warn':
+        warnings.warn(msg, ResourceWarning, stacklevel=3)
+    elif action == 'raise':
+        raise ValueError(msg)
+    else:
+        raise ValueError(f"Unknown action '{action}' in 'check_dense_size' "
+                         f"(expected 'raise' or 'warn')")
+
+
+def check_positions(owner: str, pos: Optional[Tensor],
+                    num_nodes: Optional[int] = None) -> None:
+    """Checks atom coordinates: given, of shape [num_atoms, 3], floating
+    point and finite (the last eagerly only)."""
+    if pos is None:
+        raise ValueError(f"'{owner}' needs atom coordinates 'pos' of shape "
+                         f"[num_atoms, 3], but none were given")
+    if not isinstance(pos, Tensor):
+        raise ValueError(f"'{owner}' expected 'pos' to be a tensor of shape "
+                         f"[num_atoms, 3] (got {type(pos).__name__})")
+    if pos.dim() != 2 or pos.size(-1) != 3:
+        raise ValueError(f"'{owner}' expected 'pos' of shape [num_atoms, 3] "
+                         f"(got {list(pos.shape)})")
+    if num_nodes is not None and pos.size(0) != num_nodes:
+        raise ValueError(f"'{owner}' expected one 'pos' row per atom "
+                         f"({num_nodes}), got {pos.size(0)}")
+    if not pos.is_floating_point():
+        raise ValueError(f"'{owner}' expected floating-point 'pos' "
+                         f"(got {pos.dtype})")
+    check_finite(owner, 'pos', pos)

@@ -89,8 +89,15 @@ class HyperGINConv(MessagePassing):
         train_eps (bool, optional): If set to :obj:`True`, :math:`\epsilon`
             will be a trainable parameter. (default: :obj:`False`)
         edge_dim (int, optional): Edge feature dimensionality. If set, edge
-            features are added to the neighbor features GINE-style.
-            (default: :obj:`None`)
+            features are mapped linearly to :obj:`in_channels` and added to
+            the neighbor features GINE-style. (default: :obj:`None`)
+        edge_encoder (torch.nn.Module, optional): A module that maps the
+            edge features to :obj:`in_channels`-wide embeddings, used in
+            place of the linear map of :obj:`edge_dim` (which must then be
+            :obj:`None`); e.g. :class:`ogb.graphproppred.mol_encoder.BondEncoder`
+            for categorical bond features, as in OGB's GIN. Pass
+            :class:`torch.nn.Identity` for edge features that are already
+            embedded. (default: :obj:`None`)
         hyper_layers (int, optional): Number of hidden layers of :math:`f`
             (its output layer comes on top). (default: :obj:`2`)
         chunk_size (int, optional): If set, generated weights are applied to
@@ -129,6 +136,7 @@ class HyperGINConv(MessagePassing):
         hyper_layers: int = 2,
         chunk_size: Optional[int] = None,
         materialize: bool = False,
+        edge_encoder: Optional[torch.nn.Module] = None,
         **kwargs,
     ):
         kwargs.setdefault('aggr', 'add')
@@ -146,13 +154,19 @@ class HyperGINConv(MessagePassing):
         else:
             self.register_buffer('eps', torch.empty(1))
 
+        if edge_dim is not None and edge_encoder is not None:
+            raise ValueError(f"'{self.__class__.__name__}' takes either "
+                             f"'edge_dim' (a linear edge map) or "
+                             f"'edge_encoder', not both")
         if edge_dim is not None:
             self.lin_edge = torch.nn.Linear(edge_dim, in_channels)
+        else:
+            self.register_module('lin_edge', None)
+        self.edge_encoder = edge_encoder
+        if edge_dim is not None or edge_encoder is not None:
             # Edge features come from the sparse adjacency's values, which
             # the fused sparse-matrix product would ignore.
             self.fuse = False
-        else:
-            self.register_module('lin_edge', None)
 
         self.combiner = FirstMessageCombiner(in_channels, self.first_channels,
                                              combine)
@@ -167,6 +181,8 @@ class HyperGINConv(MessagePassing):
         self.eps.data.fill_(self.initial_eps)
         if self.lin_edge is not None:
             self.lin_edge.reset_parameters()
+        if hasattr(self.edge_encoder, 'reset_parameters'):
+            self.edge_encoder.reset_parameters()
         self.combiner.reset_parameters()
         self.hyper.reset_parameters()
         self.nn.reset_parameters()
@@ -205,12 +221,19 @@ class HyperGINConv(MessagePassing):
         if size is not None:
             num_src, num_dst = size
         check_edge_index(name, edge_index, num_src, num_dst)
+        edge_dim = self.edge_dim
+        if self.edge_encoder is not None:
+            if edge_attr is None:
+                raise ValueError(f"'{name}' was built with an "
+                                 f"'edge_encoder' and needs 'edge_attr'")
+            # Checked after encoding: raw features may be categorical.
+            edge_attr = self.edge_encoder(edge_attr)
+            edge_dim = self.in_channels
         if isinstance(edge_index, Tensor) and not edge_index.is_sparse \
                 and edge_index.layout == torch.strided:
-            check_edge_attr(name, edge_attr, self.edge_dim,
-                            edge_index.size(1))
-        elif edge_attr is not None or self.edge_dim is None:
-            check_edge_attr(name, edge_attr, self.edge_dim, None)
+            check_edge_attr(name, edge_attr, edge_dim, edge_index.size(1))
+        elif edge_attr is not None or edge_dim is None:
+            check_edge_attr(name, edge_attr, edge_dim, None)
 
         # propagate_type: (x: OptPairTensor, edge_attr: OptTensor)
         message = self.propagate(edge_index, x=x, edge_attr=edge_attr,
@@ -240,9 +263,11 @@ class HyperGINConv(MessagePassing):
         return out
 
     def message(self, x_j: Tensor, edge_attr: OptTensor) -> Tensor:
-        if self.lin_edge is None:
-            return x_j
-        return (x_j + self.lin_edge(edge_attr)).relu()
+        if self.lin_edge is not None:
+            return (x_j + self.lin_edge(edge_attr)).relu()
+        if self.edge_encoder is not None:  # encoded in forward()
+            return (x_j + edge_attr).relu()
+        return x_j
 
     def message_and_aggregate(self, adj_t: Adj, x: OptPairTensor) -> Tensor:
         if isinstance(adj_t, SparseTensor):

@@ -1,0 +1,200 @@
+"""The ``pyg-hyper`` command: train, evaluate and aggregate experiments.
+
+Examples::
+
+    pyg-hyper train experiments/citation/models/*.yaml data.name=Cora \\
+        --out experiments/citation/results/cora
+    pyg-hyper evaluate experiments/citation/results/cora/Cora-LGCN
+    pyg-hyper aggregate experiments/citation/results --rows model.name \\
+        --cols data.name
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+__all__ = ['build_parser', 'main']
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also rendered as the CLI reference in the
+    docs)."""
+    parser = argparse.ArgumentParser(
+        prog='pyg-hyper',
+        description='Run pyg_hyper experiments: multi-seed training with '
+        'early stopping, re-evaluation of saved models, and leaderboards.')
+    parser.add_argument('--version', action='version',
+                        version=f'%(prog)s {_version()}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    train = sub.add_parser(
+        'train', help='train every seed of one or more configs',
+        description='Train every seed of one or more YAML configs. Each run '
+        'writes OUT/<name>/{results.json,results.md,curves.png}. Seeds '
+        'already recorded there are skipped, so rerunning an interrupted '
+        'command resumes it. With several configs, OUT/leaderboard.md '
+        'summarizes them.')
+    train.add_argument(
+        'items', nargs='+', metavar='CONFIG|KEY=VALUE',
+        help='YAML config files, and dotted overrides applied to each, e.g. '
+        'data.name=CiteSeer optim.lr=0.01 seeds=3')
+    _add_device(train)
+    train.add_argument('--out', '-o', default='results',
+                       help='results folder (default: %(default)s)')
+    train.add_argument('--fresh', action='store_true',
+                       help='discard recorded seeds instead of resuming')
+    train.add_argument('--dry-run', action='store_true',
+                       help='print the resolved config(s) and exit')
+    _add_progress(train)
+
+    evaluate = sub.add_parser(
+        'evaluate', help="re-evaluate a run's saved best models",
+        description="Rebuild data and models from a run's recorded config, "
+        "load each seed's best-validation weights and recompute all scores. "
+        "Writes RUN/evaluation.json.")
+    evaluate.add_argument('run', help='a run folder written by train')
+    _add_device(evaluate)
+    _add_progress(evaluate)
+
+    aggregate = sub.add_parser(
+        'aggregate', help='build a mean ± std table over runs',
+        description='Collect results.json files and print a markdown table '
+        'of mean ± std.')
+    aggregate.add_argument('paths', nargs='+',
+                           help='run folders, results.json files, or '
+                           'folders searched recursively')
+    aggregate.add_argument('--rows', default='name',
+                           help='config key labelling rows '
+                           '(default: %(default)s)')
+    aggregate.add_argument('--cols', default=None,
+                           help='config key labelling columns, e.g. '
+                           'data.name (default: one column per property)')
+    aggregate.add_argument('--split', default='test',
+                           help='score to show (default: %(default)s)')
+    aggregate.add_argument('--digits', type=int, default=1,
+                           help='decimals (default: %(default)s)')
+    aggregate.add_argument('--output', default=None,
+                           help='also write the table to this file')
+
+    sub.add_parser('tasks', help='list the registered tasks',
+                   description='List the registered tasks.')
+    return parser
+
+
+def _version() -> str:
+    import pyg_hyper
+    return pyg_hyper.__version__
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--device', default='cpu',
+                   help="'cpu', 'cuda' or 'cuda:<index>' "
+                   '(default: %(default)s)')
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--no-progress', action='store_true',
+                   help='hide progress bars')
+
+
+def _split_items(items: Sequence[str]):
+    configs = [i for i in items if '=' not in i]
+    overrides = [i for i in items if '=' in i]
+    if not configs:
+        raise ValueError('train needs at least one YAML config file (got only '
+                         f'overrides: {overrides})')
+    return configs, overrides
+
+
+def _train(args: argparse.Namespace, argv: List[str]) -> None:
+    import yaml
+
+    from pyg_hyper.experiment import build_config, leaderboard, train
+    from pyg_hyper.experiment.results import atomic_write_text
+
+    configs, overrides = _split_items(args.items)
+    cfgs = [build_config(path, overrides) for path in configs]
+    names = [cfg['name'] for cfg in cfgs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f'several configs resolve to the same run name '
+                         f'{dupes}; give each a distinct name: key')
+    if args.dry_run:
+        for path, cfg in zip(configs, cfgs):
+            print(f'# {path}')
+            print(yaml.safe_dump(cfg, sort_keys=False))
+        return
+    out_dirs = []
+    for cfg in cfgs:
+        out_dir = os.path.join(args.out, cfg['name'])
+        results = train(cfg, out_dir, device=args.device,
+                        progress=not args.no_progress, fresh=args.fresh,
+                        argv=['pyg-hyper'] + argv)
+        out_dirs.append(out_dir)
+        summary = results.get('summary', {})
+        print(f"{cfg['name']}: test "
+              f"{_fmt(summary.get('test'), results['metric'])} "
+              f"(val {_fmt(summary.get('val'), results['metric'])}) over "
+              f"{len(results['seeds'])} seeds -> {out_dir}")
+    if len(out_dirs) > 1:
+        table = leaderboard(out_dirs)['markdown']
+        atomic_write_text(os.path.join(args.out, 'leaderboard.md'), table)
+        print(table, end='')
+
+
+def _fmt(stats, metric: str) -> str:
+    from pyg_hyper.experiment.results import format_mean_std, score_scale
+    return format_mean_std(stats or {}, score_scale(metric))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pyg_hyper.experiment import evaluate
+    out = evaluate(args.run, device=args.device,
+                   progress=not args.no_progress)
+    for key, stats in out['summary'].items():
+        rec = out['recorded_summary'].get(key)
+        print(f"{key}: {_fmt(stats, out['metric'])} "
+              f"(recorded {_fmt(rec, out['metric'])})")
+
+
+def _aggregate(args: argparse.Namespace) -> None:
+    from pyg_hyper.experiment import leaderboard
+    from pyg_hyper.experiment.results import atomic_write_text
+    table = leaderboard(args.paths, rows=args.rows, cols=args.cols,
+                        split=args.split, digits=args.digits)['markdown']
+    if args.output:
+        atomic_write_text(args.output, table)
+    print(table, end='')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pyg-hyper`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == 'train':
+            _train(args, argv)
+        elif args.command == 'evaluate':
+            _evaluate(args)
+        elif args.command == 'aggregate':
+            _aggregate(args)
+        elif args.command == 'tasks':
+            from pyg_hyper.experiment import available_tasks
+            print('\n'.join(available_tasks()))
+    except ValueError as e:
+        # Bad input is the user's to fix: a clear message, no traceback.
+        print(f'pyg-hyper: error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('pyg-hyper: interrupted; finished seeds are saved, rerun the '
+              'same command to resume', file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

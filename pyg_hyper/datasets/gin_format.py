@@ -1,0 +1,227 @@
+r"""The text format of the GIN paper's data release (powerful-gnns
+``dataset.zip``), with its fixed 10-fold splits."""
+import io
+import os
+import os.path as osp
+import zipfile
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.utils import coalesce, degree, to_undirected
+
+__all__ = ['GINFormatDataset', 'parse_gin_graphs', 'NUM_FOLDS']
+
+NUM_FOLDS = 10
+
+
+def parse_gin_graphs(text: str) -> List[Tuple[int, List[int], List[List[int]]]]:
+    r"""Parses the GIN text format.
+
+    The first line is the number of graphs; every graph starts with a line
+    ``n label`` followed by :math:`n` node lines ``tag k nbr_1 ... nbr_k``
+    (trailing node attributes, if any, are ignored as in GIN's loader).
+
+    Returns:
+        A list of :obj:`(label, tags, neighbor_lists)` per graph.
+    """
+    lines = [line.split() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+
+    def fail(i, why):
+        raise ValueError(f"Malformed GIN-format file at data line {i + 1}: "
+                         f"{why} (expected 'n label' graph headers followed "
+                         f"by n lines 'tag k nbr_1 .. nbr_k')")
+
+    if not lines:
+        fail(0, 'the file is empty')
+    num_graphs = int(lines[0][0])
+    graphs, i = [], 1
+    for _ in range(num_graphs):
+        if i >= len(lines) or len(lines[i]) < 2:
+            fail(i, 'missing graph header')
+        n, label = int(lines[i][0]), int(lines[i][1])
+        i += 1
+        tags, nbrs = [], []
+        for _ in range(n):
+            if i >= len(lines):
+                fail(i, 'the file ends inside a graph')
+            row = lines[i]
+            k = int(row[1])
+            if len(row) < k + 2:
+                fail(i, f'node line lists {len(row) - 2} neighbors, '
+                     f'announces {k}')
+            nb = [int(v) for v in row[2:k + 2]]
+            if any(v < 0 or v >= n for v in nb):
+                fail(i, f'neighbor index out of range for a graph of {n} '
+                     f'nodes')
+            tags.append(int(row[0]))
+            nbrs.append(nb)
+            i += 1
+        graphs.append((label, tags, nbrs))
+    return graphs
+
+
+class GINFormatDataset(InMemoryDataset):
+    r"""A graph-classification dataset in the text format of the `"How
+    Powerful are Graph Neural Networks?" <https://arxiv.org/abs/1810.00826>`_
+    data release, with the published 10-fold splits.
+
+    :obj:`root` must hold :obj:`<name>.zip` (as released, e.g.
+    ``shared/data/GIN_format/MUTAG.zip``; macOS ``__MACOSX``/``.DS_Store``
+    entries are ignored) or the extracted folder
+    :obj:`<name>/<name>.txt` with :obj:`<name>/10fold_idx/`. Processed files
+    are written to :obj:`<root>/<name>/gin_processed`, so copy read-only data
+    first.
+
+    As in GIN's loader, graph labels and node tags are mapped to
+    :obj:`0..C-1` in sorted order, node features are the one-hot tags (or
+    one-hot degrees with :obj:`degree_as_tag=True`, GIN's choice for the
+    social datasets), and edges are made undirected.
+
+    The published test folds are disjoint and each split's training part is
+    the complement of its test part, but a test fold holds
+    :math:`\lfloor N/10 \rfloor` graphs, so up to 9 graphs are never tested
+    (e.g. 8 of MUTAG's 188). They are used as given.
+
+    Args:
+        root (str): Folder with the raw data.
+        name (str): Dataset name, e.g. :obj:`"MUTAG"`, :obj:`"PTC"`,
+            :obj:`"PROTEINS"`, :obj:`"NCI1"`, :obj:`"IMDBBINARY"`.
+        degree_as_tag (bool, optional): Use node degrees as tags.
+            (default: :obj:`False`)
+        transform, pre_transform, pre_filter (callable, optional): As in
+            :class:`~torch_geometric.data.InMemoryDataset`.
+        force_reload (bool, optional): Re-process. (default: :obj:`False`)
+    """
+    def __init__(self, root: str, name: str, degree_as_tag: bool = False,
+                 transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 pre_filter: Optional[Callable] = None,
+                 force_reload: bool = False):
+        self.name = name
+        self.degree_as_tag = degree_as_tag
+        super().__init__(root, transform, pre_transform, pre_filter,
+                         force_reload=force_reload)
+        self.load(self.processed_paths[0])
+        self._folds = torch.load(self.processed_paths[1], weights_only=True)
+
+    @property
+    def raw_dir(self) -> str:
+        return self.root
+
+    @property
+    def processed_dir(self) -> str:
+        suffix = '_degree' if self.degree_as_tag else ''
+        return osp.join(self.root, self.name, f'gin_processed{suffix}')
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        folder = osp.join(self.name, f'{self.name}.txt')
+        if osp.isfile(osp.join(self.root, folder)):
+            return [folder]
+        return [f'{self.name}.zip']
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        return ['data.pt', 'folds.pt']
+
+    def download(self):
+        raise FileNotFoundError(
+            f"GINFormatDataset found no raw data for '{self.name}' in "
+            f"'{self.root}': expected '{self.name}.zip' or "
+            f"'{self.name}/{self.name}.txt' with '{self.name}/10fold_idx/' "
+            f"(from the powerful-gnns dataset.zip); nothing is downloaded")
+
+    def _read_raw(self) -> Dict[str, str]:
+        """Returns the member files of the dataset folder by relative path
+        (``<name>.txt``, ``10fold_idx/test_idx-1.txt``, ...)."""
+        prefix = f'{self.name}/'
+        files: Dict[str, str] = {}
+        zip_path = osp.join(self.root, f'{self.name}.zip')
+        folder = osp.join(self.root, self.name)
+        if osp.isfile(osp.join(folder, f'{self.name}.txt')):
+            for dirpath, _, names in os.walk(folder):
+                for fname in names:
+                    if fname.endswith('.txt'):
+                        path = osp.join(dirpath, fname)
+                        with open(path) as f:
+                            files[osp.relpath(path, folder)] = f.read()
+            return files
+        with zipfile.ZipFile(zip_path) as zf:
+            for member in zf.namelist():
+                # Skip macOS metadata left behind by a re-zip.
+                if (member.startswith('__MACOSX') or member.endswith('/')
+                        or osp.basename(member).startswith('.')
+                        or not member.startswith(prefix)):
+                    continue
+                with zf.open(member) as f:
+                    files[member[len(prefix):]] = io.TextIOWrapper(
+                        f, encoding='utf-8').read()
+        return files
+
+    def process(self):
+        files = self._read_raw()
+        if f'{self.name}.txt' not in files:
+            raise FileNotFoundError(f"'{self.name}.txt' is missing from the "
+                                    f"raw data of '{self.name}'")
+        graphs = parse_gin_graphs(files[f'{self.name}.txt'])
+        labels = sorted({g[0] for g in graphs})
+        label_index = {v: i for i, v in enumerate(labels)}
+
+        edge_indices, all_tags = [], []
+        for _, tags, nbrs in graphs:
+            src = [i for i, nb in enumerate(nbrs) for _ in nb]
+            dst = [j for nb in nbrs for j in nb]
+            ei = torch.tensor([src, dst], dtype=torch.long).view(2, -1)
+            ei = coalesce(to_undirected(ei, num_nodes=len(tags)),
+                          num_nodes=len(tags))
+            edge_indices.append(ei)
+            if self.degree_as_tag:
+                tags = degree(ei[0], len(tags), dtype=torch.long).tolist()
+            all_tags.append(tags)
+        tag_values = sorted({t for tags in all_tags for t in tags})
+        tag_index = {v: i for i, v in enumerate(tag_values)}
+
+        data_list = []
+        for (label, _, _), tags, ei in zip(graphs, all_tags, edge_indices):
+            idx = torch.tensor([tag_index[t] for t in tags])
+            x = torch.nn.functional.one_hot(idx, len(tag_values)).float()
+            data = Data(x=x, edge_index=ei, num_nodes=len(tags),
+                        y=torch.tensor([label_index[label]]))
+            if self.pre_filter is not None and not self.pre_filter(data):
+                continue
+            if self.pre_transform is not None:
+                data = self.pre_transform(data)
+            data_list.append(data)
+        self.save(data_list, self.processed_paths[0])
+        torch.save(self._read_folds(files, len(graphs)),
+                   self.processed_paths[1])
+
+    def _read_folds(self, files: Dict[str, str],
+                    num_graphs: int) -> Dict[str, List[Tensor]]:
+        folds: Dict[str, List[Tensor]] = {'train': [], 'test': []}
+        for k in range(1, NUM_FOLDS + 1):
+            for split in ('train', 'test'):
+                key = osp.join('10fold_idx', f'{split}_idx-{k}.txt')
+                if key not in files:
+                    raise FileNotFoundError(
+                        f"'{self.name}' has no fixed split file '{key}'")
+                idx = torch.tensor([int(v) for v in files[key].split()])
+                if idx.numel() and (idx.min() < 0 or idx.max() >= num_graphs):
+                    raise ValueError(f"'{key}' of '{self.name}' indexes "
+                                     f"graphs outside 0..{num_graphs - 1}")
+                folds[split].append(idx)
+        return folds
+
+    def fold(self, k: int) -> Tuple[Tensor, Tensor]:
+        r"""The published split :obj:`k` in :obj:`0..9` (file
+        :obj:`k + 1`): :obj:`(train_index, test_index)`."""
+        if not 0 <= k < NUM_FOLDS:
+            raise ValueError(f"fold must be in 0..{NUM_FOLDS - 1} (got {k})")
+        return self._folds['train'][k], self._folds['test'][k]
+
+    def __repr__(self) -> str:
+        return f'{self.name}({len(self)})'

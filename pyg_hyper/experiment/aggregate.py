@@ -1,0 +1,97 @@
+"""Leaderboards across runs: one table from many ``results.json`` files."""
+import glob
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from pyg_hyper.experiment.config import get_key
+from pyg_hyper.experiment.results import (
+    score_scale,
+    format_mean_std,
+    load_results,
+)
+
+__all__ = ['find_results', 'leaderboard']
+
+
+def find_results(paths: Sequence[str]) -> List[str]:
+    """Expands run folders, ``results.json`` files and folders of runs
+    (searched recursively) into a sorted list of ``results.json`` paths."""
+    found: List[str] = []
+    for path in paths:
+        if os.path.isfile(path):
+            found.append(path)
+        elif os.path.isfile(os.path.join(path, 'results.json')):
+            found.append(os.path.join(path, 'results.json'))
+        elif os.path.isdir(path):
+            found += glob.glob(os.path.join(path, '**', 'results.json'),
+                               recursive=True)
+        else:
+            raise ValueError(f"'{path}' is neither a results file nor a "
+                             f"folder")
+    if not found:
+        raise ValueError(f"no results.json found under {list(paths)}")
+    return sorted(set(found))
+
+
+def leaderboard(paths: Sequence[str], rows: str = 'name',
+                cols: Optional[str] = None, split: str = 'test',
+                digits: int = 1) -> Dict[str, Any]:
+    """Builds a mean ± std table of :obj:`split` over runs.
+
+    Args:
+        paths: Run folders, ``results.json`` files, or folders of runs.
+        rows: Dotted config key whose value labels a row (e.g.
+            ``'model.name'``), or ``'name'``.
+        cols: Dotted config key whose value labels a column (e.g.
+            ``'data.name'``). Without it, there is one column per run
+            property (score, #params, epoch time, seeds).
+        split: Which score to show (``'test'``, ``'val'``, ...).
+        digits: Decimals shown.
+
+    Returns:
+        A dict with ``'markdown'`` (the table) and ``'cells'`` (the numbers).
+    """
+    runs = [load_results(p) for p in find_results(paths)]
+    cells: List[Dict[str, Any]] = []
+    for run in runs:
+        stats = run.get('summary', {}).get(split)
+        if stats is None:
+            raise ValueError(f"run '{run['name']}' has no '{split}' score; "
+                             f"recorded: "
+                             f"{sorted(run.get('summary', {}))}")
+        cells.append({
+            'row': str(get_key(run['config'], rows)),
+            'col': str(get_key(run['config'], cols)) if cols else None,
+            'metric': run['metric'],
+            'stats': stats,
+            'num_params': run.get('num_params'),
+            'epoch_time_s': run['summary']['epoch_time_s']['mean'],
+            'seeds': len(run['seeds']),
+        })
+    row_names = list(dict.fromkeys(c['row'] for c in cells))
+    if cols is None:
+        lines = [f'| {rows} | {split} | #params | epoch (ms) | seeds |',
+                 '|---|---|---|---|---|']
+        for c in cells:
+            scale = score_scale(c['metric'])
+            lines.append(f"| {c['row']} | "
+                         f"{format_mean_std(c['stats'], scale, digits)} | "
+                         f"{c['num_params']} | "
+                         f"{c['epoch_time_s'] * 1000:.1f} | {c['seeds']} |")
+    else:
+        col_names = list(dict.fromkeys(c['col'] for c in cells))
+        table = {(c['row'], c['col']): c for c in cells}
+        dupes = len(table) != len(cells)
+        if dupes:
+            raise ValueError(f"several runs share a ({rows}, {cols}) cell; "
+                             f"pick keys that tell the runs apart")
+        lines = ['| ' + ' | '.join([rows] + col_names) + ' |',
+                 '|' + '---|' * (len(col_names) + 1)]
+        for r in row_names:
+            vals = []
+            for col in col_names:
+                c = table.get((r, col))
+                vals.append('–' if c is None else format_mean_std(
+                    c['stats'], score_scale(c['metric']), digits))
+            lines.append('| ' + ' | '.join([r] + vals) + ' |')
+    return {'markdown': '\n'.join(lines) + '\n', 'cells': cells}

@@ -1,0 +1,212 @@
+"""Experiment configs: YAML files plus dotted ``key=value`` overrides.
+
+A config is a nested :class:`dict`. Its set of valid keys is fixed by the
+defaults (the runner's own keys plus the task's
+:meth:`~pyg_hyper.experiment.Task.default_config`): a YAML file or a
+command-line override may only set keys that exist there, so a typo fails
+loudly with the closest valid key instead of being silently ignored.
+"""
+import copy
+import difflib
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import yaml
+
+__all__ = [
+    'ConfigError',
+    'load_yaml',
+    'flatten',
+    'merge',
+    'parse_override',
+    'apply_overrides',
+    'get_key',
+]
+
+#: Key of a YAML file that names another YAML file (relative path) whose
+#: values it extends, so configs can share a common base.
+BASE_KEY = 'base'
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid (unknown key, wrong type, ...).
+
+    It is a :class:`ValueError`, so callers that catch bad input in general
+    also catch it; the CLI prints its message without a traceback.
+    """
+
+
+def load_yaml(path: str) -> Dict[str, Any]:
+    """Reads a YAML config, following ``base:`` links (relative paths)."""
+    return _load_yaml(os.path.abspath(path), seen=())
+
+
+def _load_yaml(path: str, seen: tuple) -> Dict[str, Any]:
+    if path in seen:
+        raise ConfigError(f"config 'base' links form a cycle: "
+                          f"{' -> '.join(seen + (path, ))}")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' does not exist")
+    with open(path) as f:
+        try:
+            cfg = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file '{path}' is not valid YAML: "
+                              f"{e}") from None
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the "
+                          f"top level (got {type(cfg).__name__})")
+    base = cfg.pop(BASE_KEY, None)
+    if base is None:
+        return cfg
+    base_path = os.path.join(os.path.dirname(path), base)
+    return merge(_load_yaml(base_path, seen + (path, )), cfg)
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = '') -> Dict[str, Any]:
+    """Flattens nested mappings into ``{'a.b.c': value}``.
+
+    Empty mappings are kept as leaves, so they stay addressable keys.
+    """
+    out: Dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, Mapping) and len(value) > 0:
+            out.update(flatten(value, name + '.'))
+        else:
+            out[name] = value
+    return out
+
+
+def _suggest(key: str, valid: Iterable[str]) -> str:
+    valid = sorted(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:
+        # Typos are usually in the last component: compare that alone too.
+        leaf = key.rsplit('.', 1)[-1]
+        leaves = {k.rsplit('.', 1)[-1]: k for k in valid}
+        close = [
+            leaves[m]
+            for m in difflib.get_close_matches(leaf, list(leaves), n=1,
+                                               cutoff=0.6)
+        ]
+    hint = f"; did you mean '{close[0]}'?" if close else ''
+    return f"{hint} Valid keys: {', '.join(valid)}"
+
+
+def _unknown(key: str, valid: Iterable[str], origin: str) -> ConfigError:
+    return ConfigError(f"unknown config key '{key}' ({origin})"
+                       f"{_suggest(key, valid)}")
+
+
+def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
+    """Checks that an override keeps the kind of value of the default.
+
+    ``None`` defaults accept anything; ints are accepted where floats are
+    expected. Returns the (possibly converted) value.
+    """
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' ({origin}) expects true or "
+                              f"false (got {value!r})")
+        return value
+    if isinstance(default, float) and isinstance(value, int) \
+            and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' ({origin}) expects a "
+                              f"{type(default).__name__} (got {value!r})")
+        if isinstance(default, int) and isinstance(value, float):
+            raise ConfigError(f"config key '{key}' ({origin}) expects an int "
+                              f"(got {value!r})")
+        return value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"config key '{key}' ({origin}) expects a string "
+                          f"(got {value!r})")
+    if isinstance(default, Mapping) and len(default) > 0:
+        raise ConfigError(f"config key '{key}' ({origin}) is a section; set "
+                          f"its keys instead: "
+                          f"{', '.join(sorted(flatten(default, key + '.')))}")
+    return value
+
+
+def merge(defaults: Mapping[str, Any], update: Mapping[str, Any],
+          strict: bool = False, origin: str = 'config',
+          _prefix: str = '') -> Dict[str, Any]:
+    """Deep-merges :obj:`update` into a copy of :obj:`defaults`.
+
+    With :obj:`strict=True`, every key of :obj:`update` must already exist in
+    :obj:`defaults` (else :class:`ConfigError` naming the closest valid key)
+    and keep its kind of value.
+    """
+    out = copy.deepcopy(dict(defaults))
+    for key, value in update.items():
+        name = f'{_prefix}{key}'
+        if strict and key not in out:
+            raise _unknown(name, flatten(defaults, _prefix) if _prefix else
+                           flatten(defaults), origin)
+        old = out.get(key)
+        if isinstance(old, Mapping) and len(old) > 0:
+            if not isinstance(value, Mapping):
+                _check_type(name, old, value, origin)
+            out[key] = merge(old, value, strict, origin, name + '.')
+        else:
+            out[key] = (_check_type(name, old, value, origin)
+                        if strict else copy.deepcopy(value))
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        # YAML 1.1 reads '1e-3' as a string; users mean a number.
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_override(text: str) -> Dict[str, Any]:
+    """Turns ``'a.b=3'`` into ``{'a': {'b': 3}}`` (values parsed as YAML)."""
+    if '=' not in text:
+        raise ConfigError(f"override '{text}' must have the form key=value, "
+                          f"e.g. optim.lr=0.01")
+    key, raw = text.split('=', 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split('.')):
+        raise ConfigError(f"override '{text}' has an empty key; expected "
+                          f"key=value with a dotted key such as optim.lr")
+    value = _parse_value(raw)
+    for part in reversed(key.split('.')):
+        value = {part: value}
+    return value
+
+
+def apply_overrides(cfg: Mapping[str, Any],
+                    overrides: Optional[List[str]]) -> Dict[str, Any]:
+    """Applies ``key=value`` strings to :obj:`cfg`; only existing keys may
+    be set."""
+    out = copy.deepcopy(dict(cfg))
+    for text in overrides or []:
+        out = merge(out, parse_override(text), strict=True,
+                    origin=f"override '{text}'")
+    return out
+
+
+def get_key(cfg: Mapping[str, Any], key: str) -> Any:
+    """Reads a dotted key, e.g. ``get_key(cfg, 'model.name')``."""
+    value: Any = cfg
+    for part in key.split('.'):
+        if not isinstance(value, Mapping) or part not in value:
+            raise _unknown(key, flatten(cfg), 'lookup')
+        value = value[part]
+    return value

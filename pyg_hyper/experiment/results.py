@@ -1,0 +1,265 @@
+"""Results files: atomic JSON, per-seed records, summaries and tables.
+
+One run writes one folder::
+
+    <out>/results.json     # config, environment, per-seed records, summary
+    <out>/results.md       # mean ± std table + per-seed rows
+    <out>/curves.png       # learning curves (see plots.py)
+    <out>/models/seed_<s>.pt        # best-validation weights per seed
+    <out>/checkpoints/seed_<s>.pt   # mid-seed state, removed when done
+
+``results.json`` is rewritten atomically after every finished seed, so a
+killed run loses at most the seed in flight.
+"""
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import torch
+
+__all__ = [
+    'atomic_write_bytes',
+    'atomic_write_text',
+    'atomic_write_json',
+    'atomic_torch_save',
+    'check_writable',
+    'environment_record',
+    'mean_std',
+    'format_mean_std',
+    'summarize',
+    'markdown_report',
+    'load_results',
+    'score_scale',
+]
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes :obj:`data` to a temporary file in the same folder, then
+    renames it over :obj:`path` (atomic on POSIX and Windows), so readers
+    never see a half-written file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Atomically writes :obj:`text` (UTF-8)."""
+    atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+    """Atomically writes :obj:`obj` as indented JSON."""
+    atomic_write_text(path, json.dumps(obj, indent=1) + '\n')
+
+
+def atomic_torch_save(path: str, obj: Any) -> None:
+    """Atomically writes :obj:`obj` with :func:`torch.save`."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def check_writable(folder: str) -> None:
+    """Creates :obj:`folder` if needed and checks that files can be written
+    there, raising :class:`ValueError` with the reason otherwise.
+
+    Runs before any training so that a long run does not fail at its end.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.write-test-', dir=folder)
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as e:
+        raise ValueError(f"results folder '{folder}' is not writable "
+                         f"({e.strerror or e}); pass a writable folder with "
+                         f"--out") from None
+
+
+def _git_commit() -> Optional[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=here,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_record(device: str = 'cpu',
+                       argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """What is needed to reproduce a number: command, versions, hardware."""
+    import torch_geometric
+
+    import pyg_hyper
+
+    argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith(('pyg-hyper', 'cli.py', '__main__.py')):
+        argv[0] = 'pyg-hyper'
+    record: Dict[str, Any] = {
+        'command': shlex.join(argv),
+        'cwd': os.getcwd(),
+        'time': datetime.datetime.now().astimezone().isoformat(
+            timespec='seconds'),
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'torch_geometric': torch_geometric.__version__,
+        'pyg_hyper': pyg_hyper.__version__,
+        'git_commit': _git_commit(),
+        'platform': platform.platform(),
+        'cpu': _cpu_name(),
+        'cpu_count': os.cpu_count(),
+        'torch_threads': torch.get_num_threads(),
+        'device': str(device),
+    }
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        record['gpu'] = torch.cuda.get_device_name(torch.device(device))
+        record['cuda'] = torch.version.cuda
+    return record
+
+
+def mean_std(values: Iterable[float]) -> Dict[str, float]:
+    """Mean and unbiased standard deviation (as ``torch.std``, which the
+    OGB leaderboard asks for); std is 0 for a single value."""
+    vals = [float(v) for v in values]
+    n = len(vals)
+    if n == 0:
+        return {'mean': math.nan, 'std': math.nan, 'n': 0}
+    mean = sum(vals) / n
+    var = sum((v - mean)**2 for v in vals) / (n - 1) if n > 1 else 0.0
+    return {'mean': mean, 'std': math.sqrt(var), 'n': n}
+
+
+def format_mean_std(stats: Mapping[str, float], scale: float = 1.0,
+                    digits: int = 2) -> str:
+    """``'83.02 ± 0.81'`` (values multiplied by :obj:`scale`)."""
+    if not stats or stats.get('n', 0) == 0:
+        return '–'
+    return (f"{stats['mean'] * scale:.{digits}f} ± "
+            f"{stats['std'] * scale:.{digits}f}")
+
+
+def summarize(seed_records: Mapping[str, Mapping[str, Any]]) -> Dict:
+    """Mean ± std over seeds of every score at the best-validation epoch,
+    plus epoch time."""
+    records = list(seed_records.values())
+    keys: List[str] = []
+    for rec in records:
+        for key in rec['scores']:
+            if key not in keys:
+                keys.append(key)
+    summary = {
+        key: mean_std(r['scores'][key] for r in records if key in r['scores'])
+        for key in keys
+    }
+    summary['epoch_time_s'] = mean_std(r['epoch_time_s'] for r in records)
+    summary['best_epoch'] = mean_std(r['best_epoch'] for r in records)
+    return summary
+
+
+def score_scale(metric: str) -> float:
+    # Accuracy-like metrics are stored as fractions and shown in percent.
+    return 100.0 if metric in ('accuracy', 'acc', 'micro_f1',
+                               'macro_f1') else 1.0
+
+
+def markdown_report(results: Mapping[str, Any]) -> str:
+    """The ``results.md`` of one run: provenance, mean ± std, per seed."""
+    metric = results['metric']
+    scale = score_scale(metric)
+    unit = ' (%)' if scale == 100.0 else ''
+    env = results['environment']
+    summary = results['summary']
+    seeds = results['seeds']
+    lines = [
+        f"# {results['name']}",
+        '',
+        f"- task: `{results['task']}`, metric: {metric}{unit} "
+        f"({'higher' if results['higher_is_better'] else 'lower'} is "
+        f"better), reported at the best-validation epoch",
+        f"- command: `{env['command']}`",
+        f"- versions: python {env['python']}, torch {env['torch']}, "
+        f"torch_geometric {env['torch_geometric']}, pyg_hyper "
+        f"{env['pyg_hyper']} (git {env.get('git_commit') or 'unknown'})",
+        f"- hardware: {env['cpu']} ({env['cpu_count']} cores, "
+        f"{env['torch_threads']} torch threads), device {env['device']}"
+        + (f" ({env['gpu']})" if env.get('gpu') else ''),
+        f"- seeds: {', '.join(sorted(seeds, key=int))} "
+        f"({len(seeds)} finished)",
+        f"- parameters: {results.get('num_params', '–'):,}"
+        if isinstance(results.get('num_params'), int) else
+        '- parameters: –',
+        '',
+        '| split | mean ± std |',
+        '|---|---|',
+    ]
+    for key, stats in summary.items():
+        if key in ('epoch_time_s', 'best_epoch'):
+            continue
+        s = scale if not key.endswith('loss') else 1.0
+        lines.append(f'| {key} | {format_mean_std(stats, s)} |')
+    lines.append(f"| epoch time (ms) | "
+                 f"{format_mean_std(summary['epoch_time_s'], 1000.0)} |")
+    lines.append(f"| best epoch | "
+                 f"{format_mean_std(summary['best_epoch'], 1.0, 1)} |")
+    lines += ['', '| seed | best epoch | epochs run | val | test | '
+              'epoch time (ms) |', '|---|---|---|---|---|---|']
+    for key in sorted(seeds, key=int):
+        rec = seeds[key]
+        sc = rec['scores']
+        lines.append(f"| {rec['seed']} | {rec['best_epoch']} | "
+                     f"{rec['epochs_run']} | {sc['val'] * scale:.2f} | "
+                     f"{sc['test'] * scale:.2f} | "
+                     f"{rec['epoch_time_s'] * 1000:.2f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def load_results(path: str) -> Dict[str, Any]:
+    """Loads a ``results.json`` (or the one inside a run folder)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, 'results.json')
+    if not os.path.isfile(path):
+        raise ValueError(f"no results file at '{path}'; pass a run folder "
+                         f"written by 'pyg-hyper train' or its results.json")
+    with open(path) as f:
+        try:
+            results = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"results file '{path}' is not valid JSON "
+                             f"({e})") from None
+    if results.get('schema') != SCHEMA_VERSION:
+        raise ValueError(f"results file '{path}' has schema "
+                         f"{results.get('schema')!r}; this version reads "
+                         f"schema {SCHEMA_VERSION}")
+    return results

@@ -1,0 +1,386 @@
+"""The experiment runner: seeds loop, early stopping, model selection.
+
+It is benchmark-agnostic; a benchmark plugs in through
+:class:`~pyg_hyper.experiment.Task`.
+"""
+import math
+import os
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch_geometric import seed_everything
+from tqdm.auto import tqdm
+
+from pyg_hyper.experiment.distributed import is_main_process
+from pyg_hyper.experiment.config import (
+    ConfigError,
+    apply_overrides,
+    flatten,
+    load_yaml,
+    merge,
+)
+from pyg_hyper.experiment.plots import plot_learning_curves
+from pyg_hyper.experiment.results import (
+    SCHEMA_VERSION,
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+    environment_record,
+    load_results,
+    markdown_report,
+    summarize,
+)
+from pyg_hyper.experiment.task import Task, get_task
+
+__all__ = [
+    'RUNNER_DEFAULTS',
+    'build_config',
+    'resolve_device',
+    'seed_list',
+    'train',
+    'evaluate',
+]
+
+#: Keys the runner owns; every task config has them too.
+RUNNER_DEFAULTS: Dict[str, Any] = {
+    'task': '',  # registry name of the Task
+    'name': '',  # run name for tables; default: task.describe(cfg)
+    'seeds': 10,  # number of seeds ...
+    'seed_start': 0,  # ... run as seed_start, seed_start + 1, ...
+    'epochs': 1000,  # maximum number of training epochs
+    'patience': 200,  # epochs without validation gain before stopping; 0=off
+    'min_epochs': 0,  # no early stop before this many epochs
+    'eval_every': 1,  # evaluate every this many epochs
+    'checkpoint_every': 0,  # save a resumable mid-seed state; 0 = never
+    'save_models': True,  # keep best-validation weights for 'evaluate'
+    'threads': 0,  # torch.set_num_threads; 0 = leave torch's default
+}
+
+# Keys that may differ between an interrupted run and its resumption: they
+# choose which seeds run or how, not what one seed computes.
+_RESUMABLE_KEYS = ('seeds', 'seed_start', 'threads', 'checkpoint_every',
+                   'save_models')
+
+
+def build_config(path: Optional[str] = None,
+                 overrides: Optional[Sequence[str]] = None,
+                 task: Optional[str] = None) -> Dict[str, Any]:
+    """Builds the full config of a run.
+
+    Order of precedence (last wins): runner defaults, the task's
+    :meth:`~Task.default_config`, the YAML file at :obj:`path`, then the
+    ``key=value`` :obj:`overrides`. Unknown keys raise
+    :class:`~pyg_hyper.experiment.config.ConfigError` naming the closest
+    valid key.
+    """
+    file_cfg = load_yaml(path) if path is not None else {}
+    name = task or file_cfg.get('task')
+    for text in overrides or []:
+        if text.split('=', 1)[0].strip() == 'task':
+            name = text.split('=', 1)[1].strip() if '=' in text else name
+    if not name:
+        raise ConfigError("no task given: set 'task:' in the config file or "
+                          "pass task=<name>")
+    task_obj = get_task(str(name))
+    task_defaults = task_obj.default_config()
+    clash = set(task_defaults) & set(RUNNER_DEFAULTS)
+    if clash:
+        raise ConfigError(f"task '{name}' redefines runner keys "
+                          f"{sorted(clash)}")
+    defaults = merge(RUNNER_DEFAULTS, task_defaults)
+    defaults['task'] = str(name)
+    origin = f"file '{path}'" if path is not None else 'config'
+    cfg = merge(defaults, file_cfg, strict=True, origin=origin)
+    cfg = apply_overrides(cfg, overrides)
+    cfg['task'] = str(name)
+    _validate_runner_keys(cfg)
+    if not cfg['name']:
+        cfg['name'] = task_obj.describe(cfg)
+    return cfg
+
+
+def _validate_runner_keys(cfg: Mapping[str, Any]) -> None:
+    for key, low in (('seeds', 1), ('epochs', 1), ('eval_every', 1),
+                     ('patience', 0), ('min_epochs', 0), ('seed_start', 0),
+                     ('checkpoint_every', 0), ('threads', 0)):
+        if not isinstance(cfg[key], int) or cfg[key] < low:
+            raise ConfigError(f"config key '{key}' must be an integer >= "
+                              f"{low} (got {cfg[key]!r})")
+
+
+def seed_list(cfg: Mapping[str, Any]) -> List[int]:
+    """The seeds a config runs: ``seed_start, ..., seed_start + seeds - 1``."""
+    return list(range(cfg['seed_start'], cfg['seed_start'] + cfg['seeds']))
+
+
+def resolve_device(device: str) -> torch.device:
+    """Parses ``'cpu'``, ``'cuda'`` or ``'cuda:<i>'`` and checks that it
+    exists."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device '{device}'; use 'cpu', 'cuda' or "
+                         f"'cuda:<index>'") from None
+    if dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f"unsupported device '{device}'; use 'cpu', 'cuda' "
+                         f"or 'cuda:<index>'")
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' was requested but CUDA is not "
+                         f"available here; use --device cpu")
+    return dev
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+    a, b = flatten(old), flatten(new)
+    return sorted(k for k in set(a) | set(b)
+                  if k.split('.')[0] not in _RESUMABLE_KEYS
+                  and a.get(k, '<unset>') != b.get(k, '<unset>'))
+
+
+class _SeedState:
+    """Everything one seed's training loop carries from epoch to epoch;
+    saved as the mid-seed checkpoint."""
+    def __init__(self) -> None:
+        self.epoch = 0  # epochs finished
+        self.best_value: Optional[float] = None
+        self.best_epoch = 0
+        self.best_scores: Dict[str, float] = {}
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.since_best = 0
+        self.train_time = 0.0
+        self.history: Dict[str, List[float]] = {'epoch': [], 'loss': []}
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> '_SeedState':
+        state = cls()
+        state.__dict__.update(d)
+        return state
+
+
+def _is_better(value: float, best: Optional[float],
+               higher_is_better: bool) -> bool:
+    if best is None:
+        return True
+    return value > best if higher_is_better else value < best
+
+
+def _cpu_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().to('cpu', copy=True)
+            for k, v in model.state_dict().items()}
+
+
+def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
+              device: torch.device, out_dir: str,
+              progress: bool) -> Dict[str, Any]:
+    seed_everything(seed)
+    seed_data = task.data_for_seed(data, cfg, seed)
+    model = task.build_model(cfg, seed_data).to(device)
+    optimizer = task.build_optimizer(cfg, model)
+    num_params = sum(p.numel() for p in model.parameters())
+
+    ckpt_path = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
+    state = _SeedState()
+    if cfg['checkpoint_every'] > 0 and os.path.isfile(ckpt_path):
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt['model'])
+        optimizer.load_state_dict(ckpt['optimizer'])
+        state = _SeedState.from_dict(ckpt['state'])
+        torch.set_rng_state(ckpt['rng_cpu'])
+
+    wall_start = time.perf_counter()
+    bar = tqdm(total=cfg['epochs'], initial=state.epoch, desc=f'seed {seed}',
+               leave=False, disable=not progress, dynamic_ncols=True)
+    stopped_early = False
+    while state.epoch < cfg['epochs']:
+        start = time.perf_counter()
+        loss = float(task.train_epoch(model, seed_data, optimizer, cfg))
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        state.train_time += time.perf_counter() - start
+        state.epoch += 1
+        bar.update(1)
+        if not math.isfinite(loss):
+            raise ValueError(f"training loss became {loss} at epoch "
+                             f"{state.epoch} of seed {seed}; lower the "
+                             f"learning rate (optim.lr) or check the data")
+        last = state.epoch == cfg['epochs']
+        if state.epoch % cfg['eval_every'] == 0 or last:
+            scores = {k: float(v) for k, v in
+                      task.evaluate(model, seed_data, cfg).items()}
+            missing = {'val', 'test'} - set(scores)
+            if missing:
+                raise ValueError(f"task '{task.name}' evaluate() must return "
+                                 f"'val' and 'test' scores (missing "
+                                 f"{sorted(missing)})")
+            state.history['epoch'].append(state.epoch)
+            state.history['loss'].append(loss)
+            for key, value in scores.items():
+                state.history.setdefault(key, []).append(value)
+            if _is_better(scores['val'], state.best_value,
+                          task.higher_is_better):
+                state.best_value = scores['val']
+                state.best_epoch = state.epoch
+                state.best_scores = scores
+                state.best_state = _cpu_state_dict(model)
+                state.since_best = 0
+            else:
+                state.since_best += cfg['eval_every']
+            bar.set_postfix(loss=f'{loss:.4f}', val=f"{scores['val']:.4f}",
+                            best=f'{state.best_value:.4f}', refresh=False)
+            if (cfg['patience'] > 0 and state.since_best >= cfg['patience']
+                    and state.epoch >= cfg['min_epochs']):
+                stopped_early = True
+                break
+        if (cfg['checkpoint_every'] > 0 and is_main_process()
+                and state.epoch % cfg['checkpoint_every'] == 0):
+            atomic_torch_save(ckpt_path, {
+                'model': model.state_dict(),
+                'optimizer': optimizer.state_dict(),
+                'state': state.to_dict(),
+                'rng_cpu': torch.get_rng_state(),
+            })
+    bar.close()
+
+    if (cfg['save_models'] and state.best_state is not None
+            and is_main_process()):
+        atomic_torch_save(
+            os.path.join(out_dir, 'models', f'seed_{seed}.pt'),
+            state.best_state)
+    return {
+        'seed': seed,
+        'best_epoch': state.best_epoch,
+        'epochs_run': state.epoch,
+        'stopped_early': stopped_early,
+        'scores': state.best_scores,
+        'num_params': num_params,
+        'epoch_time_s': state.train_time / max(state.epoch, 1),
+        'wall_s': time.perf_counter() - wall_start,
+        'history': state.history,
+    }
+
+
+def _write_reports(out_dir: str, results: Dict[str, Any]) -> None:
+    atomic_write_json(os.path.join(out_dir, 'results.json'), results)
+    atomic_write_text(os.path.join(out_dir, 'results.md'),
+                      markdown_report(results))
+    plot_learning_curves(results, os.path.join(out_dir, 'curves.png'))
+
+
+def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
+          progress: bool = True, fresh: bool = False,
+          argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Runs every seed of :obj:`cfg` and writes the results to
+    :obj:`out_dir`.
+
+    Seeds already recorded in ``out_dir/results.json`` are skipped (resume),
+    provided the recorded config matches; :obj:`fresh=True` discards them.
+    Returns the results record (as written to ``results.json``).
+    """
+    dev = resolve_device(device)
+    check_writable(out_dir)
+    task = get_task(cfg['task'])
+    if cfg['threads'] > 0:
+        torch.set_num_threads(cfg['threads'])
+    env = environment_record(str(dev), argv)
+
+    results_path = os.path.join(out_dir, 'results.json')
+    results: Dict[str, Any]
+    if os.path.isfile(results_path) and not fresh:
+        results = load_results(results_path)
+        diff = _config_diff(results['config'], cfg)
+        if diff:
+            raise ValueError(
+                f"'{out_dir}' holds results of a different config (differs "
+                f"in: {', '.join(diff)}); use another --out folder or pass "
+                f"--fresh to discard them")
+        results['config'] = cfg
+    else:
+        results = {
+            'schema': SCHEMA_VERSION,
+            'name': cfg['name'],
+            'task': task.name,
+            'metric': task.metric,
+            'higher_is_better': task.higher_is_better,
+            'config': cfg,
+            'seeds': {},
+            'sessions': [],
+        }
+    results['environment'] = env
+    results['sessions'].append({'command': env['command'],
+                                'time': env['time'], 'seeds_run': []})
+
+    todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
+    if not todo:
+        return results
+    data = task.load_data(cfg, dev)
+    for seed in tqdm(todo, desc=cfg['name'], disable=not progress,
+                     dynamic_ncols=True):
+        record = _run_seed(task, cfg, data, seed, dev, out_dir, progress)
+        results['seeds'][str(seed)] = record
+        results['sessions'][-1]['seeds_run'].append(seed)
+        results['num_params'] = record['num_params']
+        results['summary'] = summarize(results['seeds'])
+        if not is_main_process():
+            continue  # under torchrun, rank 0 alone writes the results
+        _write_reports(out_dir, results)
+        ckpt = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
+        if os.path.exists(ckpt):
+            os.remove(ckpt)
+    return results
+
+
+def evaluate(run_dir: str, device: str = 'cpu',
+             progress: bool = True) -> Dict[str, Any]:
+    """Re-evaluates the saved best-validation models of a finished run.
+
+    Rebuilds data and models from the recorded config, loads
+    ``models/seed_<s>.pt`` and recomputes every split's score; writes
+    ``evaluation.json`` next to ``results.json`` and returns it.
+    """
+    dev = resolve_device(device)
+    results = load_results(run_dir)
+    cfg = results['config']
+    task = get_task(cfg['task'])
+    seeds = sorted(results['seeds'], key=int)
+    paths = {s: os.path.join(run_dir, 'models', f'seed_{s}.pt')
+             for s in seeds}
+    missing = [s for s in seeds if not os.path.isfile(paths[s])]
+    if not seeds or missing:
+        raise ValueError(f"'{run_dir}' has no saved model for seeds "
+                         f"{missing or '(none finished)'}; train with "
+                         f"save_models=true first")
+    data = task.load_data(cfg, dev)
+    per_seed: Dict[str, Dict[str, float]] = {}
+    for s in tqdm(seeds, desc='evaluate', disable=not progress):
+        seed_everything(int(s))
+        seed_data = task.data_for_seed(data, cfg, int(s))
+        model = task.build_model(cfg, seed_data).to(dev)
+        model.load_state_dict(
+            torch.load(paths[s], map_location=dev, weights_only=True))
+        per_seed[s] = {k: float(v) for k, v in
+                       task.evaluate(model, seed_data, cfg).items()}
+    summary = {
+        key: stats
+        for key, stats in summarize({
+            s: {'scores': sc, 'epoch_time_s': 0.0, 'best_epoch': 0}
+            for s, sc in per_seed.items()
+        }).items() if key not in ('epoch_time_s', 'best_epoch')
+    }
+    out = {
+        'name': results['name'],
+        'metric': results['metric'],
+        'environment': environment_record(str(dev)),
+        'seeds': per_seed,
+        'summary': summary,
+        'recorded_summary': {k: v for k, v in results['summary'].items()
+                             if k in summary},
+    }
+    check_writable(run_dir)
+    atomic_write_json(os.path.join(run_dir, 'evaluation.json'), out)
+    return out
+

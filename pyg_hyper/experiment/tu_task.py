@@ -1,0 +1,243 @@
+r"""The TU graph-classification benchmark (10-fold cross-validation) for
+GIN, Hyper-GIN, IGN and Hyper-IGN.
+
+One runner *seed* is one fold: seeds :obj:`0..9` train on the published
+folds :obj:`0..9` (GIN format) or on seeded stratified folds (TU format).
+Every epoch records the held-out fold's accuracy as :obj:`test`; with
+:obj:`protocol.inner_val > 0` a stratified part of the training fold is held
+out as :obj:`val`, otherwise :obj:`val` is the held-out fold itself, as in
+the GIN paper. :func:`protocol_summary` turns a run's learning curves into
+the two labelled protocol numbers of :mod:`pyg_hyper.datasets.protocols`.
+"""
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Any, Dict
+
+import torch
+import torch.nn.functional as F
+
+from torch_geometric.loader import DataLoader
+from torch_geometric.transforms import OneHotDegree
+from torch_geometric.utils import degree
+
+from pyg_hyper.datasets import GINFormatDataset, load_tu_dataset
+from pyg_hyper.datasets.protocols import (
+    gin_protocol,
+    inner_split,
+    inner_val_protocol,
+    stratified_folds,
+)
+from pyg_hyper.experiment.task import Task, register_task
+from pyg_hyper.nn.models import IGN, HyperGIN, HyperIGN
+
+__all__ = ['TUTask', 'protocol_summary', 'MODELS']
+
+MODELS = ('gin', 'hyper_gin', 'ign', 'hyper_ign')
+SOURCES = {'gin': 'GIN_format', 'tu': 'TUDataset'}
+#: Where the shared benchmark data sits relative to the repository.
+_SHARED = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
+                   'shared', 'data')
+
+
+def _copy_raw(cfg_data: Dict[str, Any]) -> str:
+    """Copies the read-only raw data into the cache folder (loaders write
+    ``processed/`` next to it) and returns the loader root."""
+    source, name = cfg_data['source'], cfg_data['name']
+    src_root = cfg_data['root'] or osp.join(_SHARED, SOURCES[source])
+    cache = cfg_data['cache'] or osp.join(tempfile.gettempdir(),
+                                          'pyg_hyper_data')
+    root = osp.join(cache, SOURCES[source])
+    os.makedirs(root, exist_ok=True)
+    if source == 'gin':
+        src, dst = osp.join(src_root, f'{name}.zip'), osp.join(root,
+                                                               f'{name}.zip')
+        if not osp.isfile(dst) and osp.isfile(src):
+            shutil.copy(src, dst)
+    else:
+        src, dst = osp.join(src_root, name), osp.join(root, name)
+        if not osp.isdir(dst) and osp.isdir(src):
+            shutil.copytree(osp.join(src, 'raw'), osp.join(dst, 'raw'))
+    return root
+
+
+@register_task
+class TUTask(Task):
+    r"""10-fold graph classification on the TU benchmarks (see the module
+    docstring). Config sections: :obj:`data`, :obj:`protocol`,
+    :obj:`model`, :obj:`train`, :obj:`optim` (Adam with a step decay
+    :obj:`lr * gamma ** (epoch // step_size)`, floored at :obj:`min_lr`)."""
+    name = 'tu'
+    metric = 'accuracy'
+    higher_is_better = True
+
+    def default_config(self) -> Dict[str, Any]:
+        return {
+            'data': {
+                'source': 'gin',  # 'gin': published folds; 'tu': PyG files
+                'name': 'MUTAG',
+                'root': '',  # default: <repo>/../shared/data/<format>
+                'cache': '',  # copy + processed files; default: tmp dir
+                'degree_as_tag': False,  # GIN's features for IMDB
+                'fold_seed': 0,  # stratified folds of the 'tu' source
+            },
+            'protocol': {
+                'inner_val': 0.0,  # >0: inner validation fraction
+            },
+            'model': {
+                'name': 'gin',
+                'hidden_channels': 64,  # GIN / Hyper-GIN width
+                'num_layers': 4,  # GIN / Hyper-GIN message-passing layers
+                'dropout': 0.5,
+                'gin_pool': 'sum',
+                'hyper_channels': 16,
+                'combine': 'concat',
+                'ign_channels': [16, 32, 256],
+                'mlp_channels': [512, 256],
+                'ign_pool': 'max',
+                'max_dense_bytes': 2**30,
+            },
+            'train': {
+                'batch_size': 32,
+                'iters_per_epoch': 0,  # >0: random batches (GIN: 50)
+                'eval_batch_size': 32,
+            },
+            'optim': {
+                'lr': 0.01,
+                'weight_decay': 0.0,
+                'step_size': 50,
+                'gamma': 0.5,
+                'min_lr': 0.0,
+            },
+        }
+
+    def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
+        data_cfg = cfg['data']
+        if data_cfg['source'] not in SOURCES:
+            raise ValueError(f"data.source must be one of {sorted(SOURCES)} "
+                             f"(got '{data_cfg['source']}')")
+        root = _copy_raw(data_cfg)
+        if data_cfg['source'] == 'gin':
+            ds = GINFormatDataset(root, data_cfg['name'],
+                                  degree_as_tag=data_cfg['degree_as_tag'])
+            folds = [ds.fold(k) for k in range(10)]
+        else:
+            ds = load_tu_dataset(root, data_cfg['name'])
+            if ds.num_features == 0:  # unlabeled (IMDB): one-hot degrees
+                max_deg = max(int(degree(g.edge_index[0], g.num_nodes).max())
+                              for g in ds)
+                ds = load_tu_dataset(root, data_cfg['name'],
+                                     transform=OneHotDegree(max_deg))
+            folds = stratified_folds(ds._data.y, 10, data_cfg['fold_seed'])
+        return {'dataset': ds, 'folds': folds, 'device': device,
+                'labels': ds._data.y.view(-1)}
+
+    def data_for_seed(self, data: Any, cfg: Dict[str, Any], seed: int) -> Any:
+        train, test = data['folds'][seed % len(data['folds'])]
+        frac = cfg['protocol']['inner_val']
+        if frac > 0:
+            train, val = inner_split(train, data['labels'], frac, seed)
+        else:
+            val = test  # the GIN protocol: the held-out fold validates
+        return dict(data, split={'train': train, 'val': val, 'test': test})
+
+    def build_model(self, cfg: Dict[str, Any], data: Any) -> torch.nn.Module:
+        m = cfg['model']
+        ds = data['dataset']
+        in_ch, out_ch = ds.num_features, ds.num_classes
+        if m['name'] in ('gin', 'hyper_gin'):
+            return HyperGIN(in_ch, m['hidden_channels'], out_ch,
+                            num_layers=m['num_layers'],
+                            hyper=m['name'] == 'hyper_gin',
+                            hyper_channels=m['hyper_channels'],
+                            combine=m['combine'], pool=m['gin_pool'],
+                            dropout=m['dropout'])
+        if m['name'] in ('ign', 'hyper_ign'):
+            kwargs = dict(mlp_channels=m['mlp_channels'], pool=m['ign_pool'],
+                          max_dense_bytes=m['max_dense_bytes'])
+            if m['name'] == 'hyper_ign':
+                return HyperIGN(in_ch, m['ign_channels'], out_ch,
+                                hyper_channels=m['hyper_channels'],
+                                combine=m['combine'], **kwargs)
+            return IGN(in_ch, m['ign_channels'], out_ch, **kwargs)
+        raise ValueError(f"model.name must be one of {list(MODELS)} "
+                         f"(got '{m['name']}')")
+
+    def _forward(self, model, batch):
+        if isinstance(model, IGN):
+            return model(batch.x, batch.edge_index, batch.batch,
+                         batch.num_graphs)
+        return model(batch.x, batch.edge_index, batch=batch.batch,
+                     batch_size=batch.num_graphs)
+
+    def train_epoch(self, model, data, optimizer, cfg) -> float:
+        # The step decay lives in the optimizer's param groups, so that it
+        # is saved in (and resumed from) the runner's checkpoints.
+        o = cfg['optim']
+        for group in optimizer.param_groups:
+            epoch = group.setdefault('epoch', 0)
+            group['lr'] = max(o['lr'] * o['gamma']**(epoch // o['step_size']),
+                              o['min_lr'])
+            group['epoch'] = epoch + 1
+        model.train()
+        ds, device = data['dataset'], data['device']
+        train_index = data['split']['train']
+        bs, iters = cfg['train']['batch_size'], cfg['train']['iters_per_epoch']
+        if iters > 0:  # GIN: `iters` random batches per epoch
+            batches = [train_index[torch.randperm(train_index.numel())[:bs]]
+                       for _ in range(iters)]
+        else:
+            perm = train_index[torch.randperm(train_index.numel())]
+            batches = list(perm.split(bs))
+        total, count = 0.0, 0
+        for idx in batches:
+            batch = next(iter(DataLoader(ds[idx], batch_size=len(idx))))
+            batch = batch.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(self._forward(model, batch),
+                                   batch.y.view(-1))
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def evaluate(self, model, data, cfg) -> Dict[str, float]:
+        model.eval()
+        ds, device = data['dataset'], data['device']
+        scores = {}
+        for key, index in data['split'].items():
+            correct = 0
+            for batch in DataLoader(ds[index],
+                                    batch_size=cfg['train']['eval_batch_size']):
+                batch = batch.to(device)
+                pred = self._forward(model, batch).argmax(-1)
+                correct += int((pred == batch.y.view(-1)).sum())
+            scores[key] = correct / max(index.numel(), 1)
+        return scores
+
+    def describe(self, cfg: Dict[str, Any]) -> str:
+        return f"{cfg['model']['name']}-{cfg['data']['name']}"
+
+
+def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:
+    r"""Both protocol numbers of a TU run from its :obj:`results.json`
+    (learning curves of every fold; train with :obj:`patience: 0` so that
+    all folds have the same number of epochs).
+
+    Returns:
+        dict: :obj:`gin` (:func:`~pyg_hyper.datasets.gin_protocol` on the
+        held-out-fold curves) and, if the run held out an inner validation
+        split, :obj:`inner_val`
+        (:func:`~pyg_hyper.datasets.inner_val_protocol`).
+    """
+    seeds = sorted(results['seeds'], key=int)
+    hist = [results['seeds'][s]['history'] for s in seeds]
+    out: Dict[str, Any] = {'folds': len(seeds),
+                           'gin': gin_protocol([h['test'] for h in hist])}
+    if results['config']['protocol']['inner_val'] > 0:
+        out['inner_val'] = inner_val_protocol([h['val'] for h in hist],
+                                              [h['test'] for h in hist])
+    return out

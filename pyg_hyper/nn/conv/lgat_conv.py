@@ -1,0 +1,146 @@
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from torch_geometric.nn.inits import glorot
+from torch_geometric.typing import Adj, OptTensor
+from torch_geometric.utils import softmax
+
+from pyg_hyper.nn.conv.localized_conv import LocalizedConv, finish
+
+
+class LGATConv(LocalizedConv):
+    r"""The localized graph attention operator (LGAT) from the `"Node-wise
+    Localization of Graph Neural Networks"
+    <https://arxiv.org/abs/2110.14322>`_ paper.
+
+    Localization acts *inside* attention: the attention scores are computed
+    from the localized messages,
+
+    .. math::
+        \mathbf{m}_{vu} &= \boldsymbol{\gamma}_{vu} \odot
+            (\mathbf{x}_u \mathbf{W}_v + \mathbf{b}) + \boldsymbol{\beta}_{vu},
+        \qquad \mathbf{z}_v = \mathbf{x}_v \mathbf{W}_v,
+
+        \alpha_{vu} &= \mathrm{softmax}_{u \in \mathcal{N}(v) \cup \{v\}}
+            \Big( \mathrm{LeakyReLU}\big(\mathbf{a}_s^{\top} \mathbf{m}_{vu}
+            + \mathbf{a}_t^{\top} \mathbf{z}_v\big) \Big),
+
+        \mathbf{x}^{\prime}_v &= \sum_{u \in \mathcal{N}(v) \cup \{v\}}
+            \alpha_{vu} \mathbf{m}_{vu} + \mathbf{b}^{\prime},
+
+    per head (heads concatenated or averaged), with :math:`\mathbf{W}_v`,
+    :math:`\boldsymbol{\gamma}_{vu}`, :math:`\boldsymbol{\beta}_{vu}` as in
+    :class:`LGCNConv` (the context uses :math:`\hat{\mathbf{A}}`). With both
+    levels off the layer equals :class:`~torch_geometric.nn.conv.GATConv`.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each output sample per head.
+        heads (int, optional): Number of attention heads.
+            (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads (else average).
+            (default: :obj:`True`)
+        attention_slope (float, optional): LeakyReLU slope of the attention.
+            (default: :obj:`0.2`)
+        dropout (float, optional): Dropout on the attention coefficients.
+            (default: :obj:`0.`)
+        node_level (bool, optional): Localize the weight per target node.
+            (default: :obj:`True`)
+        edge_level (bool, optional): Localize every message per edge.
+            (default: :obj:`True`)
+        node_rank (int, optional): Inner width of the node-level projection
+            :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
+            a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
+            hidden width in the first layer. (default: :obj:`None`)
+        negative_slope (float, optional): LeakyReLU slope of the
+            localization. (default: :obj:`0.2`)
+        sparse_input (bool, optional): Force (:obj:`True`) or forbid
+            (:obj:`False`) the sparse-feature path; :obj:`None` decides from
+            the input density. (default: :obj:`None`)
+        materialize (bool, optional): Build the per-node weights
+            :math:`\mathbf{W}_v` explicitly. The slow reference path, for
+            tests and benchmarks. (default: :obj:`False`)
+        bias (bool, optional): Learn the additive bias
+            :math:`\mathbf{b}^{\prime}`. (default: :obj:`True`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)` or a sparse adjacency
+        - **output:** node features :math:`(|\mathcal{V}|, H \cdot F_{out})`
+          (:math:`(|\mathcal{V}|, F_{out})` if :obj:`concat=False`), and a
+          scalar regularizer if :obj:`return_regularizer=True`
+    """
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1,
+                 concat: bool = True, attention_slope: float = 0.2,
+                 dropout: float = 0.0, node_level: bool = True,
+                 edge_level: bool = True, node_rank: Optional[int] = None,
+                 negative_slope: float = 0.2,
+                 sparse_input: Optional[bool] = None,
+                 materialize: bool = False, bias: bool = True, **kwargs):
+        if heads <= 0:
+            raise ValueError(f"'LGATConv' needs 'heads' >= 1 (got {heads})")
+        super().__init__(in_channels, heads * out_channels, node_level,
+                         edge_level, node_rank, negative_slope, sparse_input,
+                         materialize, **kwargs)
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.attention_slope = attention_slope
+        self.dropout = dropout
+        self.att_src = torch.nn.Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = torch.nn.Parameter(torch.empty(1, heads, out_channels))
+        if bias:
+            width = heads * out_channels if concat else out_channels
+            self.bias = torch.nn.Parameter(torch.empty(width))
+        else:
+            self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        glorot(self.att_src)
+        glorot(self.att_dst)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, edge_index: Adj,
+                return_regularizer: bool = False
+                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""Runs the layer.
+
+        Args:
+            x (torch.Tensor): Node features.
+            edge_index (torch.Tensor or SparseTensor): Edge indices or a
+                (transposed) sparse adjacency.
+            return_regularizer (bool, optional): Also return the
+                localization regularizer. (default: :obj:`False`)
+        """
+        H, C = self.heads, self.out_channels
+        num_nodes = x.size(0)
+        edges = self.normalized_edges(x, edge_index)
+        loc = self.localized_messages(x, edges)
+        msg = loc.msg.view(-1, H, C)
+        z = self.localized_node_transform(x, loc.gamma, loc.beta)
+        dst = edges.edge_index[1]
+        score = ((msg * self.att_src).sum(-1) +
+                 (z.view(-1, H, C) * self.att_dst).sum(-1)[dst])
+        score = F.leaky_relu(score, self.attention_slope)
+        alpha = softmax(score, dst, num_nodes=num_nodes)
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        out = self.propagate(edges.edge_index, msg=msg, norm=alpha,
+                             size=(num_nodes, num_nodes))
+        out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
+        if self.bias is not None:
+            out = out + self.bias
+        return finish(out, loc.regularizer, return_regularizer)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.out_channels}, heads={self.heads}, '
+                f'{self._levels_repr()})')

@@ -1,0 +1,182 @@
+r"""Shared machinery of the LGNN layers (:class:`LGCNConv`,
+:class:`LGATConv`, :class:`LGINConv`): normalized edges, the context,
+localized per-edge messages and the regularizer."""
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.typing import Adj, OptTensor, SparseTensor
+from torch_geometric.utils import add_self_loops, is_sparse, scatter
+from torch_geometric.utils import to_edge_index
+
+from pyg_hyper.nn.localization import (
+    EdgeLocalization,
+    NodeLocalization,
+    localization_regularizer,
+    localized_edge_transform,
+    materialize_localized_weight,
+)
+from pyg_hyper.utils.checks import check_channels, check_edge_index
+
+__all__ = ['LocalizedConv', 'NormalizedEdges', 'LocalizedMessages']
+
+
+class NormalizedEdges(NamedTuple):
+    """Edges with one self loop per node appended, and their weights
+    :math:`\\hat{A}_{vu}` of :math:`D^{-1/2}(A+I)D^{-1/2}`."""
+    edge_index: Tensor
+    norm: Tensor
+    num_loops_start: int  # index of the first appended self loop
+
+
+class LocalizedMessages(NamedTuple):
+    msg: Tensor  # (E, out): gamma_vu * (h_u W_v + b) + beta_vu
+    gamma: OptTensor  # node-level (N, in) or None
+    beta: OptTensor
+    regularizer: Tensor  # scalar
+
+
+class LocalizedConv(MessagePassing):
+    r"""Base class of the LGNN layers: a shared weight
+    :math:`\mathbf{W} \in \mathbb{R}^{d_{in} \times d_{msg}}` localized per
+    target node (:class:`~pyg_hyper.nn.NodeLocalization`) and per edge
+    (:class:`~pyg_hyper.nn.EdgeLocalization`), each switchable. With both
+    switched off, a subclass reduces exactly to its backbone (GCN, GAT, GIN).
+
+    Subclasses call :meth:`normalized_edges` and :meth:`localized_messages`
+    and aggregate the returned per-edge messages.
+    """
+    def __init__(self, in_channels: int, msg_channels: int,
+                 node_level: bool = True, edge_level: bool = True,
+                 node_rank: Optional[int] = None, negative_slope: float = 0.2,
+                 sparse_input: Optional[bool] = None,
+                 materialize: bool = False, **kwargs):
+        kwargs.setdefault('aggr', 'add')
+        # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
+        kwargs.setdefault('node_dim', 0)
+        super().__init__(**kwargs)
+        if in_channels <= 0 or msg_channels <= 0:
+            raise ValueError(f"'{self.__class__.__name__}' needs positive "
+                             f"'in_channels' and 'out_channels' (got "
+                             f"{in_channels}, {msg_channels})")
+        self.in_channels = in_channels
+        self.node_level = node_level
+        self.edge_level = edge_level
+        self.node_rank = node_rank
+        self.sparse_input = sparse_input
+        self.materialize = materialize
+        self.weight = torch.nn.Parameter(torch.empty(in_channels,
+                                                     msg_channels))
+        self.node_loc = (NodeLocalization(in_channels, node_rank,
+                                          negative_slope)
+                         if node_level else None)
+        if edge_level:
+            self.edge_loc = EdgeLocalization(in_channels, msg_channels,
+                                             negative_slope)
+            # b inside gamma_vu * (h_u W_v + b): without edge-level
+            # localization it would only rescale the outer bias.
+            self.msg_bias = torch.nn.Parameter(torch.empty(msg_channels))
+        else:
+            self.edge_loc = None
+            self.register_parameter('msg_bias', None)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        torch.nn.init.xavier_uniform_(self.weight)
+        if self.node_loc is not None:
+            self.node_loc.reset_parameters()
+        if self.edge_loc is not None:
+            self.edge_loc.reset_parameters()
+            torch.nn.init.zeros_(self.msg_bias)
+
+    def normalized_edges(self, x: Tensor, edge_index: Adj,
+                         edge_weight: OptTensor = None) -> NormalizedEdges:
+        """Checks the inputs and returns the GCN-normalized edges with self
+        loops (the context weights :math:`\\hat{A}`)."""
+        name = self.__class__.__name__
+        if not isinstance(x, Tensor):
+            raise ValueError(f"'{name}' expected 'x' to be one tensor of "
+                             f"shape [num_nodes, {self.in_channels}]; "
+                             f"bipartite inputs are not supported because "
+                             f"the context needs a square adjacency")
+        check_channels(name, 'x', x, self.in_channels)
+        num_nodes = x.size(0)
+        check_edge_index(name, edge_index, num_nodes, num_nodes)
+        if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
+            # A (transposed) adjacency stores [target, source].
+            edge_index, value = to_edge_index(edge_index)
+            edge_index = edge_index.flip(0)
+            if edge_weight is None and value.dim() == 1 and \
+                    value.is_floating_point():
+                edge_weight = value
+        if edge_weight is None:
+            edge_weight = x.new_ones(edge_index.size(1))
+        elif edge_weight.dim() != 1 or \
+                edge_weight.numel() != edge_index.size(1):
+            raise ValueError(f"'{name}' expected 'edge_weight' of shape "
+                             f"[{edge_index.size(1)}] (got "
+                             f"{list(edge_weight.shape)})")
+        num_edges = edge_index.size(1)
+        edge_index, edge_weight = add_self_loops(edge_index, edge_weight,
+                                                 fill_value=1.0,
+                                                 num_nodes=num_nodes)
+        src, dst = edge_index[0], edge_index[1]
+        deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
+        inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+        norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
+        return NormalizedEdges(edge_index, norm, num_edges)
+
+    def localized_messages(self, x: Tensor,
+                           edges: NormalizedEdges) -> LocalizedMessages:
+        r"""Per-edge :math:`\boldsymbol{\gamma}_{vu} \odot (\mathbf{h}_u
+        \mathbf{W}_v + \mathbf{b}) + \boldsymbol{\beta}_{vu}` (each factor
+        only where its level is on), with the regularizer."""
+        src, dst = edges.edge_index[0], edges.edge_index[1]
+        num_nodes = x.size(0)
+        reg = x.new_zeros(())
+        gamma = beta = None
+        if self.node_loc is not None:
+            # a_v M = sum_u Ahat_vu (h_u M): aggregate the projection, which
+            # is narrower than the features.
+            ctx = self.propagate(edges.edge_index,
+                                 msg=self.node_loc.project(x)[src],
+                                 norm=edges.norm, size=(num_nodes, num_nodes))
+            gamma, beta = self.node_loc(ctx)
+            reg = reg + localization_regularizer(gamma, beta)
+        if self.materialize and gamma is not None:
+            weight = materialize_localized_weight(self.weight, gamma, beta)
+            msg = torch.einsum('ei,eio->eo', x[src], weight[dst])
+        else:
+            msg = localized_edge_transform(x, gamma, beta, self.weight, src,
+                                           dst, self.sparse_input)
+        if self.edge_loc is not None:
+            edge_gamma, edge_beta = self.edge_loc(x, src, dst)
+            msg = edge_gamma * (msg + self.msg_bias) + edge_beta
+            reg = reg + localization_regularizer(edge_gamma, edge_beta)
+        return LocalizedMessages(msg, gamma, beta, reg)
+
+    def localized_node_transform(self, x: Tensor, gamma: OptTensor,
+                                 beta: OptTensor) -> Tensor:
+        r""":math:`\mathbf{h}_v \mathbf{W}_v` for every node (its own
+        localized transform, e.g. GAT's target term)."""
+        if gamma is None:
+            return x @ self.weight
+        if self.materialize:
+            weight = materialize_localized_weight(self.weight, gamma, beta)
+            return torch.einsum('ni,nio->no', x, weight)
+        return (x * gamma) @ self.weight + (x * beta).sum(-1, keepdim=True)
+
+    def message(self, msg: Tensor, norm: Tensor) -> Tensor:
+        return norm.unsqueeze(-1) * msg
+
+    def _levels_repr(self) -> str:
+        return (f'node_level={self.node_level}, '
+                f'edge_level={self.edge_level}')
+
+
+def finish(out: Tensor, reg: Tensor, return_regularizer: bool
+           ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+    """Returns :obj:`out` alone or with the regularizer, as asked."""
+    return (out, reg) if return_regularizer else out

@@ -1,0 +1,90 @@
+r"""Builds the dense IGN input tensor from a PyG mini-batch."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from torch_geometric.utils import scatter, to_dense_adj, to_dense_batch
+
+from pyg_hyper.utils.checks import check_dense_size, check_edge_index
+
+__all__ = ['to_dense_ign_input']
+
+
+def to_dense_ign_input(
+    x: Optional[Tensor],
+    edge_index: Tensor,
+    batch: Optional[Tensor] = None,
+    batch_size: Optional[int] = None,
+    normalize: bool = False,
+    max_dense_bytes: Optional[int] = None,
+    max_channels: Optional[int] = None,
+    on_exceed: str = 'raise',
+) -> Tuple[Tensor, Tensor]:
+    r"""Turns node features and edges into the IGN input
+    :math:`[B, 1 + C, m, m]`: channel 0 holds the adjacency (optionally
+    :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` as in the official
+    IGN code), channels :math:`1..C` hold the node features on the diagonal.
+
+    Args:
+        x (torch.Tensor, optional): Node features :obj:`[N, C]` (e.g. one-hot
+            labels); :obj:`None` for unlabeled graphs (:math:`C = 0`).
+        edge_index (torch.Tensor): Edge indices :obj:`[2, E]`.
+        batch (torch.Tensor, optional): Batch vector :obj:`[N]`.
+        batch_size (int, optional): Number of graphs.
+        normalize (bool, optional): Symmetrically normalize the adjacency.
+            (default: :obj:`False`)
+        max_dense_bytes (int, optional): Refuse (or warn about, see
+            :obj:`on_exceed`) a batch whose widest dense activation
+            :obj:`[B, max_channels, m, m]` would exceed this many bytes.
+            Checked before anything is allocated. (default: :obj:`None`)
+        max_channels (int, optional): Widest channel count the model will
+            build from this input. (default: :obj:`1 + C`)
+        on_exceed (str, optional): :obj:`"raise"` or :obj:`"warn"`.
+
+    Returns:
+        (torch.Tensor, torch.BoolTensor): The tensor :obj:`[B, 1 + C, m, m]`
+        and the node mask :obj:`[B, m]`.
+    """
+    owner = 'to_dense_ign_input'
+    if x is not None and x.dim() == 1:
+        x = x.unsqueeze(-1)
+    if batch is None:
+        if x is None:
+            num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 1
+        else:
+            num_nodes = x.size(0)
+        batch = edge_index.new_zeros(num_nodes)
+    num_nodes = batch.numel()
+    if x is not None and x.size(0) != num_nodes:
+        raise ValueError(f"'{owner}' expected one row of 'x' per entry of "
+                         f"'batch' ({num_nodes}), got {x.size(0)}")
+    check_edge_index(owner, edge_index, num_nodes, num_nodes)
+    if batch_size is None:
+        batch_size = int(batch.max()) + 1 if num_nodes > 0 else 1
+    counts = scatter(torch.ones_like(batch), batch, dim=0,
+                     dim_size=batch_size, reduce='sum')
+    m = max(int(counts.max()), 1)
+    channels = 1 + (0 if x is None else x.size(-1))
+    dtype = torch.get_default_dtype() if x is None or \
+        not x.is_floating_point() else x.dtype
+    check_dense_size(owner, batch_size, m, max_channels or channels,
+                     max_dense_bytes,
+                     itemsize=torch.empty((), dtype=dtype).element_size(),
+                     action=on_exceed)
+
+    adj = to_dense_adj(edge_index, batch, batch_size=batch_size,
+                       max_num_nodes=m).to(dtype)
+    if normalize:
+        deg = adj.sum(dim=-1)
+        inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.)
+        adj = inv_sqrt.unsqueeze(-1) * adj * inv_sqrt.unsqueeze(-2)
+    ones = torch.ones(num_nodes, 1, dtype=dtype, device=batch.device)
+    _, mask = to_dense_batch(ones, batch, batch_size=batch_size,
+                             max_num_nodes=m)
+    parts = [adj.unsqueeze(1)]
+    if x is not None:
+        xd, _ = to_dense_batch(x.to(dtype), batch, batch_size=batch_size,
+                               max_num_nodes=m)
+        parts.append(torch.diag_embed(xd.transpose(1, 2)))
+    return torch.cat(parts, dim=1), mask

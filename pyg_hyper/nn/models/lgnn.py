@@ -1,0 +1,95 @@
+from typing import Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from torch_geometric.typing import Adj
+
+from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
+
+BACKBONES = ('gcn', 'gat', 'gin')
+
+
+class LGNN(torch.nn.Module):
+    r"""Two-layer node classifier with node- and edge-level localization,
+    from the `"Node-wise Localization of Graph Neural Networks"
+    <https://arxiv.org/abs/2110.14322>`_ paper (LGCN, LGAT, LGIN).
+
+    ``dropout -> conv -> ELU -> dropout -> conv``, where the convolutions
+    are :class:`~pyg_hyper.nn.conv.LGCNConv`,
+    :class:`~pyg_hyper.nn.conv.LGATConv` or
+    :class:`~pyg_hyper.nn.conv.LGINConv`. With :obj:`node_level=False` and
+    :obj:`edge_level=False` it is the plain GCN / GAT / GIN baseline, so
+    baselines and localized models share one code path. As in the paper, the
+    first layer's node-level projection is factorized through the hidden
+    width (:math:`d_0 \to d_1 \to d_0`) and the second is a full matrix.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        hidden_channels (int): Hidden width (per head for GAT).
+        out_channels (int): Number of classes.
+        backbone (str, optional): :obj:`"gcn"`, :obj:`"gat"` or
+            :obj:`"gin"`. (default: :obj:`"gcn"`)
+        node_level (bool, optional): Node-level localization.
+            (default: :obj:`True`)
+        edge_level (bool, optional): Edge-level localization.
+            (default: :obj:`True`)
+        dropout (float, optional): Dropout on each layer's input (and, for
+            GAT, on the attention coefficients). (default: :obj:`0.4`)
+        heads (int, optional): Attention heads of the first GAT layer.
+            (default: :obj:`8`)
+        output_heads (int, optional): Attention heads of the second GAT
+            layer (averaged). (default: :obj:`1`)
+        materialize (bool, optional): Use the materialized reference path in
+            every layer. (default: :obj:`False`)
+    """
+    def __init__(self, in_channels: int, hidden_channels: int,
+                 out_channels: int, backbone: str = 'gcn',
+                 node_level: bool = True, edge_level: bool = True,
+                 dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
+                 materialize: bool = False):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
+                             f"valid backbones: {', '.join(BACKBONES)}")
+        self.backbone = backbone
+        self.dropout = dropout
+        levels = dict(node_level=node_level, edge_level=edge_level,
+                      materialize=materialize)
+        if backbone == 'gcn':
+            self.conv1 = LGCNConv(in_channels, hidden_channels,
+                                  node_rank=hidden_channels, **levels)
+            self.conv2 = LGCNConv(hidden_channels, out_channels, **levels)
+        elif backbone == 'gat':
+            self.conv1 = LGATConv(in_channels, hidden_channels, heads=heads,
+                                  dropout=dropout, node_rank=hidden_channels,
+                                  **levels)
+            self.conv2 = LGATConv(heads * hidden_channels, out_channels,
+                                  heads=output_heads, concat=False,
+                                  dropout=dropout, **levels)
+        else:
+            self.conv1 = LGINConv(in_channels, hidden_channels,
+                                  node_rank=hidden_channels, **levels)
+            self.conv2 = LGINConv(hidden_channels, out_channels,
+                                  hidden_channels=hidden_channels, **levels)
+
+    def reset_parameters(self):
+        self.conv1.reset_parameters()
+        self.conv2.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Adj,
+                return_regularizer: bool = False
+                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """Returns class logits (and the summed localization regularizer of
+        both layers if :obj:`return_regularizer=True`)."""
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x, reg1 = self.conv1(x, edge_index, return_regularizer=True)
+        x = F.elu(x)
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x, reg2 = self.conv2(x, edge_index, return_regularizer=True)
+        return (x, reg1 + reg2) if return_regularizer else x
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(backbone={self.backbone}, '
+                f'{self.conv1}, {self.conv2})')

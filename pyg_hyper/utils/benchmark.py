@@ -1,0 +1,123 @@
+"""Measurement helpers for the scripts under ``benchmarks/``.
+
+Peak memory is measured as the high-water mark of *live tensor bytes*, which
+is comparable across CPU and CUDA and immune to allocator caching: on CPU a
+:class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every tensor an
+operator creates (forward and backward) and a finalizer sees it die; on CUDA
+:func:`torch.cuda.max_memory_allocated` gives the same quantity directly.
+"""
+import statistics
+import time
+import weakref
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+__all__ = [
+    'LiveTensorBytes',
+    'peak_memory',
+    'time_fn',
+    'matmul_flop_rate',
+    'environment',
+    'write_json_atomic',
+]
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """Tracks the bytes of live tensor storages created inside the context,
+    and their peak."""
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: Dict[int, int] = {}
+
+    def _track(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        key, nbytes = storage.data_ptr(), storage.nbytes()
+        if nbytes == 0 or key in self._seen:
+            return
+        self._seen[key] = nbytes
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._release, key)
+
+    def _release(self, key: int) -> None:
+        self.live -= self._seen.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        # Outputs that alias an input (views such as ``weight.t()``) own no
+        # new memory.
+        inputs = {
+            t.untyped_storage().data_ptr()
+            for t in tree_flatten((args, kwargs))[0]
+            if isinstance(t, torch.Tensor)
+        }
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if (isinstance(t, torch.Tensor) and t.device.type != 'meta'
+                    and t.untyped_storage().data_ptr() not in inputs):
+                self._track(t)
+        return out
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device) -> int:
+    """Peak bytes of tensors allocated while running :obj:`fn`, above what
+    was live before."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with LiveTensorBytes() as tracker:
+        fn()
+    return tracker.peak
+
+
+def time_fn(fn: Callable[[], Any], device: torch.device, repeat: int = 5,
+            warmup: int = 2) -> float:
+    """Median wall time of :obj:`fn` in seconds."""
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times: List[float] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_flop_rate(m: int, k: int, n: int, device: torch.device,
+                     dtype: torch.dtype = torch.float32,
+                     repeat: int = 5) -> float:
+    """FLOP/s of a plain ``[m, k] @ [k, n]`` product with its two backward
+    products (6 m k n FLOPs), the yardstick for the hyper layers' GEMMs."""
+    a = torch.randn(m, k, device=device, dtype=dtype, requires_grad=True)
+    b = torch.randn(k, n, device=device, dtype=dtype, requires_grad=True)
+
+    def step():
+        (a @ b).backward(torch.ones(m, n, device=device, dtype=dtype))
+
+    return 6.0 * m * k * n / time_fn(step, device, repeat=repeat)
+
+
+def environment(device: torch.device) -> Dict[str, Any]:
+    """Command, versions and hardware, in the experiment runner's format."""
+    from pyg_hyper.experiment.results import environment_record
+    return environment_record(str(device))
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Writes JSON so that readers never see a partial file."""
+    from pyg_hyper.experiment.results import atomic_write_json
+    atomic_write_json(path, obj)

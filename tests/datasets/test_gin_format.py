@@ -1,0 +1,68 @@
+import shutil
+import zipfile
+
+import pytest
+import torch
+
+from pyg_hyper.datasets import GINFormatDataset
+from pyg_hyper.datasets.gin_format import parse_gin_graphs
+
+
+def test_parse_small_text():
+    text = '2\n3 1\n0 1 1\n1 2 0 2\n0 1 1\n1 0\n5 0\n'
+    graphs = parse_gin_graphs(text)
+    assert graphs == [(1, [0, 1, 0], [[1], [0, 2], [1]]), (0, [5], [[]])]
+    with pytest.raises(ValueError, match='announces 2'):
+        parse_gin_graphs('1\n2 0\n0 2 1\n0 1 0\n')
+    with pytest.raises(ValueError, match='out of range'):
+        parse_gin_graphs('1\n2 0\n0 1 7\n0 1 0\n')
+    with pytest.raises(ValueError, match='ends inside a graph'):
+        parse_gin_graphs('1\n3 0\n0 0\n')
+
+
+def test_mutag_with_published_folds(shared_data, tmp_path):
+    shutil.copy(shared_data / 'GIN_format' / 'MUTAG.zip', tmp_path)
+    ds = GINFormatDataset(str(tmp_path), 'MUTAG')
+    # Figures of shared/data/README.md (and of the TU version).
+    assert len(ds) == 188 and ds.num_features == 7 and ds.num_classes == 2
+    assert ds._data.num_nodes == 3371
+    assert ds._data.edge_index.size(1) == 2 * 3721
+    assert torch.bincount(ds._data.y).tolist() == [63, 125]
+    seen = []
+    for k in range(10):
+        train, test = ds.fold(k)
+        assert len(set(train.tolist()) & set(test.tolist())) == 0
+        assert train.numel() + test.numel() == 188
+        seen += test.tolist()
+    # The published test folds are disjoint but hold floor(188 / 10) graphs
+    # each: 8 graphs (0, 13, 37, ...) are never tested, only trained on.
+    assert len(seen) == len(set(seen)) == 180
+    assert sorted(set(range(188)) - set(seen))[:3] == [0, 13, 37]
+    # Reloading uses the processed files; the extracted layout works too.
+    assert len(GINFormatDataset(str(tmp_path), 'MUTAG')) == 188
+    extracted = tmp_path / 'extracted'
+    with zipfile.ZipFile(shared_data / 'GIN_format' / 'MUTAG.zip') as zf:
+        zf.extractall(extracted)
+    again = GINFormatDataset(str(extracted), 'MUTAG')
+    assert torch.equal(again.fold(3)[1], ds.fold(3)[1])
+    assert torch.equal(again._data.x, ds._data.x)
+    with pytest.raises(ValueError, match='fold must be in 0..9'):
+        ds.fold(10)
+
+
+def test_degree_as_tag(shared_data, tmp_path):
+    shutil.copy(shared_data / 'GIN_format' / 'IMDBBINARY.zip', tmp_path)
+    ds = GINFormatDataset(str(tmp_path), 'IMDBBINARY', degree_as_tag=True)
+    g = ds[0]
+    deg = torch.bincount(g.edge_index[0], minlength=g.num_nodes)
+    # One-hot of the degree rank: equal degrees share a column.
+    cols = g.x.argmax(1)
+    assert all((cols[deg == d] == cols[deg == d][0]).all()
+               for d in deg.unique())
+    assert len(ds) == 1000 and ds.num_classes == 2
+
+
+def test_missing_raw_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected 'NOPE.zip' or "
+                       "'NOPE/NOPE.txt'"):
+        GINFormatDataset(str(tmp_path), 'NOPE')

@@ -1,0 +1,133 @@
+import builtins
+import os
+import shutil
+import urllib.error
+import zipfile
+
+import pytest
+import torch
+
+from pyg_hyper.datasets import (
+    OGBGraphDataset,
+    ogb_graph_dataset_names,
+    ogb_required_files,
+    resolve_ogb_name,
+)
+from tests.ogb_data import copy_ogb, no_network  # noqa: F401
+
+
+@pytest.fixture
+def no_stdin(monkeypatch):
+    """ogb 1.3.6 calls input() when RELEASE_v1.txt is absent; in CI that
+    hangs. Make it fail loudly instead."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('ogb asked a question on stdin')
+    monkeypatch.setattr(builtins, 'input', refuse)
+
+
+def test_offline_load_without_release_file(shared_data, tmp_path, no_network,
+                                           no_stdin):
+    root = copy_ogb(shared_data, 'ogbg-molesol', tmp_path)
+    os.remove(root / 'ogbg_molesol' / 'RELEASE_v1.txt')
+    dataset = OGBGraphDataset(root, 'molesol')
+    assert dataset.name == 'ogbg-molesol'
+    assert len(dataset) == 1128
+    assert (root / 'ogbg_molesol' / 'RELEASE_v1.txt').exists()
+    data = dataset[0]
+    assert data.x.dtype == torch.long and data.x.size(1) == 9
+    assert data.edge_attr.size(1) == 3
+    assert data.y.shape == (1, 1) and data.y.dtype == torch.float
+    split = dataset.get_idx_split()
+    assert [split[k].numel() for k in ('train', 'valid', 'test')] == \
+        [902, 113, 113]
+
+    # The second load reads the processed file, the torch.load that fails
+    # under torch>=2.6 without the allow-listed classes.
+    again = OGBGraphDataset(root, 'ogbg-molesol')
+    assert torch.equal(again[5].edge_index, dataset[5].edge_index)
+    assert torch.equal(again._data.y, dataset._data.y)
+
+
+def test_evaluator_gives_the_official_metric(shared_data, tmp_path, no_network,
+                                            no_stdin):
+    dataset = OGBGraphDataset(
+        copy_ogb(shared_data, 'ogbg-molbace', tmp_path), 'molbace')
+    evaluator = dataset.evaluator
+    assert evaluator.eval_metric == 'rocauc'
+    y_true = torch.tensor([[0], [1], [0], [1]])
+    y_pred = torch.tensor([[0.1], [0.9], [0.8], [0.7]])
+    assert evaluator.eval({'y_true': y_true,
+                           'y_pred': y_pred})['rocauc'] == pytest.approx(0.75)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match=r"Unknown OGB graph dataset "
+                       r"'molfoo'.*ogbg-molhiv"):
+        resolve_ogb_name('molfoo')
+    with pytest.raises(ValueError, match='ogbg-molbace'):
+        OGBGraphDataset('/nonexistent', 'ogbg-nope')
+    assert 'ogbg-molpcba' in ogb_graph_dataset_names()
+    assert resolve_ogb_name('ogbg_molhiv') == 'ogbg-molhiv'
+
+
+def test_incomplete_root_lists_missing_files(shared_data, tmp_path, no_network):
+    root = copy_ogb(shared_data, 'ogbg-molesol', tmp_path)
+    os.remove(root / 'ogbg_molesol' / 'raw' / 'edge-feat.csv.gz')
+    os.remove(root / 'ogbg_molesol' / 'split' / 'scaffold' / 'test.csv.gz')
+    with pytest.raises(FileNotFoundError) as info:
+        OGBGraphDataset(root, 'molesol')
+    message = str(info.value)
+    assert 'raw/edge-feat.csv.gz' in message
+    assert 'split/scaffold/test.csv.gz' in message
+    assert 'raw/edge.csv.gz' not in message
+    # The user's incomplete folder is left alone (ogb's download would have
+    # deleted it).
+    assert (root / 'ogbg_molesol' / 'raw' / 'edge.csv.gz').exists()
+
+
+def test_absent_root_without_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match='raw/node-feat.csv.gz'):
+        OGBGraphDataset(tmp_path, 'molbbbp', download=False)
+    assert 'raw/edge.csv.gz' in ogb_required_files('ogbg-molhiv')
+
+
+def test_online_downloads_as_ogb_does(shared_data, tmp_path, monkeypatch,
+                                     no_stdin):
+    import ogb.graphproppred.dataset_pyg as dataset_pyg
+
+    # A server stand-in: OGB's zip holds the folder '<download_name>/'.
+    archive = tmp_path / 'server' / 'freesolv.zip'
+    archive.parent.mkdir()
+    source = shared_data / 'OGB' / 'ogbg_molfreesolv'
+    with zipfile.ZipFile(archive, 'w') as z:
+        for path in source.rglob('*'):
+            if path.is_file():
+                z.write(path, 'freesolv/' + str(path.relative_to(source)))
+    requested = []
+
+    def fake_download_url(url, folder):
+        requested.append(url)
+        return shutil.copy(archive, folder)
+
+    monkeypatch.setattr(dataset_pyg, 'decide_download', lambda url: True)
+    monkeypatch.setattr(dataset_pyg, 'download_url', fake_download_url)
+    root = tmp_path / 'data'
+    dataset = OGBGraphDataset(root, 'molfreesolv')
+    assert requested == ['http://snap.stanford.edu/ogb/data/graphproppred/'
+                         'csv_mol_download/freesolv.zip']
+    assert len(dataset) == 642
+    assert dataset.get_idx_split()['test'].numel() == 65
+
+
+def test_failed_download_is_explained(tmp_path, monkeypatch):
+    import ogb.graphproppred.dataset_pyg as dataset_pyg
+
+    def offline(url):
+        raise urllib.error.URLError('no route to host')
+
+    monkeypatch.setattr(dataset_pyg, 'decide_download', offline)
+    with pytest.raises(RuntimeError, match=r"Could not download "
+                       r"'ogbg-molesol'.*raw/edge.csv.gz"):
+        OGBGraphDataset(tmp_path, 'molesol')
+    # No empty folder is left to be mistaken for an incomplete dataset.
+    assert not (tmp_path / 'ogbg_molesol').exists()

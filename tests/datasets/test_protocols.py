@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from pyg_hyper.datasets import gin_protocol, inner_split, inner_val_protocol
+from pyg_hyper.datasets.protocols import (
+    GIN_PROTOCOL,
+    INNER_VAL_PROTOCOL,
+    stratified_folds,
+)
+
+
+def test_gin_protocol_picks_best_average_epoch():
+    # Fold 0 peaks at epoch 1, fold 1 at epoch 3; the average peaks at 2.
+    curves = [[0.9, 0.8, 0.1], [0.1, 0.6, 0.95]]
+    out = gin_protocol(curves)
+    assert out['epoch'] == 2
+    assert out['folds'] == [0.8, 0.6]
+    assert out['mean'] == pytest.approx(0.7)
+    assert out['std'] == pytest.approx(0.1 * 2**0.5)  # unbiased std
+    assert out['protocol'] == GIN_PROTOCOL
+
+
+def test_inner_val_protocol_picks_per_fold():
+    val = [[0.5, 0.7, 0.7], [0.9, 0.2, 0.3]]
+    test = [[0.1, 0.6, 0.9], [0.8, 1.0, 1.0]]
+    out = inner_val_protocol(val, test)
+    assert out['epochs'] == [2, 1]  # first best on ties
+    assert out['folds'] == [0.6, 0.8]
+    assert out['mean'] == pytest.approx(0.7)
+    assert out['protocol'] == INNER_VAL_PROTOCOL
+    with pytest.raises(ValueError, match='same shape'):
+        inner_val_protocol(val, [[0.1, 0.2, 0.3]])
+
+
+def test_bad_curves():
+    with pytest.raises(ValueError, match='same length'):
+        gin_protocol([[0.1, 0.2], [0.3]])
+    with pytest.raises(ValueError, match='one non-empty curve per fold'):
+        gin_protocol([])
+
+
+def test_inner_split_is_stratified_and_reproducible():
+    labels = torch.tensor([0] * 30 + [1] * 10)
+    train_index = torch.arange(0, 40, 2).flip(0)  # 15 of class 0, 5 of 1
+    tr, va = inner_split(train_index, labels, 0.2, seed=0)
+    assert sorted(tr.tolist() + va.tolist()) == sorted(train_index.tolist())
+    assert torch.bincount(labels[va]).tolist() == [3, 1]
+    tr2, va2 = inner_split(train_index, labels, 0.2, seed=0)
+    assert torch.equal(va, va2) and torch.equal(tr, tr2)
+    _, va3 = inner_split(train_index, labels, 0.2, seed=1)
+    assert not torch.equal(va, va3)
+    with pytest.raises(ValueError, match=r"'val_fraction' must be in \(0, 1\)"):
+        inner_split(train_index, labels, 1.0, seed=0)
+
+
+def test_stratified_folds_partition():
+    labels = torch.tensor([0] * 23 + [1] * 11)
+    folds = stratified_folds(labels, 5, seed=0)
+    tests = torch.cat([t for _, t in folds])
+    assert sorted(tests.tolist()) == list(range(34))
+    sizes = [t.numel() for _, t in folds]
+    assert max(sizes) - min(sizes) <= 1
+    for train, test in folds:
+        assert train.numel() + test.numel() == 34
+        assert 4 <= int((labels[test] == 0).sum()) <= 5
+    assert torch.equal(stratified_folds(labels, 5, seed=0)[2][1], folds[2][1])
+    with pytest.raises(ValueError, match="at least 2"):
+        stratified_folds(labels, 1, seed=0)

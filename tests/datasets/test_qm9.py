@@ -1,0 +1,333 @@
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import torch_geometric.datasets.qm9 as pyg_qm9
+from torch_geometric.data import InMemoryDataset
+from torch_geometric.loader import DataLoader
+
+from pyg_hyper.datasets import QM9, qm9_standard_split, target_statistics
+from pyg_hyper.datasets.qm9 import (
+    HARTREE_TO_EV,
+    KCALMOL_TO_EV,
+    QM9_TARGETS,
+    find_qm9pack_data,
+)
+
+QM9PACK = find_qm9pack_data()
+needs_qm9pack = pytest.mark.skipif(
+    QM9PACK is None, reason="qm9pack is not installed (pip install qm9pack)")
+
+# Methane (gdb_1) as torch_geometric.datasets.QM9 stores it: the raw QM9
+# values converted with the units of PyG's documented target table (eV for
+# orbital energies, ZPVE and U0/U/H/G; atomization energies from
+# gdb9.sdf.csv's kcal/mol, e.g. U0_atom = -395.999594 kcal/mol).
+METHANE_PYG = [
+    0.0, 13.21, -0.3877 * 27.211386246, 0.1171 * 27.211386246,
+    0.5048 * 27.211386246, 35.3641, 0.044749 * 27.211386246,
+    -40.47893 * 27.211386246, -40.476062 * 27.211386246,
+    -40.475117 * 27.211386246, -40.498597 * 27.211386246, 6.469,
+    -395.999594 * 0.04336414, -398.643290 * 0.04336414,
+    -401.014647 * 0.04336414, -372.471772 * 0.04336414,
+    157.7118, 157.70997, 157.70699,
+]
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp('qm9')
+    return QM9(str(root), max_molecules=40, num_workers=1, log=False)
+
+
+def test_constants_match_pyg():
+    assert HARTREE_TO_EV == pyg_qm9.HAR2EV
+    assert KCALMOL_TO_EV == pyg_qm9.KCALMOL2EV
+    assert len(QM9_TARGETS) == pyg_qm9.conversion.numel() == 19
+
+
+@needs_qm9pack
+def test_atomref_matches_pyg(small):
+    for target, refs in pyg_qm9.atomrefs.items():
+        ours = small.atomref(target)
+        if 7 <= target <= 10:
+            expected = torch.tensor(refs, dtype=torch.float)
+            torch.testing.assert_close(ours.view(-1)[[1, 6, 7, 8, 9]],
+                                       expected, rtol=0, atol=1e-4)
+        else:
+            assert ours is None
+
+
+@needs_qm9pack
+def test_attributes_like_pyg(small):
+    assert len(small) == 40
+    data = small[0]
+    assert data.name == 'gdb_1' and int(data.idx) == 0
+    assert data.smiles == '[H]C([H])([H])[H]'
+    assert data.z.tolist() == [6, 1, 1, 1, 1]
+    assert data.pos.shape == (5, 3) and data.pos.dtype == torch.float
+    assert data.x.shape == (5, 11)
+    # C: one-hot C, Z=6, not aromatic, sp3, 4 hydrogens.
+    assert data.x[0].tolist() == [0, 1, 0, 0, 0, 6, 0, 0, 0, 1, 4]
+    assert data.edge_index.tolist() == [[0, 0, 0, 0, 1, 2, 3, 4],
+                                        [1, 2, 3, 4, 0, 0, 0, 0]]
+    assert data.edge_attr.tolist() == [[1., 0., 0., 0.]] * 8
+    assert data.y.shape == (1, 19)
+    # Bond lengths in Angstrom: C-H of methane is 1.09 A.
+    row, col = data.edge_index
+    d = (data.pos[row] - data.pos[col]).norm(dim=-1)
+    torch.testing.assert_close(d, torch.full_like(d, 1.0919), atol=2e-3,
+                               rtol=0)
+
+
+@needs_qm9pack
+def test_units_match_pyg_table_on_methane(small):
+    y = small[0].y.view(-1).double()
+    torch.testing.assert_close(y, torch.tensor(METHANE_PYG,
+                                               dtype=torch.double),
+                               rtol=1e-6, atol=2e-4)
+
+
+@needs_qm9pack
+def test_units_on_water_and_bonds(small):
+    water = small[2]
+    assert water.name == 'gdb_3' and water.z.tolist() == [8, 1, 1]
+    # Raw QM9 values (Hartree) of water, converted with PyG's factors.
+    homo, lumo, gap, u0 = -0.2928, 0.0687, 0.3615, -76.404702
+    y = water.y.view(-1).double()
+    torch.testing.assert_close(
+        y[[2, 3, 4, 7]],
+        torch.tensor([homo, lumo, gap, u0], dtype=torch.double) * 27.211386246,
+        rtol=1e-6, atol=1e-4)
+    # Atomization energy = total energy - free-atom energies (PyG atomrefs).
+    ref = pyg_qm9.atomrefs[7]
+    torch.testing.assert_close(y[12], y[7] - (ref[3] + 2 * ref[0]),
+                               rtol=0, atol=2e-3)
+    # Hydrogen cyanide (gdb_5): a triple bond and sp atoms.
+    hcn = small[4]
+    assert hcn.z.tolist() == [6, 7, 1]
+    types = hcn.edge_attr.argmax(-1)[(hcn.edge_index[0] == 0)
+                                     & (hcn.edge_index[1] == 1)]
+    assert types.tolist() == [2]
+    assert hcn.x[:2, 7].tolist() == [1., 1.]
+
+
+@needs_qm9pack
+def test_batches_with_pyg_loader(small):
+    batch = next(iter(DataLoader(small, batch_size=8)))
+    assert batch.num_graphs == 8 and batch.y.shape == (8, 19)
+    assert batch.edge_index.max() < batch.num_nodes
+
+
+@needs_qm9pack
+def test_fast_collation_equals_pyg_collate(tmp_path, small):
+    # A pre_transform makes the loader go through InMemoryDataset.collate.
+    ref = QM9(str(tmp_path), max_molecules=40, num_workers=1, log=False,
+              pre_transform=lambda d: d)
+    fast_data, ref_data = small._data, ref._data
+    for key in ('x', 'z', 'pos', 'edge_index', 'edge_attr', 'y', 'idx'):
+        assert torch.equal(fast_data[key], ref_data[key]), key
+        assert torch.equal(small.slices[key], ref.slices[key]), key
+    assert fast_data.smiles == ref_data.smiles
+    assert fast_data.name == ref_data.name
+
+
+@needs_qm9pack
+def test_workers_give_identical_graphs(tmp_path, small):
+    # 600 molecules span two chunks, so two processes really run.
+    multi = QM9(str(tmp_path / 'a'), max_molecules=600, num_workers=2,
+                log=False)
+    assert len(multi) == 600
+    assert multi.idx.tolist() == sorted(multi.idx.tolist())
+    for i in (0, 39):
+        a, b = multi[i], small[i]
+        for key in ('x', 'z', 'pos', 'edge_index', 'edge_attr', 'y'):
+            assert torch.equal(a[key], b[key])
+
+
+def _write_local_csvs(raw, n, tamper):
+    """qm9pack-format CSVs with the first n molecules, some SMILES
+    replaced."""
+    import pandas as pd
+    os.makedirs(raw, exist_ok=True)
+    df = pd.read_csv(osp.join(QM9PACK, 'qm9_part1.csv'), nrows=n)
+    for row, smiles in tamper.items():
+        df.loc[row, 'SMILES'] = smiles
+    df.to_csv(osp.join(raw, 'qm9_part1.csv'), index=False)
+    df.iloc[:0].to_csv(osp.join(raw, 'qm9_part2.csv'), index=False)
+    df.iloc[:0].to_csv(osp.join(raw, 'qm9_part3.csv'), index=False)
+
+
+@needs_qm9pack
+def test_bond_disagreement_reported_not_dropped(tmp_path):
+    # Methane labelled as ammonia, water with an unparsable SMILES.
+    _write_local_csvs(str(tmp_path / 'raw'), 10, {0: 'N', 2: 'not-smiles'})
+    with pytest.warns(UserWarning, match='smiles_mismatch'):
+        ds = QM9(str(tmp_path), max_molecules=10, num_workers=1, log=False)
+    assert len(ds) == 10
+    assert ds.report['smiles_mismatch'] == [0, 2]
+    assert ds.report['counts']['smiles_mismatch'] == 2
+    assert ds.report['counts']['ok'] + ds.report['counts']['hueckel'] == 8
+    # The report also lands next to the cache.
+    assert any(f.endswith('.report.json')
+               for f in os.listdir(tmp_path / 'processed'))
+    # The molecule keeps the bonds of its geometry.
+    assert ds[0].z.tolist() == [6, 1, 1, 1, 1]
+    assert ds[0].edge_index.size(1) == 8
+
+
+@needs_qm9pack
+def test_corrupt_cache_is_rebuilt(tmp_path):
+    root = str(tmp_path)
+    ds = QM9(root, max_molecules=12, num_workers=1, log=False)
+    expected = ds._data.y.clone()
+    path = ds.processed_paths[0]
+    with open(path, 'r+b') as f:  # truncate: an interrupted write
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.warns(UserWarning, match='size differs'):
+        again = QM9(root, max_molecules=12, num_workers=1, log=False)
+    assert torch.equal(again._data.y, expected)
+
+    with open(path, 'r+b') as f:  # same size, flipped bytes
+        f.seek(100)
+        f.write(b'\x00' * 16)
+    with pytest.warns(UserWarning, match='checksum'):
+        again = QM9(root, max_molecules=12, num_workers=1, log=False)
+    assert torch.equal(again._data.y, expected)
+
+    os.remove(ds.processed_paths[1])  # no manifest: a partial cache
+    with pytest.warns(UserWarning, match='manifest'):
+        again = QM9(root, max_molecules=12, num_workers=1, log=False)
+    assert torch.equal(again._data.y, expected)
+    assert os.path.exists(ds.processed_paths[1])
+
+
+def _write_pyg_raw(raw, ds, skipped_number):
+    """PyG's raw layout (gdb9.sdf, gdb9.sdf.csv, uncharacterized.txt) for the
+    molecules of `ds`, plus one uncharacterized molecule that must be
+    skipped."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    from pyg_hyper.datasets.qm9_molecule import mol_from_xyz
+
+    os.makedirs(raw, exist_ok=True)
+    writer = Chem.SDWriter(osp.join(raw, 'gdb9.sdf'))
+    writer.SetKekulize(True)
+    csv = ['mol_id,A,B,C,mu,alpha,homo,lumo,gap,r2,zpve,u0,u298,h298,g298,'
+           'cv,u0_atom,u298_atom,h298_atom,g298_atom']
+    molecules = [ds[i] for i in range(len(ds))]
+    molecules.insert(1, molecules[0])  # stands in for the skipped molecule
+    for k, data in enumerate(molecules):
+        symbols = [Chem.GetPeriodicTable().GetElementSymbol(int(z))
+                   for z in data.z]
+        mol = mol_from_xyz(symbols, data.pos.double().numpy())
+        rdDetermineBonds.DetermineBonds(mol)
+        mol.SetProp('_Name', f'gdb_{k + 1}')
+        writer.write(mol)
+        y = data.y.view(-1).double().numpy().copy()
+        y[[2, 3, 4, 6, 7, 8, 9, 10]] /= HARTREE_TO_EV
+        y[12:16] /= KCALMOL_TO_EV
+        row = np.concatenate([y[16:], y[:16]])
+        csv.append(f'gdb_{k + 1},' + ','.join(f'{v:.10f}' for v in row))
+    writer.close()
+    with open(osp.join(raw, 'gdb9.sdf.csv'), 'w') as f:
+        f.write('\n'.join(csv) + '\n')
+    header = [f'header line {i}' for i in range(9)]
+    with open(osp.join(raw, 'uncharacterized.txt'), 'w') as f:
+        f.write('\n'.join(header + [f'  {skipped_number}  C1H4  0.1'] +
+                          ['footer', '']))
+
+
+@needs_qm9pack
+def test_pyg_raw_files_give_the_same_graphs(tmp_path, small):
+    subset = small.index_select(range(8))
+    _write_pyg_raw(str(tmp_path / 'raw'), subset, skipped_number=2)
+    pyg = QM9(str(tmp_path), log=False)  # source='auto' finds the files
+    assert pyg.source == 'pyg' and len(pyg) == 8
+    # Molecule 2 is uncharacterized and skipped, so idx jumps as in PyG.
+    assert pyg.idx.tolist()[:3] == [0, 2, 3]
+    for i in range(8):
+        a, b = pyg[i], subset[i]
+        assert torch.equal(a.z, b.z)
+        torch.testing.assert_close(a.pos, b.pos, atol=1e-4, rtol=0)
+        assert torch.equal(a.edge_index, b.edge_index)
+        assert torch.equal(a.edge_attr, b.edge_attr)
+        assert torch.equal(a.x, b.x)
+        torch.testing.assert_close(a.y, b.y, rtol=1e-6, atol=1e-4)
+
+
+def test_missing_pyg_raw_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match='gdb9.sdf'):
+        QM9(str(tmp_path), source='pyg', log=False)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match='Unknown QM9 source'):
+        QM9(str(tmp_path), source='figshare')
+    with pytest.raises(ValueError, match='max_molecules'):
+        QM9(str(tmp_path), max_molecules=0)
+
+
+def test_standard_split():
+    split = qm9_standard_split()
+    assert [len(split[k]) for k in ('train', 'valid', 'test')] == \
+        [110000, 10000, 10831]
+    perm = np.random.RandomState(42).permutation(130831)
+    assert np.array_equal(torch.cat([split['train'], split['valid'],
+                                     split['test']]).numpy(), perm)
+    with pytest.raises(ValueError, match='exceed'):
+        qm9_standard_split(100, 90, 20)
+
+
+@needs_qm9pack
+def test_target_statistics_use_training_molecules_only(small):
+    split = small.get_idx_split()
+    assert sum(len(v) for v in split.values()) == len(small)
+    before = target_statistics(small, 7, split['train'], per_atom=True,
+                               atomref='qm9')
+    # Corrupting validation and test targets must not move the statistics.
+    poisoned = small.copy()
+    held_out = torch.cat([split['valid'], split['test']])
+    poisoned._data.y[held_out] = 1e6
+    after = target_statistics(poisoned, 7, split['train'], per_atom=True,
+                              atomref='qm9')
+    assert (before.mean, before.std) == (after.mean, after.std)
+    # U0 minus the free atoms is the atomization energy (target 12).
+    u0_atom = small._data.y[split['train'], 12].double()
+    n = small.slices['z'].diff()[split['train']].double()
+    assert before.mean == pytest.approx(float((u0_atom / n).mean()),
+                                        abs=1e-3)
+
+    fit = target_statistics(small, 4, split['train'], per_atom=False,
+                            atomref='fit')
+    assert fit.atomref.shape == (100, ) and not fit.per_atom
+    with pytest.raises(ValueError, match='targets 7-10'):
+        target_statistics(small, 4, split['train'], atomref='qm9')
+    with pytest.raises(ValueError, match='target'):
+        target_statistics(small, 19, split['train'])
+    with pytest.raises(ValueError, match='subset view'):
+        target_statistics(small[:10], 7, torch.arange(5))
+
+
+def test_hueckel_fallback_is_quiet_and_bonds_strained_rings(capfd):
+    from pyg_hyper.datasets.qm9_molecule import _bonds_from_xyz, featurize
+
+    # gdb_101, bicyclo[1.1.0]butane-like C1C2CC1C2: the distance rule bonds
+    # the bridgeheads of the strained ring; Hueckel connectivity does not.
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    ref = Chem.AddHs(Chem.MolFromSmiles('C1C2CC1C2'))
+    AllChem.EmbedMolecule(ref, randomSeed=0)
+    AllChem.MMFFOptimizeMolecule(ref)
+    symbols = [a.GetSymbol() for a in ref.GetAtoms()]
+    pos = ref.GetConformer().GetPositions()
+    mol, status = _bonds_from_xyz(symbols, pos, 'C1C2CC1C2')
+    assert status in ('ok', 'hueckel')
+    feats = featurize(mol, sanitize=False)
+    assert feats['edge_index'].shape[1] == 2 * ref.GetNumBonds()
+    out, err = capfd.readouterr()
+    assert 'Warning' not in out and 'Warning' not in err

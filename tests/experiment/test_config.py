@@ -1,0 +1,106 @@
+import pytest
+
+from pyg_hyper.experiment import (
+    ConfigError,
+    apply_overrides,
+    build_config,
+    load_yaml,
+    parse_override,
+)
+
+DEFAULTS = {'optim': {'lr': 0.005, 'weight_decay': 5e-4},
+            'model': {'name': 'GCN', 'hidden_channels': 8, 'edge': True},
+            'tags': None}
+
+
+def test_parse_override_types():
+    assert parse_override('optim.lr=1e-3') == {'optim': {'lr': 1e-3}}
+    assert parse_override('a=3') == {'a': 3}
+    assert parse_override('a=true') == {'a': True}
+    assert parse_override('a=[1, 2]') == {'a': [1, 2]}
+    assert parse_override('a=Cora') == {'a': 'Cora'}
+    assert parse_override('a=x=y') == {'a': 'x=y'}
+
+
+@pytest.mark.parametrize('text', ['optim.lr', '=3', 'a..b=1'])
+def test_parse_override_rejects_malformed(text):
+    with pytest.raises(ConfigError, match='key=value|empty key'):
+        parse_override(text)
+
+
+def test_apply_overrides_sets_nested_and_keeps_rest():
+    cfg = apply_overrides(DEFAULTS, ['optim.lr=0.01', 'model.name=LGCN'])
+    assert cfg['optim'] == {'lr': 0.01, 'weight_decay': 5e-4}
+    assert cfg['model']['name'] == 'LGCN'
+    assert DEFAULTS['optim']['lr'] == 0.005  # input not mutated
+
+
+def test_int_accepted_for_float_and_none_accepts_anything():
+    cfg = apply_overrides(DEFAULTS, ['optim.lr=1', 'tags=[a, b]'])
+    assert cfg['optim']['lr'] == 1.0 and isinstance(cfg['optim']['lr'], float)
+    assert cfg['tags'] == ['a', 'b']
+
+
+def test_unknown_key_names_closest_valid_key():
+    with pytest.raises(ConfigError, match="unknown config key 'optim.lrr'.*"
+                       "did you mean 'optim.lr'"):
+        apply_overrides(DEFAULTS, ['optim.lrr=0.1'])
+    with pytest.raises(ConfigError, match="did you mean 'model.hidden_channels'"):
+        apply_overrides(DEFAULTS, ['model.hiden=16'])
+
+
+@pytest.mark.parametrize('override,match', [
+    ('model.hidden_channels=8.5', 'expects an int'),
+    ('model.edge=1', 'expects true or false'),
+    ('model.name=3', 'expects a string'),
+    ('optim=3', 'is a section'),
+])
+def test_wrong_value_kind(override, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(DEFAULTS, [override])
+
+
+def test_load_yaml_follows_base(tmp_path):
+    (tmp_path / 'base.yaml').write_text('a: 1\nb: {c: 2, d: 3}\n')
+    (tmp_path / 'child.yaml').write_text('base: base.yaml\nb: {c: 5}\n')
+    assert load_yaml(str(tmp_path / 'child.yaml')) == {'a': 1,
+                                                       'b': {'c': 5, 'd': 3}}
+
+
+def test_load_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match='does not exist'):
+        load_yaml(str(tmp_path / 'missing.yaml'))
+    (tmp_path / 'list.yaml').write_text('- 1\n- 2\n')
+    with pytest.raises(ConfigError, match='mapping at the top level'):
+        load_yaml(str(tmp_path / 'list.yaml'))
+    (tmp_path / 'cyc.yaml').write_text('base: cyc.yaml\n')
+    with pytest.raises(ConfigError, match='cycle'):
+        load_yaml(str(tmp_path / 'cyc.yaml'))
+
+
+def test_build_config_merges_runner_task_file_overrides(toy_config):
+    cfg = build_config(toy_config, ['optim.lr=0.1', 'seeds=2'])
+    assert cfg['task'] == 'toy' and cfg['epochs'] == 30
+    assert cfg['seeds'] == 2 and cfg['optim']['lr'] == 0.1
+    assert cfg['data']['num_nodes'] == 60  # task default
+    assert cfg['name'] == 'toy-h8'  # from Task.describe
+
+
+def test_build_config_unknown_file_key(tmp_path):
+    path = tmp_path / 'bad.yaml'
+    path.write_text('task: toy\nepoch: 3\n')
+    with pytest.raises(ConfigError, match="'epoch'.*did you mean 'epochs'"):
+        build_config(str(path))
+
+
+def test_build_config_unknown_task_lists_valid(tmp_path):
+    path = tmp_path / 'bad.yaml'
+    path.write_text('task: nope\n')
+    with pytest.raises(ValueError, match="unknown task 'nope'; valid tasks:"
+                       ".*toy"):
+        build_config(str(path))
+
+
+def test_build_config_rejects_bad_runner_values(toy_config):
+    with pytest.raises(ConfigError, match="'seeds' must be an integer >= 1"):
+        build_config(toy_config, ['seeds=0'])

@@ -1,0 +1,64 @@
+import math
+from pathlib import Path
+
+import pytest
+
+from pyg_hyper.datasets.qm9 import find_qm9pack_data
+from pyg_hyper.experiment import build_config, get_task, train
+
+pytestmark = pytest.mark.skipif(
+    find_qm9pack_data() is None,
+    reason="qm9pack is not installed (pip install qm9pack)")
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'experiments' / 'qm9' / \
+    'configs'
+
+
+def _tiny(config, root, *extra):
+    return build_config(str(CONFIGS / config), [
+        f'data.root={root}', 'data.max_molecules=60', 'epochs=2', 'seeds=1',
+        'eval_every=1', 'model.hidden_channels=8', 'model.hyper_channels=4',
+        'threads=1', *extra
+    ])
+
+
+@pytest.mark.parametrize('config', ['cpu_budget_hyper_nmp_edge_u0.yaml',
+                                    'cpu_budget_nmp_edge_gap.yaml'])
+def test_qm9_smoke_run(tmp_path, config):
+    cfg = _tiny(config, tmp_path / 'data')
+    res = train(cfg, str(tmp_path / 'run'), progress=False,
+                argv=['pyg-hyper', 'test'])
+    scores = res['seeds']['0']['scores']
+    for key in ('train', 'val', 'test', 'val_mev', 'test_mev'):
+        assert math.isfinite(scores[key]) and scores[key] > 0
+    assert scores['test_mev'] == pytest.approx(1000 * scores['test'])
+    assert (tmp_path / 'run' / 'results.md').exists()
+
+
+def test_qm9_task_uses_training_statistics(tmp_path):
+    import torch
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data')
+    data = task.load_data(cfg, torch.device('cpu'))
+    split = data['split']
+    assert len(split['train']) + len(split['valid']) + \
+        len(split['test']) == 60
+    model = task.build_model(cfg, data)
+    assert float(model.std) == pytest.approx(data['stats'].std)
+    # atomref 'qm9' for U0: the free-atom energies of H and C, in eV.
+    assert float(model.atomref[1]) == pytest.approx(-13.6131, abs=1e-3)
+    assert float(model.atomref[6]) == pytest.approx(-1029.8631, abs=1e-3)
+
+
+def test_qm9_task_bad_config(tmp_path):
+    import torch
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'model.name=schnet')
+    data = task.load_data(cfg, torch.device('cpu'))
+    with pytest.raises(ValueError, match="unknown model.name 'schnet'"):
+        task.build_model(cfg, data)
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'data.atomref=pyg')
+    with pytest.raises(ValueError, match="unknown data.atomref 'pyg'"):
+        task.load_data(cfg, torch.device('cpu'))

@@ -1,0 +1,173 @@
+import json
+import os
+
+import pytest
+import torch
+
+from pyg_hyper.experiment import build_config, evaluate, seed_list, train
+from pyg_hyper.experiment import runner as runner_mod
+
+
+def _train(cfg, out, **kwargs):
+    return train(cfg, str(out), progress=False, argv=['pyg-hyper', 'test'],
+                 **kwargs)
+
+
+def test_train_writes_records_and_reports(toy_config, tmp_path):
+    cfg = build_config(toy_config)
+    res = _train(cfg, tmp_path / 'run')
+    assert sorted(res['seeds']) == ['0', '1', '2']
+    on_disk = json.loads((tmp_path / 'run' / 'results.json').read_text())
+    assert on_disk['summary']['test']['n'] == 3
+    for rec in on_disk['seeds'].values():
+        hist = rec['history']
+        # The reported scores are those of the best-validation epoch.
+        i = hist['epoch'].index(rec['best_epoch'])
+        assert rec['scores']['test'] == hist['test'][i]
+        assert rec['scores']['val'] == max(hist['val'])
+        assert rec['num_params'] == 4 * 8 + 8 + 8 * 2 + 2
+        assert rec['epoch_time_s'] > 0
+    env = on_disk['environment']
+    assert env['command'] == 'pyg-hyper test'
+    assert env['torch'] == torch.__version__ and env['cpu_count'] >= 1
+    md = (tmp_path / 'run' / 'results.md').read_text()
+    assert '| test |' in md and '±' in md and 'pyg-hyper test' in md
+    assert (tmp_path / 'run' / 'curves.png').stat().st_size > 1000
+    assert sorted(os.listdir(tmp_path / 'run' / 'models')) == [
+        'seed_0.pt', 'seed_1.pt', 'seed_2.pt']
+
+
+def test_early_stopping_respects_patience(toy_config, tmp_path):
+    cfg = build_config(toy_config, ['epochs=500', 'patience=5', 'seeds=1'])
+    rec = _train(cfg, tmp_path / 'run')['seeds']['0']
+    if rec['stopped_early']:
+        assert rec['epochs_run'] == rec['best_epoch'] + 5
+    else:
+        assert rec['epochs_run'] == 500
+    cfg = build_config(toy_config, ['epochs=40', 'patience=0', 'seeds=1'])
+    assert _train(cfg, tmp_path / 'r2')['seeds']['0']['epochs_run'] == 40
+
+
+def test_min_epochs_delays_early_stopping(toy_config, tmp_path):
+    cfg = build_config(toy_config, ['epochs=60', 'patience=1',
+                                    'min_epochs=50', 'seeds=1'])
+    assert _train(cfg, tmp_path / 'run')['seeds']['0']['epochs_run'] >= 50
+
+
+def test_seeds_are_reproducible(toy_config, tmp_path):
+    cfg = build_config(toy_config, ['seeds=1'])
+    a = _train(cfg, tmp_path / 'a')['seeds']['0']
+    b = _train(cfg, tmp_path / 'b')['seeds']['0']
+    assert a['history']['loss'] == b['history']['loss']
+
+
+def test_resume_skips_finished_seeds(toy_config, tmp_path, monkeypatch):
+    cfg = build_config(toy_config, ['seeds=2'])
+    first = _train(cfg, tmp_path / 'run')
+    ran = []
+    real = runner_mod._run_seed
+
+    def spy(task, cfg, data, seed, *args):
+        ran.append(seed)
+        return real(task, cfg, data, seed, *args)
+
+    monkeypatch.setattr(runner_mod, '_run_seed', spy)
+    cfg = build_config(toy_config, ['seeds=3'])
+    res = _train(cfg, tmp_path / 'run')
+    assert ran == [2]
+    assert res['seeds']['0'] == first['seeds']['0']
+    assert [s['seeds_run'] for s in res['sessions']] == [[0, 1], [2]]
+
+
+def test_killed_run_loses_no_finished_seed(toy_config, tmp_path, monkeypatch):
+    cfg = build_config(toy_config)
+    real = runner_mod._run_seed
+
+    def dies_on_seed_2(task, cfg, data, seed, *args):
+        if seed == 2:
+            raise KeyboardInterrupt
+        return real(task, cfg, data, seed, *args)
+
+    monkeypatch.setattr(runner_mod, '_run_seed', dies_on_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, tmp_path / 'run')
+    saved = json.loads((tmp_path / 'run' / 'results.json').read_text())
+    assert sorted(saved['seeds']) == ['0', '1']
+    # No temporary files are left behind by the atomic writes.
+    assert not [f for f in os.listdir(tmp_path / 'run') if f.startswith('.')]
+
+
+def test_resume_rejects_changed_config(toy_config, tmp_path):
+    _train(build_config(toy_config, ['seeds=1']), tmp_path / 'run')
+    with pytest.raises(ValueError, match=r'differs in: optim\.lr.*--fresh'):
+        _train(build_config(toy_config, ['optim.lr=0.5']), tmp_path / 'run')
+    res = _train(build_config(toy_config, ['optim.lr=0.5', 'seeds=1']),
+                 tmp_path / 'run', fresh=True)
+    assert res['config']['optim']['lr'] == 0.5
+
+
+def test_mid_seed_checkpoint_resumes(toy_config, tmp_path, monkeypatch):
+    cfg = build_config(toy_config, ['seeds=1', 'epochs=20', 'patience=0',
+                                    'checkpoint_every=5'])
+    full = _train(cfg, tmp_path / 'full')['seeds']['0']
+
+    calls = {'n': 0}
+    task_cls = type(runner_mod.get_task('toy'))
+    real_epoch = task_cls.train_epoch
+
+    def dies_at_epoch_12(self, *args):
+        calls['n'] += 1
+        if calls['n'] == 12:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(task_cls, 'train_epoch', dies_at_epoch_12)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, tmp_path / 'part')
+    assert (tmp_path / 'part' / 'checkpoints' / 'seed_0.pt').exists()
+    monkeypatch.setattr(task_cls, 'train_epoch', real_epoch)
+    resumed = _train(cfg, tmp_path / 'part')['seeds']['0']
+    assert resumed['history']['loss'] == pytest.approx(full['history']['loss'])
+    assert not (tmp_path / 'part' / 'checkpoints' / 'seed_0.pt').exists()
+
+
+def test_unwritable_results_folder(toy_config, tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    with pytest.raises(ValueError, match='is not writable.*--out'):
+        _train(build_config(toy_config), blocker / 'run')
+
+
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, 'geteuid') else True,
+                    reason='root ignores folder permissions')
+def test_read_only_results_folder(toy_config, tmp_path):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match='is not writable'):
+            _train(build_config(toy_config), ro)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_cuda_request_without_cuda(toy_config, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('CUDA is available here')
+    with pytest.raises(ValueError, match='CUDA is not available'):
+        _train(build_config(toy_config), tmp_path / 'run', device='cuda')
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        _train(build_config(toy_config), tmp_path / 'run', device='gpu0')
+
+
+def test_evaluate_reproduces_recorded_scores(toy_config, tmp_path):
+    res = _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
+    out = evaluate(str(tmp_path / 'run'), progress=False)
+    for s, rec in res['seeds'].items():
+        assert out['seeds'][s]['test'] == pytest.approx(rec['scores']['test'])
+        assert out['seeds'][s]['val'] == pytest.approx(rec['scores']['val'])
+    assert (tmp_path / 'run' / 'evaluation.json').exists()
+
+
+def test_seed_list(toy_config):
+    assert seed_list(build_config(toy_config, ['seed_start=3'])) == [3, 4, 5]

@@ -1,0 +1,53 @@
+import pytest
+
+from pyg_hyper.experiment import build_config, train
+from pyg_hyper.experiment.tu_task import protocol_summary
+
+SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
+         'save_models=false', 'model.hidden_channels=8',
+         'model.num_layers=2', 'model.hyper_channels=4',
+         'model.ign_channels=[4, 8]', 'model.mlp_channels=[8]',
+         'train.batch_size=16', 'train.iters_per_epoch=2']
+
+
+def run(tmp_path, shared_data, *overrides):
+    cfg = build_config(task='tu', overrides=SMALL + [
+        f"data.root={shared_data / 'GIN_format'}",
+        f"data.cache={tmp_path / 'cache'}"] + list(overrides))
+    return train(cfg, str(tmp_path / 'run'), progress=False,
+                 argv=['pyg-hyper', 'test'])
+
+
+@pytest.mark.parametrize('model', ['gin', 'hyper_gin', 'ign', 'hyper_ign'])
+def test_models_train_on_published_folds(tmp_path, shared_data, model):
+    res = run(tmp_path, shared_data, f'model.name={model}',
+              'protocol.inner_val=0.2')
+    assert sorted(res['seeds']) == ['0', '1']
+    for rec in res['seeds'].values():
+        assert len(rec['history']['test']) == 2
+        assert all(0.0 <= a <= 1.0 for a in rec['history']['val'])
+    summary = protocol_summary(res)
+    assert summary['folds'] == 2
+    assert 1 <= summary['gin']['epoch'] <= 2
+    assert len(summary['inner_val']['folds']) == 2
+
+
+def test_gin_protocol_validates_on_the_held_out_fold(tmp_path, shared_data):
+    res = run(tmp_path, shared_data, 'data.name=PTC', 'seeds=1')
+    hist = res['seeds']['0']['history']
+    assert hist['val'] == hist['test']
+    assert 'inner_val' not in protocol_summary(res)
+
+
+def test_tu_source_and_bad_config(tmp_path, shared_data):
+    cfg = build_config(task='tu', overrides=SMALL + [
+        'seeds=1', 'data.source=tu', 'data.name=MUTAG',
+        f"data.root={shared_data / 'TUDataset'}",
+        f"data.cache={tmp_path / 'cache'}"])
+    res = train(cfg, str(tmp_path / 'tu'), progress=False,
+                argv=['pyg-hyper', 'test'])
+    assert len(res['seeds']['0']['history']['test']) == 2
+    bad = dict(cfg, model=dict(cfg['model'], name='gcn'))
+    with pytest.raises(ValueError, match="model.name must be one of"):
+        train(bad, str(tmp_path / 'bad'), progress=False,
+              argv=['pyg-hyper', 'test'])

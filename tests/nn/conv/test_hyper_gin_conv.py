@@ -1,0 +1,181 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.nn import GINConv
+from torch_geometric.testing import assert_module
+from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
+from torch_geometric.utils import (
+    to_torch_coo_tensor,
+    to_torch_csc_tensor,
+    to_torch_csr_tensor,
+)
+
+from pyg_hyper.nn.conv import HyperGINConv
+
+EDGE_INDEX = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 1]])
+
+
+def test_repr_and_shapes():
+    conv = HyperGINConv(16, 32)
+    assert str(conv) == ('HyperGINConv(16, 32, hidden_channels=32, '
+                         'hyper_channels=64, combine=concat, edge_dim=None)')
+    x = torch.randn(4, 16)
+    out = assert_module(conv, x, EDGE_INDEX, expected_size=(4, 32))
+    out2, message = conv(x, EDGE_INDEX, return_message=True)
+    assert torch.allclose(out, out2)
+    assert message.shape == (4, 16)
+    # message = (1 + eps) x_i + sum_j x_j
+    expected = x.clone()
+    expected[0] += x[0] + x[1]
+    expected[1] += x[2] + x[3]
+    assert torch.allclose(message, expected, atol=1e-6)
+
+
+def test_bipartite():
+    conv = HyperGINConv(16, 8)
+    x1, x2 = torch.randn(4, 16), torch.randn(2, 16)
+    out = conv((x1, x2), EDGE_INDEX, size=(4, 2))
+    assert out.shape == (2, 8)
+    adj_t = to_torch_csc_tensor(EDGE_INDEX, size=(4, 2)).t()
+    assert torch.allclose(conv((x1, x2), adj_t), out, atol=1e-6)
+
+
+def test_edge_features_and_sparse_layouts():
+    conv = HyperGINConv(16, 32, edge_dim=3)
+    x, edge_attr = torch.randn(4, 16), torch.randn(4, 3)
+    out = assert_module(conv, x, EDGE_INDEX, expected_size=(4, 32),
+                        edge_attr=edge_attr, test_sparse_layouts=[])
+    # Sparse adjacencies carry the edge features as their values.
+    for to_sparse in (to_torch_coo_tensor, to_torch_csr_tensor):
+        adj_t = to_sparse(EDGE_INDEX.flip(0), edge_attr, size=(4, 4))
+        assert torch.allclose(conv(x, adj_t), out, atol=1e-6)
+    if WITH_TORCH_SPARSE:
+        adj_t = SparseTensor.from_edge_index(EDGE_INDEX, edge_attr,
+                                             (4, 4)).t()
+        assert torch.allclose(conv(x, adj_t), out, atol=1e-6)
+
+
+@pytest.mark.parametrize('edge_dim', [None, 3])
+@pytest.mark.parametrize('combine', ['concat', 'convex'])
+def test_factorized_equals_materialized(edge_dim, combine):
+    conv = HyperGINConv(8, 6, combine=combine, edge_dim=edge_dim).double()
+    ref = HyperGINConv(8, 6, combine=combine, edge_dim=edge_dim,
+                       materialize=True).double()
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(4, 8, dtype=torch.double)
+    edge_attr = None if edge_dim is None else torch.randn(
+        4, 3, dtype=torch.double)
+    first = torch.randn(4, 8, dtype=torch.double)
+    out = conv(x, EDGE_INDEX, edge_attr, first_message=first)
+    assert torch.allclose(out, ref(x, EDGE_INDEX, edge_attr,
+                                   first_message=first), atol=1e-12)
+
+
+def test_first_message_changes_output():
+    conv = HyperGINConv(8, 6)
+    x = torch.randn(4, 8)
+    first = torch.randn(4, 8)
+    assert not torch.allclose(conv(x, EDGE_INDEX),
+                              conv(x, EDGE_INDEX, first_message=first))
+
+
+def test_reduces_to_gin_when_code_is_ignored():
+    # With A_k = 0 the generated weights are the constant B, so the layer is a
+    # plain GIN whose MLP has weights B.
+    conv = HyperGINConv(5, 4, hidden_channels=3, hyper_channels=2).double()
+    mlp = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Tanh(),
+                              torch.nn.Linear(3, 4)).double()
+    gin = GINConv(mlp)  # resets the MLP, so copy B in afterwards
+    with torch.no_grad():
+        for lin, plain in zip(conv.nn.lins, (mlp[0], mlp[2])):
+            theta = lin.weight.view(lin.out_channels, 3, lin.in_channels + 1)
+            theta[:, :2] = 0.0
+            plain.weight.copy_(theta[:, 2, :-1])
+            plain.bias.copy_(theta[:, 2, -1])
+    x = torch.randn(4, 5, dtype=torch.double)
+    assert torch.allclose(conv(x, EDGE_INDEX), gin(x, EDGE_INDEX))
+
+
+def test_gradcheck():
+    conv = HyperGINConv(3, 2, hyper_channels=2, edge_dim=2).double()
+    x = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
+    edge_attr = torch.randn(4, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, e: conv(x, EDGE_INDEX, e), (x, edge_attr))
+
+
+def test_compile_no_graph_breaks():
+    conv = HyperGINConv(16, 32, edge_dim=3)
+    x, edge_attr = torch.randn(4, 16), torch.randn(4, 3)
+    explain = torch._dynamo.explain(conv)(x, EDGE_INDEX, edge_attr)
+    assert explain.graph_break_count == 0
+    compiled = torch.compile(conv, fullgraph=True)
+    assert torch.allclose(compiled(x, EDGE_INDEX, edge_attr),
+                          conv(x, EDGE_INDEX, edge_attr), atol=1e-5)
+
+
+def _two_graphs():
+    # Graph 0: a triangle plus an isolated node; graph 1: no edges at all.
+    g0 = torch.tensor([[0, 1, 1, 2, 2, 0], [1, 0, 2, 1, 0, 2]])
+    return g0, 4, 3
+
+
+def test_batch_equals_graphs_one_by_one():
+    conv = HyperGINConv(6, 5, edge_dim=2).double()
+    ei0, n0, n1 = _two_graphs()
+    x0 = torch.randn(n0, 6, dtype=torch.double)
+    x1 = torch.randn(n1, 6, dtype=torch.double)
+    e0 = torch.randn(ei0.size(1), 2, dtype=torch.double)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    out0 = conv(x0, ei0, e0)
+    out1 = conv(x1, empty, torch.empty(0, 2, dtype=torch.double))
+    batched = conv(torch.cat([x0, x1]), ei0, e0)
+    assert torch.allclose(batched, torch.cat([out0, out1]), atol=1e-12)
+    # Isolated nodes see only themselves: message = (1 + eps) x.
+    _, message = conv(x1, empty, torch.empty(0, 2, dtype=torch.double),
+                      return_message=True)
+    assert torch.allclose(message, x1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(num_nodes=st.integers(2, 8), seed=st.integers(0, 2**16))
+def test_node_permutation_equivariance(num_nodes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    conv = HyperGINConv(4, 3).double()
+    x = torch.randn(num_nodes, 4, generator=gen, dtype=torch.double)
+    edge_index = torch.randint(0, num_nodes, (2, 2 * num_nodes),
+                               generator=gen)
+    perm = torch.randperm(num_nodes, generator=gen)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(num_nodes)
+    out = conv(x, edge_index)
+    out_perm = conv(x[perm], inv[edge_index])
+    assert torch.allclose(out_perm, out[perm], atol=1e-10)
+
+
+def test_bad_input():
+    conv = HyperGINConv(16, 32, edge_dim=3)
+    x, edge_attr = torch.randn(4, 16), torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"'x' of shape \[num_rows, 16\]"):
+        conv(torch.randn(4, 15), EDGE_INDEX, edge_attr)
+    with pytest.raises(ValueError, match="needs 'edge_attr'"):
+        conv(x, EDGE_INDEX)
+    with pytest.raises(ValueError, match=r"'edge_attr' of shape \[num_edges, 3"):
+        conv(x, EDGE_INDEX, torch.randn(4, 2))
+    with pytest.raises(ValueError, match='one .edge_attr. row per edge'):
+        conv(x, EDGE_INDEX, torch.randn(3, 3))
+    with pytest.raises(ValueError, match='dtype torch.long'):
+        conv(x, EDGE_INDEX.float(), edge_attr)
+    with pytest.raises(ValueError, match=r'shape \[2, num_edges\]'):
+        conv(x, EDGE_INDEX.view(4, 2), edge_attr)
+    with pytest.raises(ValueError, match='out of range'):
+        conv(x, torch.tensor([[0, 1, 2, 4], [0, 0, 1, 1]]), edge_attr)
+    with pytest.raises(ValueError, match='negative node indices'):
+        conv(x, torch.tensor([[0, 1, 2, -1], [0, 0, 1, 1]]), edge_attr)
+    with pytest.raises(ValueError, match=r"'first_message' of shape \[4, 16\]"):
+        conv(x, EDGE_INDEX, edge_attr, first_message=torch.randn(4, 8))
+    with pytest.raises(ValueError, match="built without 'edge_dim'"):
+        HyperGINConv(16, 32)(x, EDGE_INDEX, edge_attr)
+    with pytest.raises(ValueError, match="needs 'first_message'"):
+        HyperGINConv(16, 32, first_channels=8)(x, EDGE_INDEX)

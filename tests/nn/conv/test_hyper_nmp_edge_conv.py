@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from pyg_hyper.nn.conv import HyperNMPEdgeConv, NMPEdgeConv
+
+from test_nmp_edge_conv import _graph  # same folder (rootdir imports)
+
+
+@pytest.mark.parametrize('combine', ['concat', 'convex'])
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_factorized_equals_materialized(combine, edge_hyper):
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = _graph(6)
+    first = torch.randn_like(x)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=5,
+                            combine=combine, edge_hyper=edge_hyper)
+    out, e = conv(x, edge_index, edge_attr, first_state=first)
+    conv.materialize = True
+    ref, e_ref = conv(x, edge_index, edge_attr, first_state=first)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(e, e_ref)
+
+
+def test_chunked_equals_unchunked():
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = _graph(6)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                            edge_hyper=True, edge_chunk_size=None)
+    out, _ = conv(x, edge_index, edge_attr)
+    for lin in [conv.lin_msg, *conv.update_nn.lins]:
+        lin.chunk_size = 7
+    chunked, _ = conv(x, edge_index, edge_attr)
+    torch.testing.assert_close(out, chunked, atol=1e-6, rtol=1e-5)
+
+
+def test_generated_weights_differ_per_atom():
+    # The state update really depends on the atom through z_v: swapping in
+    # another atom's first state changes its output.
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = _graph(5)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4)
+    first = torch.randn_like(x)
+    out, _ = conv(x, edge_index, edge_attr, first_state=first)
+    out2, _ = conv(x, edge_index, edge_attr, first_state=first.flip(0))
+    assert not torch.allclose(out, out2)
+    # Without first_state the layer uses x itself.
+    own, _ = conv(x, edge_index, edge_attr)
+    same, _ = conv(x, edge_index, edge_attr, first_state=x)
+    torch.testing.assert_close(own, same)
+
+
+def test_shares_edge_update_and_message_with_nmp_edge():
+    x, edge_index, edge_attr = _graph()
+    hyper = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4)
+    plain = NMPEdgeConv(8, edge_dim=6)
+    plain.load_state_dict({k: v for k, v in hyper.state_dict().items()
+                           if k in plain.state_dict()}, strict=False)
+    e_hyper = hyper.update_edges(x, edge_index, edge_attr)
+    e_plain = plain.update_edges(x, edge_index, edge_attr)
+    torch.testing.assert_close(e_hyper, e_plain)
+    torch.testing.assert_close(
+        hyper.aggregate_messages(x, edge_index, e_hyper),
+        plain.aggregate_messages(x, edge_index, e_plain))
+
+
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_gradcheck(edge_hyper):
+    x, edge_index, edge_attr = _graph(4, channels=3, edge_dim=2)
+    conv = HyperNMPEdgeConv(3, edge_dim=2, hyper_channels=2,
+                            edge_hyper=edge_hyper).double()
+    x = x.double().requires_grad_()
+    first = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
+    edge_attr = edge_attr.double().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: conv(a, edge_index, b, first_state=c),
+        (x, edge_attr, first))
+
+
+def test_compiles_without_graph_breaks():
+    x, edge_index, edge_attr = _graph()
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4)
+    explain = torch._dynamo.explain(conv)(x, edge_index, edge_attr)
+    assert explain.graph_break_count == 0
+
+
+def test_repr_and_bad_input():
+    x, edge_index, edge_attr = _graph()
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                            combine='convex')
+    assert str(conv) == ('HyperNMPEdgeConv(8, edge_dim=6, edge_channels=4, '
+                         'hyper_channels=4, combine=convex, '
+                         'edge_hyper=False)')
+    with pytest.raises(ValueError, match="'first_state' of shape"):
+        conv(x, edge_index, edge_attr, first_state=x[:3])
+    with pytest.raises(ValueError, match='Unknown combine mode'):
+        HyperNMPEdgeConv(8, edge_dim=6, combine='sum')
+    with pytest.raises(ValueError, match='Unknown activation'):
+        HyperNMPEdgeConv(8, edge_dim=6, act='gelu')

@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from pyg_hyper.nn.conv import NMPEdgeConv
+
+
+def _graph(num_nodes=5, channels=8, edge_dim=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_nodes, channels, generator=g)
+    row, col = torch.meshgrid(torch.arange(num_nodes),
+                              torch.arange(num_nodes), indexing='ij')
+    mask = row != col
+    edge_index = torch.stack([row[mask], col[mask]])
+    edge_attr = torch.rand(edge_index.size(1), edge_dim, generator=g)
+    return x, edge_index, edge_attr
+
+
+def test_nmp_edge_conv_shapes_and_repr():
+    x, edge_index, edge_attr = _graph()
+    conv = NMPEdgeConv(8, edge_dim=6)
+    assert str(conv) == ('NMPEdgeConv(8, edge_dim=6, edge_channels=4, '
+                         'update_edge=True)')
+    out, e = conv(x, edge_index, edge_attr)
+    assert out.shape == (5, 8) and e.shape == (20, 4)
+
+    plain = NMPEdgeConv(8, edge_dim=6, update_edge=False)
+    out, e = plain(x, edge_index, edge_attr)
+    assert out.shape == (5, 8) and e is edge_attr
+
+
+def test_nmp_edge_conv_matches_equations():
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = _graph()
+    conv = NMPEdgeConv(8, edge_dim=6, edge_channels=3)
+    out, e = conv(x, edge_index, edge_attr)
+
+    def ssp(t):
+        return torch.nn.functional.softplus(t) - torch.log(torch.tensor(2.))
+
+    src, dst = edge_index
+    # e <- W_b ssp(W_a [h_w, h_v, e] + b_a) + b_b, with W_a split in three.
+    w_a = torch.cat([conv.edge_lin_src.weight, conv.edge_lin_dst.weight,
+                     conv.edge_lin_edge.weight], dim=1)
+    hidden = torch.cat([x[src], x[dst], edge_attr], 1) @ w_a.t() + \
+        conv.edge_lin_edge.bias
+    e_ref = conv.edge_lin_out(ssp(hidden))
+    torch.testing.assert_close(e, e_ref)
+    # m_v = sum_w (W h_w) * ssp(W2 ssp(W1 e + b1) + b2)
+    gate = ssp(conv.filter2(ssp(conv.filter1(e_ref))))
+    msg = torch.zeros(5, 8).index_add_(0, dst,
+                                       conv.lin_msg(x[src]) * gate)
+    # h <- h + W4 ssp(W3 m + b3) + b4
+    ref = x + conv.update2(ssp(conv.update1(msg)))
+    torch.testing.assert_close(out, ref)
+
+
+def test_nmp_edge_conv_node_permutation_equivariance():
+    x, edge_index, edge_attr = _graph(6)
+    conv = NMPEdgeConv(8, edge_dim=6)
+    out, e = conv(x, edge_index, edge_attr)
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(3))
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(6)
+    out_p, e_p = conv(x[perm], inv[edge_index], edge_attr)
+    torch.testing.assert_close(out_p, out[perm])
+    torch.testing.assert_close(e_p, e)
+
+
+def test_nmp_edge_conv_gradcheck():
+    x, edge_index, edge_attr = _graph(4, channels=3, edge_dim=2)
+    conv = NMPEdgeConv(3, edge_dim=2).double()
+    x = x.double().requires_grad_()
+    edge_attr = edge_attr.double().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b: conv(a, edge_index, b), (x, edge_attr))
+
+
+def test_nmp_edge_conv_compiles_without_graph_breaks():
+    x, edge_index, edge_attr = _graph()
+    conv = NMPEdgeConv(8, edge_dim=6)
+    explain = torch._dynamo.explain(conv)(x, edge_index, edge_attr)
+    assert explain.graph_break_count == 0
+
+
+def test_nmp_edge_conv_bad_input():
+    x, edge_index, edge_attr = _graph()
+    conv = NMPEdgeConv(8, edge_dim=6)
+    with pytest.raises(ValueError, match=r"'x' of shape \[num_rows, 8\]"):
+        conv(x[:, :5], edge_index, edge_attr)
+    with pytest.raises(ValueError, match=r"'edge_attr' of shape"):
+        conv(x, edge_index, edge_attr[:, :2])
+    with pytest.raises(ValueError, match="needs 'edge_attr'"):
+        conv(x, edge_index, None)
+    with pytest.raises(ValueError, match='out of range'):
+        conv(x, edge_index + 10, edge_attr)
+    with pytest.raises(ValueError, match='per edge'):
+        adj = torch.sparse_coo_tensor(edge_index, torch.ones(20), (5, 5),
+                                      check_invariants=True)
+        conv(x, adj, edge_attr)
+    with pytest.raises(ValueError, match="positive integer 'channels'"):
+        NMPEdgeConv(0, edge_dim=6)

@@ -1,0 +1,132 @@
+import pytest
+import torch
+
+from pyg_hyper.nn.dense import HyperEquivariant2to2, equivariant_basis_2_to_2
+from pyg_hyper.nn.dense.hyper_ign import graph_invariants
+from pyg_hyper.nn.dense.ign import dense_reductions, diag_offdiag_pool
+
+
+def padded_batch():
+    torch.manual_seed(2)
+    x = torch.randn(3, 2, 5, 5, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0],
+                         [1, 1, 0, 0, 0]], dtype=torch.bool)
+    return x, mask
+
+
+def make_layer(**kwargs):
+    torch.manual_seed(3)
+    layer = HyperEquivariant2to2(2, 3, hyper_channels=4, **kwargs).double()
+    torch.nn.init.normal_(layer.all_bias)
+    torch.nn.init.normal_(layer.diag_bias)
+    return layer
+
+
+def run(layer, *args, factorized=True, materialize=False, **kwargs):
+    layer.factorized, layer.materialize = factorized, materialize
+    return layer(*args, **kwargs)
+
+
+@pytest.mark.parametrize('combine', ['concat', 'convex'])
+def test_all_paths_agree(combine):
+    x, mask = padded_batch()
+    layer = make_layer(combine=combine)
+    factorized = run(layer, x, mask)
+    per_graph = run(layer, x, mask, factorized=False)
+    reference = run(layer, x, mask, materialize=True)
+    assert factorized.shape == (3, 3, 5, 5)
+    assert torch.allclose(factorized, per_graph)
+    assert torch.allclose(factorized, reference)
+
+
+def test_reference_is_the_generated_direct_form():
+    x, mask = padded_batch()
+    layer = make_layer()
+    z1, inv = layer.code(dense_reductions(x, mask))
+    assert z1.shape == (3, 5) and torch.all(z1[:, -1] == 1)
+    assert torch.allclose(inv, graph_invariants(x, mask))
+    # Coefficients of graph 0, built by hand from theta.
+    coeff0 = sum(z1[0, k] * layer.weight[k] for k in range(5))
+    direct = torch.einsum('dsb,dbij->sij', coeff0,
+                          equivariant_basis_2_to_2(x[:1])[0])
+    direct = direct + layer.all_bias.view(-1, 1, 1)
+    direct = direct + torch.eye(5).double() * layer.diag_bias.view(-1, 1, 1)
+    assert torch.allclose(run(layer, x, mask)[0], direct)
+
+
+def test_first_invariants_drive_the_code():
+    x, mask = padded_batch()
+    layer = make_layer()
+    own = run(layer, x, mask)
+    first = torch.randn(3, 4, dtype=torch.float64)
+    other, inv = layer(x, mask, first=first, return_invariants=True)
+    assert not torch.allclose(own, other)
+    assert torch.allclose(inv, graph_invariants(x, mask))
+    wider = HyperEquivariant2to2(2, 3, first_channels=5)
+    with pytest.raises(ValueError, match=r"needs 'first' of shape \[3, 10\]"):
+        wider(x.float(), mask)
+    with pytest.raises(ValueError, match=r"'first' invariants of shape "
+                       r"\[3, 4\] \(got \[3, 5\]\)"):
+        layer(x, mask, first=torch.randn(3, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize('factorized', [True, False])
+def test_permutation_equivariant_and_padding_free(factorized):
+    x, mask = padded_batch()
+    layer = make_layer()
+    out = run(layer, x, mask, factorized=factorized)
+    perm = torch.tensor([3, 1, 0, 2])
+    g = x[1:2, :, :4, :4]
+    alone = run(layer, g, factorized=factorized)
+    assert torch.allclose(out[1:2, :, :4, :4], alone)
+    permuted = run(layer, g[:, :, perm][:, :, :, perm], factorized=factorized)
+    assert torch.allclose(alone[:, :, perm][:, :, :, perm], permuted)
+    assert out[2, :, 2:].abs().sum() == 0
+
+
+def test_gradcheck():
+    x, mask = padded_batch()
+    x = x[:, :, :4, :4].clone().requires_grad_()
+    layer = make_layer()
+    for factorized in (True, False):
+        layer.factorized = factorized
+        assert torch.autograd.gradcheck(lambda t: layer(t, mask[:, :4]),
+                                        (x, ))
+
+
+def test_parameter_gradients_agree():
+    x, mask = padded_batch()
+    layer = make_layer()
+    grads = []
+    for factorized in (True, False):
+        layer.zero_grad()
+        run(layer, x, mask, factorized=factorized).pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in layer.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b)
+
+
+def test_compile_without_graph_breaks():
+    x, mask = padded_batch()
+    layer = make_layer()
+    explain = torch._dynamo.explain(layer)(x, mask)
+    assert explain.graph_break_count == 0
+
+
+def test_repr_and_bad_input():
+    layer = HyperEquivariant2to2(2, 3)
+    assert str(layer) == ('HyperEquivariant2to2(2, 3, hyper_channels=16, '
+                          'combine=concat)')
+    with pytest.raises(ValueError, match=r"expected 'x' of shape "
+                       r"\[batch_size, 2, num_nodes, num_nodes\]"):
+        layer(torch.randn(2, 4, 3, 3))
+    with pytest.raises(ValueError, match="Unknown combine mode 'sum'"):
+        HyperEquivariant2to2(2, 3, combine='sum')
+
+
+def test_invariants_are_diag_and_offdiag_means():
+    x, mask = padded_batch()
+    inv = graph_invariants(x, mask)
+    assert torch.allclose(inv, diag_offdiag_pool(x, mask, 'mean'))
+    one = graph_invariants(x[:1, :, :1, :1])
+    assert torch.allclose(one[:, 2:], torch.zeros(1, 2, dtype=x.dtype))

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
+
+
+def test_layout_and_normalization():
+    edge_index = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    x = torch.tensor([[1., 0.], [0., 1.], [1., 0.], [0., 1.], [0., 1.]])
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    dense, mask = to_dense_ign_input(x, edge_index, batch)
+    assert dense.shape == (2, 3, 3, 3)
+    assert mask.tolist() == [[True] * 3, [True, True, False]]
+    assert dense[0, 0].tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+    assert torch.equal(dense[0, 1], torch.diag(torch.tensor([1., 0., 1.])))
+    assert torch.equal(dense[1, 2], torch.diag(torch.tensor([1., 1., 0.])))
+    norm, _ = to_dense_ign_input(x, edge_index, batch, normalize=True)
+    deg = torch.tensor([1., 2., 1.])
+    expected = dense[0, 0] / deg.sqrt().view(-1, 1) / deg.sqrt().view(1, -1)
+    assert torch.allclose(norm[0, 0], expected)
+    unlabeled, _ = to_dense_ign_input(None, edge_index, batch)
+    assert unlabeled.shape == (2, 1, 3, 3)
+
+
+def test_bad_input():
+    edge_index = torch.tensor([[0, 5], [1, 0]])
+    with pytest.raises(ValueError, match='out of range'):
+        to_dense_ign_input(torch.ones(3, 1), edge_index)
+    with pytest.raises(ValueError, match="one row of 'x' per entry"):
+        to_dense_ign_input(torch.ones(3, 1), edge_index[:, :1],
+                           torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="Unknown action 'ignore'"):
+        to_dense_ign_input(torch.ones(3, 1), edge_index[:, :1],
+                           max_dense_bytes=1, on_exceed='ignore')

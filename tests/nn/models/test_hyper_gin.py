@@ -1,0 +1,92 @@
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import GINConv, GINEConv
+
+from pyg_hyper.nn.conv import HyperGINConv
+from pyg_hyper.nn.models import HyperGIN
+
+
+def _graphs(num_graphs=6, edge_dim=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    graphs = []
+    for i in range(num_graphs):
+        n = 3 + i % 4
+        src = torch.arange(n - 1)
+        edge_index = torch.stack([torch.cat([src, src + 1]),
+                                  torch.cat([src + 1, src])])
+        graphs.append(
+            Data(x=torch.randn(n, 5, generator=gen), edge_index=edge_index,
+                 edge_attr=torch.randn(edge_index.size(1), edge_dim,
+                                       generator=gen),
+                 y=torch.tensor([float(n % 2)])))
+    return graphs
+
+
+@pytest.mark.parametrize('hyper', [True, False])
+def test_shapes_and_layer_types(hyper):
+    model = HyperGIN(5, 16, 3, num_layers=3, hyper=hyper, edge_dim=2)
+    layer_type = HyperGINConv if hyper else GINEConv
+    assert all(isinstance(conv, layer_type) for conv in model.convs)
+    batch = Batch.from_data_list(_graphs())
+    out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+                batch_size=batch.num_graphs)
+    assert out.shape == (6, 3)
+    assert str(model) == (f'HyperGIN(5, 16, 3, num_layers=3, '
+                          f'hyper={hyper})')
+    plain = HyperGIN(5, 16, 3, num_layers=2, hyper=False)
+    assert isinstance(plain.convs[0], GINConv)
+
+
+@pytest.mark.parametrize('hyper', [True, False])
+def test_batch_equals_graphs_one_by_one(hyper):
+    model = HyperGIN(5, 8, 2, num_layers=3, hyper=hyper, edge_dim=2).double()
+    model.eval()
+    graphs = _graphs()
+    batch = Batch.from_data_list(graphs)
+    batched = model(batch.x.double(), batch.edge_index,
+                    batch.edge_attr.double(), batch.batch, batch.num_graphs)
+    single = torch.cat([
+        model(g.x.double(), g.edge_index, g.edge_attr.double())
+        for g in graphs
+    ])
+    assert torch.allclose(batched, single, atol=1e-10)
+
+
+def test_first_message_is_passed_to_later_layers():
+    model = HyperGIN(5, 8, 1, num_layers=2, edge_dim=2)
+    model.eval()
+    seen = []
+    model.convs[1].register_forward_hook(
+        lambda mod, args, kwargs, out: seen.append(kwargs['first_message']),
+        with_kwargs=True)
+    g = _graphs(1)[0]
+    model(g.x, g.edge_index, g.edge_attr)
+    _, first = model.convs[0](g.x, g.edge_index, g.edge_attr,
+                              return_message=True)
+    assert torch.allclose(seen[0], first)
+
+
+def test_learns_a_toy_task():
+    torch.manual_seed(0)
+    batch = Batch.from_data_list(_graphs(8))
+    model = HyperGIN(5, 16, 1, num_layers=2, edge_dim=2, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+                    batch.num_graphs).view(-1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            out, batch.y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Unknown pooling 'avg'"):
+        HyperGIN(5, 8, 1, pool='avg')
+    with pytest.raises(ValueError, match="'num_layers' must be at least 1"):
+        HyperGIN(5, 8, 1, num_layers=0)

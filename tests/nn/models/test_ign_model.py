@@ -1,0 +1,109 @@
+import warnings
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from pyg_hyper.nn.models import IGN, HyperIGN
+
+
+def small_graphs():
+    torch.manual_seed(0)
+    graphs = []
+    for n in (3, 6, 4):
+        src = torch.arange(n)
+        ring = torch.stack([src, (src + 1) % n])
+        edge_index = torch.cat([ring, ring.flip(0)], dim=1)
+        x = torch.eye(3)[torch.randint(0, 3, (n, ))]
+        graphs.append(Data(x=x, edge_index=edge_index))
+    graphs[1].edge_index = torch.cat(
+        [graphs[1].edge_index, torch.tensor([[0, 3], [3, 0]])], dim=1)
+    return graphs
+
+
+def make(model_cls, **kwargs):
+    torch.manual_seed(1)
+    model = model_cls(3, [4, 8], 2, mlp_channels=[16], **kwargs).double()
+    return model.eval()
+
+
+@pytest.mark.parametrize('model_cls', [IGN, HyperIGN])
+@pytest.mark.parametrize('pool', ['max', 'sum'])
+def test_padding_and_permutation_invariance(model_cls, pool):
+    graphs = small_graphs()
+    model = make(model_cls, pool=pool)
+    batch = Batch.from_data_list(graphs)
+    out = model(batch.x.double(), batch.edge_index, batch.batch)
+    assert out.shape == (3, 2)
+    for i, g in enumerate(graphs):
+        alone = model(g.x.double(), g.edge_index)
+        assert torch.allclose(out[i:i + 1], alone)
+        perm = torch.randperm(g.num_nodes)
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(g.num_nodes)
+        permuted = model(g.x[perm].double(), inv[g.edge_index])
+        assert torch.allclose(alone, permuted)
+
+
+def test_hyper_ign_paths_agree_and_train():
+    graphs = small_graphs()
+    batch = Batch.from_data_list(graphs)
+    model = make(HyperIGN, hyper_channels=3)
+    args = (batch.x.double(), batch.edge_index, batch.batch)
+    out = model(*args)
+    for layer in model.layers:
+        layer.factorized = False
+    assert torch.allclose(out, model(*args))
+    for layer in model.layers:
+        layer.materialize = True
+    assert torch.allclose(out, model(*args))
+    # One optimizer step lowers the loss on a fixed batch.
+    model = make(HyperIGN, hyper_channels=3).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    y = torch.tensor([0, 1, 0])
+    losses = []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(*args), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    assert str(model) == 'HyperIGN(3, [4, 8], 2, pool=max)'
+
+
+def test_unlabeled_graphs():
+    g = small_graphs()[1]
+    model = IGN(0, [4], 2)
+    assert model(None, g.edge_index).shape == (1, 2)
+    with pytest.raises(ValueError, match=r"node features of shape "
+                       r"\[num_nodes, 0\]"):
+        model(g.x, g.edge_index)
+
+
+def test_memory_guard():
+    g = small_graphs()[1]
+    model = IGN(3, [4, 64], 2, max_dense_bytes=64 * 6 * 6 * 4 - 1)
+    with pytest.raises(ValueError, match=r"dense tensors of shape "
+                       r"\[1, 64, 6, 6\].*largest graph in the batch has 6"):
+        model(g.x, g.edge_index)
+    model.on_exceed = 'warn'
+    with pytest.warns(ResourceWarning, match='max_dense_bytes'):
+        model(g.x, g.edge_index)
+    model.max_dense_bytes = None
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert model(g.x, g.edge_index).shape == (1, 2)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Unknown pooling 'avg'"):
+        IGN(3, [4], 2, pool='avg')
+    with pytest.raises(ValueError, match="at least one width"):
+        IGN(3, [], 2)
+    with pytest.raises(ValueError, match="Unknown 'on_exceed'"):
+        IGN(3, [4], 2, on_exceed='ignore')
+    model = IGN(3, [4], 2)
+    with pytest.raises(ValueError, match=r"expected 'x' of shape "
+                       r"\[batch_size, 4, num_nodes, num_nodes\]"):
+        model.forward_dense(torch.randn(1, 3, 5, 5))

@@ -1,0 +1,143 @@
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from pyg_hyper.nn.models import OGBMolGNN
+from pyg_hyper.nn.models.ogb_mol import (
+    HYPER_GIN_CONFIGS,
+    OGB_LEADERBOARD_ATOM_DIMS,
+    CategoricalEncoder,
+)
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_gin_parameter_counts_match_the_ogb_leaderboard():
+    # ogbg-molhiv (one task): GIN 1,885,206; GIN+virtual node 3,336,306.
+    dims = OGB_LEADERBOARD_ATOM_DIMS
+    assert num_params(OGBMolGNN(1, atom_feature_dims=dims)) == 1_885_206
+    assert num_params(OGBMolGNN(1, virtual_node=True,
+                                atom_feature_dims=dims)) == 3_336_306
+    # ogbg-molpcba (128 tasks): 1,923,433 and 3,374,533 on the leaderboard.
+    assert num_params(OGBMolGNN(128, atom_feature_dims=dims)) == 1_923_433
+    assert num_params(OGBMolGNN(128, virtual_node=True,
+                                atom_feature_dims=dims)) == 3_374_533
+    # The installed ogb (>= 1.3.5) has one more chirality category.
+    assert num_params(OGBMolGNN(1)) == 1_885_206 + 300
+
+
+def test_categorical_encoder_is_ogbs_atom_encoder():
+    from ogb.graphproppred.mol_encoder import AtomEncoder
+    from ogb.utils.features import get_atom_feature_dims
+    ogb_encoder = AtomEncoder(16)
+    encoder = CategoricalEncoder(get_atom_feature_dims(), 16)
+    for ours, theirs in zip(encoder.embeddings,
+                            ogb_encoder.atom_embedding_list):
+        ours.weight.data.copy_(theirs.weight.data)
+    x = torch.stack([torch.randint(0, d, (7, ))
+                     for d in get_atom_feature_dims()], dim=1)
+    assert torch.allclose(encoder(x), ogb_encoder(x))
+    with pytest.raises(ValueError, match=r"shape \[num_rows, 9\]"):
+        encoder(x[:, :3])
+
+
+def molecules(num_graphs=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    data_list = []
+    for i in range(num_graphs):
+        n = 4 + i
+        ring = torch.arange(n)
+        src = torch.cat([ring, (ring + 1) % n])
+        dst = torch.cat([(ring + 1) % n, ring])
+        x = torch.stack([torch.randint(0, d, (n, ), generator=gen)
+                         for d in OGB_LEADERBOARD_ATOM_DIMS], dim=1)
+        bonds = torch.stack([torch.randint(0, d, (n, ), generator=gen)
+                             for d in (5, 6, 2)], dim=1)
+        data_list.append(Data(x=x, edge_index=torch.stack([src, dst]),
+                              edge_attr=torch.cat([bonds, bonds]),
+                              y=torch.tensor([[i % 2]])))
+    return data_list
+
+
+def run(model, batch):
+    return model(batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+                 batch.num_graphs)
+
+
+SMALL = dict(emb_dim=16, hyper_channels=4, hyper_hidden_channels=8)
+
+
+@pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
+@pytest.mark.parametrize('virtual_node', [False, True])
+@pytest.mark.parametrize('jk', ['last', 'sum'])
+def test_forward_and_every_parameter_is_trained(conv, virtual_node, jk):
+    torch.manual_seed(0)
+    model = OGBMolGNN(2, conv=conv, virtual_node=virtual_node, jk=jk,
+                      **SMALL)
+    batch = Batch.from_data_list(molecules())
+    out = run(model, batch)
+    assert out.shape == (3, 2)
+    out.sum().backward()
+    unused = [name for name, p in model.named_parameters()
+              if p.grad is None or not p.grad.abs().sum() > 0]
+    # The virtual node's zero initial embedding still receives gradients.
+    assert unused == []
+
+
+@pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
+def test_graph_outputs_ignore_node_order_and_batch_mates(conv):
+    torch.manual_seed(0)
+    model = OGBMolGNN(1, conv=conv, virtual_node=True, **SMALL).eval()
+    data_list = molecules()
+    together = run(model, Batch.from_data_list(data_list))
+    alone = run(model, Batch.from_data_list(data_list[1:2]))
+    assert torch.allclose(together[1:2], alone, atol=1e-5)
+
+    data = data_list[2]
+    perm = torch.randperm(data.num_nodes)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(perm.numel())
+    permuted = Data(x=data.x[perm], edge_index=inv[data.edge_index],
+                    edge_attr=data.edge_attr, y=data.y)
+    a = run(model, Batch.from_data_list([data]))
+    b = run(model, Batch.from_data_list([permuted]))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_gin_layer_is_ogbs_gin_conv():
+    """OGB's GINConv: mlp((1 + eps) h_i + sum_j relu(h_j + bond(e_ji)))."""
+    torch.manual_seed(0)
+    model = OGBMolGNN(1, num_layers=2, **SMALL).eval()
+    conv, bond = model.convs[0], model.bond_encoders[0]
+    with torch.no_grad():
+        conv.eps.fill_(0.25)
+    batch = Batch.from_data_list(molecules(1))
+    h = model.atom_encoder(batch.x)
+    src, dst = batch.edge_index
+    message = (h[src] + bond(batch.edge_attr)).relu()
+    aggr = torch.zeros_like(h).index_add_(0, dst, message)
+    expected = conv.nn(1.25 * h + aggr)
+    assert torch.allclose(conv(h, batch.edge_index, bond(batch.edge_attr)),
+                          expected, atol=1e-6)
+
+
+def test_cheap_hyper_gin_is_documented_and_smaller():
+    full = OGBMolGNN(1, conv='hyper_gin', **HYPER_GIN_CONFIGS['full'])
+    cheap = OGBMolGNN(1, conv='hyper_gin', **HYPER_GIN_CONFIGS['cheap'])
+    assert num_params(cheap) < num_params(OGBMolGNN(1)) < num_params(full)
+    assert cheap.convs[0].hyper_channels == 8
+    assert full.convs[0].hidden_channels == 300
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"unknown conv 'gcn' \(expected "
+                       r"one of \['gin', 'hyper_gin'\]\)"):
+        OGBMolGNN(1, conv='gcn')
+    with pytest.raises(ValueError, match="unknown jk 'cat'"):
+        OGBMolGNN(1, jk='cat')
+    with pytest.raises(ValueError, match="unknown pool 'attention'"):
+        OGBMolGNN(1, pool='attention')
+    with pytest.raises(ValueError, match="'num_layers' >= 2"):
+        OGBMolGNN(1, num_layers=1)

@@ -1,0 +1,64 @@
+import math
+
+import pytest
+import torch
+
+from pyg_hyper.nn.radial import (
+    GaussianExpansion,
+    ShiftedSoftplus,
+    molecular_graph,
+    shifted_softplus,
+)
+
+
+def test_shifted_softplus():
+    x = torch.tensor([-30., 0., 30.])
+    out = shifted_softplus(x)
+    assert out[1] == 0  # ssp(0) = 0
+    assert out[0] == pytest.approx(-math.log(2), abs=1e-6)
+    assert out[2] == pytest.approx(30 - math.log(2), abs=1e-5)
+    assert torch.equal(ShiftedSoftplus()(x), out)
+
+
+def test_gaussian_expansion_nmp_edge_defaults():
+    rbf = GaussianExpansion()  # 0 to 15 A, step 0.1
+    assert rbf.num_gaussians == 150
+    assert rbf.offset[0] == 0 and rbf.offset[-1] == pytest.approx(14.9)
+    out = rbf(torch.tensor([1.0, 1.05]))
+    assert out.shape == (2, 150)
+    # Peak 1 at the centre, exp(-1/2) one sigma (0.1 A) away.
+    assert out[0, 10] == pytest.approx(1.0)
+    assert out[0, 11] == pytest.approx(math.exp(-0.5), rel=1e-5)
+    # Half-way between centres both Gaussians are equal.
+    assert out[1, 10] == pytest.approx(out[1, 11].item(), rel=1e-5)
+    assert 'num_gaussians=150' in repr(rbf)
+    with pytest.raises(ValueError, match='step > 0'):
+        GaussianExpansion(step=0)
+
+
+def test_molecular_graph_full_and_cutoff():
+    torch.manual_seed(0)
+    counts = [3, 1, 5]
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor(counts))
+    pos = torch.randn(9, 3) * 2
+    full = molecular_graph(pos, batch)
+    assert full.size(1) == sum(n * (n - 1) for n in counts)
+    assert bool((full[0] != full[1]).all())
+    assert bool((batch[full[0]] == batch[full[1]]).all())
+    assert len({tuple(e) for e in full.t().tolist()}) == full.size(1)
+
+    cut = molecular_graph(pos, batch, cutoff=2.0)
+    dist = torch.cdist(pos, pos)
+    expected = {(j, i) for i in range(9) for j in range(9)
+                if i != j and batch[i] == batch[j] and dist[i, j] < 2.0}
+    assert {tuple(e) for e in cut.t().tolist()} == expected
+    # No batch vector: one molecule.
+    assert molecular_graph(pos[:3]).size(1) == 6
+
+
+def test_molecular_graph_unsorted_batch():
+    batch = torch.tensor([1, 0, 1, 0, 0])
+    pos = torch.randn(5, 3)
+    edges = {tuple(e) for e in molecular_graph(pos, batch).t().tolist()}
+    assert edges == {(j, i) for i in range(5) for j in range(5)
+                     if i != j and batch[i] == batch[j]}

@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+from pyg_hyper.cli import build_parser, main
+
+# Importing registers the 'toy' task used below.
+from tests.experiment.toy_task import ToyTask  # noqa: F401
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        main(['--help'])
+    out = capsys.readouterr().out
+    for cmd in ('train', 'evaluate', 'aggregate', 'tasks'):
+        assert cmd in out
+    assert build_parser().prog == 'pyg-hyper'
+
+
+def test_train_two_configs_then_aggregate(tmp_path, capsys):
+    for h in (4, 8):
+        (tmp_path / f'h{h}.yaml').write_text(
+            f'task: toy\nepochs: 15\nseeds: 2\nmodel: {{hidden_channels: {h}}}\n')
+    out = tmp_path / 'res'
+    rc = main(['train', str(tmp_path / 'h4.yaml'), str(tmp_path / 'h8.yaml'),
+               'optim.lr=0.1', '--out', str(out), '--no-progress'])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert 'toy-h4: test' in stdout and 'toy-h8: test' in stdout
+    assert (out / 'leaderboard.md').read_text().count('| toy-h') == 2
+    rec = json.loads((out / 'toy-h4' / 'results.json').read_text())
+    assert rec['config']['optim']['lr'] == 0.1
+    assert rec['environment']['command'].startswith('pyg-hyper train')
+
+    rc = main(['aggregate', str(out), '--rows', 'model.hidden_channels',
+               '--cols', 'task', '--output', str(tmp_path / 't.md')])
+    assert rc == 0
+    table = (tmp_path / 't.md').read_text()
+    assert table.splitlines()[0] == '| model.hidden_channels | toy |'
+    assert '| 4 |' in table and '| 8 |' in table
+
+    assert main(['evaluate', str(out / 'toy-h8'), '--no-progress']) == 0
+    assert 'recorded' in capsys.readouterr().out
+
+
+def test_bad_input_exits_2_with_message(tmp_path, capsys):
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('task: toy\nepochs: 2\nseeds: 1\n')
+    assert main(['train', str(cfg), 'optim.lrate=1', '--out',
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "pyg-hyper: error: unknown config key 'optim.lrate'" in err
+    assert "did you mean 'optim.lr'" in err
+    assert 'Traceback' not in err
+    assert main(['train', 'seeds=1']) == 2
+    assert 'at least one YAML config' in capsys.readouterr().err
+    assert main(['aggregate', str(tmp_path / 'none')]) == 2
+    assert 'neither a results file nor a folder' in capsys.readouterr().err
+
+
+def test_dry_run_prints_resolved_config(tmp_path, capsys):
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('task: toy\n')
+    assert main(['train', str(cfg), 'epochs=7', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert 'epochs: 7' in out and 'patience: 200' in out
+    assert not (tmp_path / 'results').exists()
+
+
+def test_tasks_lists_registered(capsys):
+    assert main(['tasks']) == 0
+    assert 'toy' in capsys.readouterr().out.split()

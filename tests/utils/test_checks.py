@@ -1,0 +1,42 @@
+import pytest
+import torch
+from torch_geometric.utils import to_torch_coo_tensor
+
+from pyg_hyper.utils import (
+    check_channels,
+    check_edge_attr,
+    check_edge_index,
+    check_finite,
+    check_shape,
+)
+
+
+def test_check_channels():
+    check_channels('L', 'x', torch.randn(3, 4), 4)
+    check_channels('L', 'x', None, 4)
+    with pytest.raises(ValueError, match=r"'L' expected 'x' of shape "
+                       r"\[num_rows, 4\] \(got \[3\]\)"):
+        check_channels('L', 'x', torch.randn(3), 4)
+
+
+def test_check_edge_index_sparse_size():
+    adj = to_torch_coo_tensor(torch.tensor([[0, 1], [1, 0]]), size=(2, 2))
+    check_edge_index('L', adj, 2, 2)
+    with pytest.raises(ValueError, match=r'size \[3, 3\]'):
+        check_edge_index('L', adj, 3, 3)
+    with pytest.raises(ValueError, match='got list'):
+        check_edge_index('L', [[0, 1], [1, 0]], 2, 2)
+
+
+def test_check_edge_attr_one_dimensional():
+    check_edge_attr('L', torch.randn(5), 1, 5)
+    with pytest.raises(ValueError, match=r'\[num_edges, 2\]'):
+        check_edge_attr('L', torch.randn(5), 2, 5)
+
+
+def test_check_finite_and_shape():
+    check_finite('L', 'pos', torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="NaN or infinite values in 'pos'"):
+        check_finite('L', 'pos', torch.tensor([[0.0, float('nan'), 1.0]]))
+    with pytest.raises(ValueError, match=r"'pos' of shape \[2, 3\]"):
+        check_shape('L', 'pos', torch.zeros(2, 2), (2, 3))
