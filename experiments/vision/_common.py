@@ -1,11 +1,9 @@
 """Shared plumbing of the vision reproductions: seeding, one CPU thread,
 data from scikit-learn, parameter counts, and atomic JSON + markdown records.
 """
-import json
+import io
 import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -17,6 +15,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
+
+from pyg_hyper.experiment.results import (  # noqa: E402
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    environment_record,
+)
 
 # VISION_RESULTS redirects the records, e.g. for smoke runs.
 RESULTS = Path(os.environ.get('VISION_RESULTS',
@@ -59,26 +64,14 @@ def load_digits_tensor(size: int = 8) -> (torch.Tensor, torch.Tensor):
     return x, torch.tensor(d.target)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.')
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def environment() -> Dict[str, str]:
+def environment() -> Dict:
+    """The runner's provenance record (command, versions, hardware) plus the
+    versions of the data packages used here."""
     import sklearn
-    return {
-        'python': platform.python_version(),
-        'torch': torch.__version__,
-        'numpy': np.__version__,
-        'scikit-learn': sklearn.__version__,
-        'platform': platform.platform(),
-        'processor': platform.processor() or platform.machine(),
-        'cpu_count': str(os.cpu_count()),
-        'torch_threads': str(torch.get_num_threads()),
-    }
+    record = environment_record('cpu')
+    record.update({'numpy': np.__version__,
+                   'scikit-learn': sklearn.__version__})
+    return record
 
 
 def markdown_table(header: Sequence[str], rows: List[Sequence]) -> str:
@@ -109,7 +102,7 @@ def save(name: str, seed: int, started: float, results: Dict,
         'verdict': verdict,
         'results': results,
     }
-    _atomic_write(RESULTS / f'{name}.json', json.dumps(record, indent=2))
+    atomic_write_json(str(RESULTS / f'{name}.json'), record)
     env = record['environment']
     md = [f'# {name}', '', f'Claim: {claim}', '',
           markdown_table(header, rows), '', f'Verdict: {verdict}', '',
@@ -117,14 +110,11 @@ def save(name: str, seed: int, started: float, results: Dict,
           f"Runtime: {record['runtime_s']} s  ",
           f"Versions: python {env['python']}, torch {env['torch']}, "
           f"numpy {env['numpy']}, scikit-learn {env['scikit-learn']}  ",
-          f"Hardware: {env['processor']}, {env['cpu_count']} CPUs, "
+          f"Hardware: {env['cpu']}, {env['cpu_count']} CPUs, "
           f"{env['torch_threads']} torch thread(s), {env['platform']}", '']
-    _atomic_write(RESULTS / f'{name}.md', '\n'.join(md))
+    atomic_write_text(str(RESULTS / f'{name}.md'), '\n'.join(md))
     if fig is not None:
-        png = RESULTS / f'{name}.png'
-        fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=png.name + '.',
-                                   suffix='.png')
-        os.close(fd)
-        fig.savefig(tmp, dpi=90, bbox_inches='tight')
-        os.replace(tmp, png)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format='png', dpi=90, bbox_inches='tight')
+        atomic_write_bytes(str(RESULTS / f'{name}.png'), buffer.getvalue())
     print('\n'.join(md))

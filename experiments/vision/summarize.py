@@ -9,6 +9,8 @@ import shutil
 
 import _common
 
+from pyg_hyper.experiment.results import atomic_write_text
+
 ORDER = ['dfn_steerable', 'moving_digits', 'klein_blobs',
          'static_hypernet_digits', 'hyperconv_noise', 'hyperseg_synthetic',
          'conditioned_sr']
@@ -31,13 +33,13 @@ def main():
                   f"| {r['verdict']} | {r['runtime_s']} |")
         rst += [f"   * - ``{r['name']}``", f"     - {r['claim']}",
                 f"     - {r['verdict']}"]
-    _common._atomic_write(_common.RESULTS / 'summary.rst',
-                          '\n'.join(rst) + '\n')
+    atomic_write_text(str(_common.RESULTS / 'summary.rst'),
+                      '\n'.join(rst) + '\n')
     text = README.read_text()
     block = BEGIN + '\n' + '\n'.join(md) + '\n' + END
     text = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), block, text,
                   flags=re.S)
-    _common._atomic_write(README, text)
+    atomic_write_text(str(README), text)
     STATIC.mkdir(parents=True, exist_ok=True)
     for r in records:
         png = _common.RESULTS / f"{r['name']}.png"
