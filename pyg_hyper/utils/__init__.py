@@ -1,12 +1,3 @@
 """Utilities shared across :mod:`pyg_hyper`."""
-from .checks import (check_channels, check_edge_attr, check_edge_index,
-                     check_finite, check_shape, is_tracing)
-
-__all__ = [
-    'is_tracing',
-    'check_channels',
-    'check_edge_index',
-    'check_edge_attr',
-    'check_finite',
-    'check_shape',
-]
+from .checks import *  # noqa: F401,F403
+from .checks import __all__  # noqa: F401

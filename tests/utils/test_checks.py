@@ -40,3 +40,21 @@ def test_check_finite_and_shape():
         check_finite('L', 'pos', torch.tensor([[0.0, float('nan'), 1.0]]))
     with pytest.raises(ValueError, match=r"'pos' of shape \[2, 3\]"):
         check_shape('L', 'pos', torch.zeros(2, 2), (2, 3))
+
+
+def test_image_and_kernel_checks():
+    from pyg_hyper.utils import (
+        check_image,
+        check_kernel_fits,
+        check_kernel_size,
+        check_padding_mode,
+    )
+    check_image('L', 'x', torch.zeros(2, 3, 8, 8), 3)
+    with pytest.raises(ValueError, match='x'):
+        check_image('L', 'x', torch.zeros(2, 4, 8, 8), 3)
+    with pytest.raises(ValueError, match='square'):
+        check_kernel_size('L', (3, 5), square=True)
+    with pytest.raises(ValueError):
+        check_kernel_fits('L', (9, 9), 8, 8)
+    with pytest.raises(ValueError, match='wrap'):
+        check_padding_mode('L', 'wrap')
