@@ -19,6 +19,7 @@ __all__ = [
     'LiveTensorBytes',
     'peak_memory',
     'time_fn',
+    'time_round_robin',
     'matmul_flop_rate',
     'environment',
     'write_json_atomic',
@@ -97,17 +98,48 @@ def time_fn(fn: Callable[[], Any], device: torch.device, repeat: int = 5,
     return statistics.median(times)
 
 
+def time_round_robin(fns: Dict[str, Callable[[], Any]], device: torch.device,
+                     repeat: int = 5, warmup: int = 2) -> Dict[str, float]:
+    """Median wall time of each function, timed one step of each in turn, so
+    that load that comes and goes on a shared machine hits all of them
+    alike and their ratios stay meaningful."""
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def matmul_step(m: int, k: int, n: int, device: torch.device,
+                dtype: torch.dtype = torch.float32) -> Callable[[], None]:
+    """A plain ``[m, k] @ [k, n]`` product with its two backward products:
+    6 m k n FLOPs, the yardstick for the hyper layers' GEMMs."""
+    a = torch.randn(m, k, device=device, dtype=dtype, requires_grad=True)
+    b = torch.randn(k, n, device=device, dtype=dtype, requires_grad=True)
+    grad = torch.ones(m, n, device=device, dtype=dtype)
+
+    def step():
+        (a @ b).backward(grad)
+
+    return step
+
+
 def matmul_flop_rate(m: int, k: int, n: int, device: torch.device,
                      dtype: torch.dtype = torch.float32,
                      repeat: int = 5) -> float:
-    """FLOP/s of a plain ``[m, k] @ [k, n]`` product with its two backward
-    products (6 m k n FLOPs), the yardstick for the hyper layers' GEMMs."""
-    a = torch.randn(m, k, device=device, dtype=dtype, requires_grad=True)
-    b = torch.randn(k, n, device=device, dtype=dtype, requires_grad=True)
-
-    def step():
-        (a @ b).backward(torch.ones(m, n, device=device, dtype=dtype))
-
+    """FLOP/s of :func:`matmul_step`."""
+    step = matmul_step(m, k, n, device, dtype)
     return 6.0 * m * k * n / time_fn(step, device, repeat=repeat)
 
 
