@@ -58,8 +58,10 @@ def localization_regularizer(gamma: Tensor, beta: Tensor) -> Tensor:
 def _use_sparse(x: Tensor, sparse: Optional[bool]) -> bool:
     if sparse is not None:
         return sparse
-    if is_tracing() or x.numel() == 0:
-        return False  # value-dependent choice: keep graphs static
+    if is_tracing() or x.numel() == 0 or x.requires_grad:
+        # Value-dependent choice: keep compiled graphs static. And the
+        # sparse path gives x gradients only at its non-zeros.
+        return False
     return bool(torch.count_nonzero(x) <= SPARSE_DENSITY * x.numel())
 
 
@@ -81,8 +83,11 @@ def localized_edge_transform(x: Tensor, gamma: Optional[Tensor],
         dst (torch.Tensor): Target node of each edge :math:`(E,)`.
         sparse (bool, optional): Use the sparse path (touch only non-zero
             features). :obj:`None` picks it when at most 10% of :obj:`x` is
-            non-zero (eagerly; under :func:`torch.compile` the dense path is
-            used). Both paths give the same result.
+            non-zero and :obj:`x` needs no gradient (input features), eagerly
+            only; under :func:`torch.compile` the dense path is used. Both
+            paths give the same output and the same gradients for
+            :obj:`gamma`, :obj:`beta` and :obj:`weight`; the sparse path
+            gives :obj:`x` gradients only at its non-zero entries.
 
     Returns:
         torch.Tensor: :math:`(E, d_{out})`.
