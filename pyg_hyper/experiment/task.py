@@ -19,7 +19,9 @@ _REGISTRY: Dict[str, Type['Task']] = {}
 #: themselves without importing heavy benchmark code at package import.
 #: Benchmarks add their module here (one line) or call
 #: :func:`register_task` before running.
-BUILTIN_TASK_MODULES: List[str] = []
+BUILTIN_TASK_MODULES: List[str] = [
+    'pyg_hyper.experiment.tasks.node_classification',
+]
 
 
 class Task:
