@@ -46,6 +46,9 @@ class NodeClassificationTask(Task):
                 'split_index': 0,  # which Geom-GCN split for 'public'
                 'normalize_features': True,
                 'to_undirected': True,
+                # Store features as sparse COO when at most 10% are non-zero
+                # (bag-of-words): every model then touches only non-zeros.
+                'sparse_features': True,
             },
             'model': {
                 'name': 'LGCN',  # GCN GAT GIN LGCN LGAT LGIN
@@ -91,6 +94,9 @@ class NodeClassificationTask(Task):
             data.edge_index = to_undirected(data.edge_index,
                                             num_nodes=data.num_nodes)
         data.num_classes = int(data.y.max()) + 1
+        if d['sparse_features'] and \
+                torch.count_nonzero(data.x) <= 0.1 * data.x.numel():
+            data.x = data.x.to_sparse()
         return data.to(device)
 
     def data_for_seed(self, data, cfg, seed):

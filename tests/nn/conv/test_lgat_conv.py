@@ -9,6 +9,7 @@ from tests.nn.conv.lgnn_cases import (
     assert_factorized_matches_materialized,
     assert_levels_switch,
     assert_sparse_adjacency_matches,
+    assert_sparse_features_match_dense,
     features,
 )
 
@@ -53,3 +54,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"'LGATConv' expected 'x' of shape "
                        r"\[num_rows, 5\]"):
         LGATConv(5, 3)(features(7), EDGE_INDEX)
+
+
+@pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
+def test_sparse_features(node, edge):
+    assert_sparse_features_match_dense(
+        lambda: LGATConv(5, 2, heads=2, node_level=node, edge_level=edge))

@@ -9,6 +9,7 @@ from tests.nn.conv.lgnn_cases import (
     assert_factorized_matches_materialized,
     assert_levels_switch,
     assert_sparse_adjacency_matches,
+    assert_sparse_features_match_dense,
     features,
 )
 
@@ -67,3 +68,9 @@ def test_bad_inputs():
         conv((features(5), features(5)), EDGE_INDEX)
     with pytest.raises(ValueError, match='positive'):
         LGCNConv(0, 3)
+
+
+@pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
+def test_sparse_features(node, edge):
+    assert_sparse_features_match_dense(
+        lambda: LGCNConv(5, 3, node_level=node, edge_level=edge))

@@ -10,6 +10,7 @@ from tests.nn.conv.lgnn_cases import (
     assert_factorized_matches_materialized,
     assert_levels_switch,
     assert_sparse_adjacency_matches,
+    assert_sparse_features_match_dense,
     features,
 )
 
@@ -52,3 +53,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"'LGINConv' expected 'x' of shape "
                        r"\[num_rows, 5\]"):
         LGINConv(5, 3)(features(2), EDGE_INDEX)
+
+
+@pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
+def test_sparse_features(node, edge):
+    assert_sparse_features_match_dense(
+        lambda: LGINConv(5, 3, node_level=node, edge_level=edge))
