@@ -175,6 +175,12 @@ def load_node_dataset(name: str, root: str = 'data',
     """
     key = canonical_name(name)
     spec = NODE_DATASETS[key]
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"data root '{root}' cannot be created "
+                         f"({e.strerror or e}); pass a writable folder "
+                         f"(data.root=...)") from None
     raw_dir = os.path.join(root, spec.raw_dir)
     missing = missing_raw_files(key, root)
     if missing and raw_source:
@@ -194,10 +200,4 @@ def load_node_dataset(name: str, root: str = 'data',
             f"{spec.family} layout: <root>/{spec.raw_dir}/), pass a folder "
             f"with that layout as raw_source (data.raw_source=...), or "
             f"connect to the internet")
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"data root '{root}' cannot be created "
-                         f"({e.strerror or e}); pass a writable folder "
-                         f"(data.root=...)") from None
     return spec.build(root, transform)

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from pyg_hyper.cli import main
+from pyg_hyper.experiment import ConfigError, build_config, train
+
+CONFIGS = 'experiments/citation/models'
+
+
+@pytest.mark.parametrize('model', ['lgcn', 'gat', 'lgin'])
+def test_citation_configs_train_on_cora(model, tmp_path):
+    cfg = build_config(f'{CONFIGS}/{model}.yaml',
+                       [f'data.root={tmp_path / "data"}', 'seeds=1',
+                        'epochs=3', 'threads=0'])
+    res = train(cfg, str(tmp_path / 'out'), progress=False)
+    rec = res['seeds']['0']
+    assert rec['epochs_run'] == 3 and 0.0 <= rec['scores']['test'] <= 1.0
+    assert res['metric'] == 'accuracy'
+
+
+def test_describe_names_levels():
+    names = [build_config(f'{CONFIGS}/{m}.yaml')['name']
+             for m in ('gcn', 'lgcn', 'lgcn_node', 'lgcn_edge')]
+    assert names == ['Cora-GCN', 'Cora-LGCN', 'Cora-LGCN-node',
+                     'Cora-LGCN-edge']
+
+
+def test_bad_model_and_dataset_names(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown model 'GraphSAGE'; valid "
+                       "models: GCN, GAT, GIN, LGCN, LGAT, LGIN"):
+        build_config(f'{CONFIGS}/gcn.yaml', ['model.name=GraphSAGE'])
+    assert main(['train', f'{CONFIGS}/gcn.yaml', 'data.name=Corra',
+                 f'data.root={tmp_path}', '--out', str(tmp_path)]) == 2
+    assert "unknown dataset 'Corra'; valid datasets: Cora" in \
+        capsys.readouterr().err
+    with pytest.raises(ConfigError, match="did you mean 'model.dropout'"):
+        build_config(f'{CONFIGS}/gcn.yaml', ['model.drop_out=0.5'])
+
+
+def test_cli_records_environment(tmp_path):
+    assert main(['train', f'{CONFIGS}/gcn.yaml', 'seeds=1', 'epochs=2',
+                 f'data.root={tmp_path / "d"}', '--out', str(tmp_path),
+                 '--no-progress']) == 0
+    rec = json.loads((tmp_path / 'Cora-GCN' / 'results.json').read_text())
+    assert rec['environment']['command'].startswith('pyg-hyper train')
+    assert rec['config']['data']['split'] == 'lgnn-val100'
