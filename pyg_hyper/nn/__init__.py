@@ -3,7 +3,10 @@ from .hyper_linear import HyperLinear, hyper_linear, materialize_hyper_weight
 from .hypernetwork import FirstMessageCombiner, HyperMLP, HyperNetwork
 from .localization import (
     EdgeLocalization,
+    FeatureNonzeros,
     NodeLocalization,
+    feature_matmul,
+    feature_nonzeros,
     localization_regularizer,
     localized_edge_transform,
     materialize_localized_weight,
@@ -23,6 +26,9 @@ __all__ = [
     'localized_edge_transform',
     'materialize_localized_weight',
     'localization_regularizer',
+    'FeatureNonzeros',
+    'feature_nonzeros',
+    'feature_matmul',
     'conv',
     'models',
 ]
