@@ -1,4 +1,5 @@
 """Shared fixed graph and checks for the three LGNN layer tests."""
+import pytest
 import torch
 
 from torch_geometric.utils import to_torch_csc_tensor
@@ -81,3 +82,35 @@ def assert_sparse_features_match_dense(make, dim=5):
     assert torch.allclose(dense, sparse, atol=1e-6)
     for g, p in zip(grads, conv.parameters()):
         assert torch.allclose(g, p.grad, atol=1e-6)
+
+
+class LocalizedConvContract:
+    """Tests every LGNN layer must pass; a test file subclasses it and
+    defines :meth:`make` (its layer with 5 input channels)."""
+    def make(self, **kwargs):
+        raise NotImplementedError
+
+    @pytest.mark.parametrize('node,edge', [(True, True), (True, False),
+                                           (False, True)])
+    def test_factorized_matches_materialized(self, node, edge):
+        assert_factorized_matches_materialized(
+            lambda materialize: self.make(node_level=node, edge_level=edge,
+                                          node_rank=2,
+                                          materialize=materialize))
+
+    def test_levels_switch(self):
+        assert_levels_switch(self.make)
+
+    def test_sparse_adjacency(self):
+        assert_sparse_adjacency_matches(self.make())
+
+    @pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
+    def test_sparse_features(self, node, edge):
+        assert_sparse_features_match_dense(
+            lambda: self.make(node_level=node, edge_level=edge))
+
+    def test_wrong_feature_width(self):
+        name = type(self.make()).__name__
+        with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "
+                           r"shape \[num_rows, 5\] \(got \[6, 4\]\)"):
+            self.make()(features(4), EDGE_INDEX)

@@ -5,14 +5,13 @@ from torch.nn import Linear, ReLU, Sequential
 from torch_geometric.nn import GINConv
 
 from pyg_hyper.nn.conv import LGINConv
-from tests.nn.conv.lgnn_cases import (
-    EDGE_INDEX,
-    assert_factorized_matches_materialized,
-    assert_levels_switch,
-    assert_sparse_adjacency_matches,
-    assert_sparse_features_match_dense,
-    features,
-)
+from tests.nn.conv.lgnn_cases import EDGE_INDEX, LocalizedConvContract
+from tests.nn.conv.lgnn_cases import features
+
+
+class TestLGINConv(LocalizedConvContract):
+    def make(self, **kwargs):
+        return LGINConv(5, 3, eps=0.3, **kwargs)
 
 
 @pytest.mark.parametrize('eps', [0.0, 0.7])
@@ -29,33 +28,7 @@ def test_without_localization_equals_gin(eps):
     assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
 
 
-@pytest.mark.parametrize('node,edge', [(True, True), (True, False),
-                                       (False, True)])
-def test_factorized_matches_materialized(node, edge):
-    assert_factorized_matches_materialized(
-        lambda materialize: LGINConv(5, 3, eps=0.3, node_level=node,
-                                     edge_level=edge,
-                                     materialize=materialize))
-
-
-def test_levels_switch_and_train_eps():
-    assert_levels_switch(lambda **kw: LGINConv(5, 3, **kw))
+def test_train_eps_gets_gradient():
     conv = LGINConv(5, 3, train_eps=True)
     conv(features(5), EDGE_INDEX).sum().backward()
-    assert conv.eps.grad is not None
-
-
-def test_sparse_adjacency():
-    assert_sparse_adjacency_matches(LGINConv(5, 3))
-
-
-def test_bad_inputs():
-    with pytest.raises(ValueError, match=r"'LGINConv' expected 'x' of shape "
-                       r"\[num_rows, 5\]"):
-        LGINConv(5, 3)(features(2), EDGE_INDEX)
-
-
-@pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
-def test_sparse_features(node, edge):
-    assert_sparse_features_match_dense(
-        lambda: LGINConv(5, 3, node_level=node, edge_level=edge))
+    assert conv.eps.grad is not None and conv.eps.grad.abs() > 0
