@@ -63,6 +63,10 @@ class NodeClassificationTask(Task):
                 'lr': 0.005,
                 'weight_decay': 0.0005,
                 'reg_weight': 1.0,  # lambda of the localization regularizer
+                # L2 on the localization parameters (the paper's lambda_L = 1
+                # on its "FiLM" weights; Adam's weight decay lambda is the
+                # gradient of TensorFlow's lambda * l2_loss = lambda/2 |p|^2).
+                'loc_weight_decay': 1.0,
             },
         }
 
@@ -112,6 +116,20 @@ class NodeClassificationTask(Task):
                     edge_level=localized and m['edge_level'],
                     dropout=m['dropout'], heads=m['heads'],
                     output_heads=m['output_heads'])
+
+    def build_optimizer(self, cfg, model):
+        # Localization parameters get their own (much stronger) L2.
+        loc, rest = [], []
+        for name, p in model.named_parameters():
+            is_loc = any(k in name for k in ('node_loc', 'edge_loc',
+                                             'msg_bias'))
+            (loc if is_loc else rest).append(p)
+        o = cfg['optim']
+        groups = [{'params': rest, 'weight_decay': o['weight_decay']}]
+        if loc:
+            groups.append({'params': loc,
+                           'weight_decay': o['loc_weight_decay']})
+        return torch.optim.Adam(groups, lr=o['lr'])
 
     def train_epoch(self, model, data, optimizer, cfg):
         model.train()

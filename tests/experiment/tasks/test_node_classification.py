@@ -45,3 +45,15 @@ def test_cli_records_environment(tmp_path):
     rec = json.loads((tmp_path / 'Cora-GCN' / 'results.json').read_text())
     assert rec['environment']['command'].startswith('pyg-hyper train')
     assert rec['config']['data']['split'] == 'lgnn-val100'
+
+
+def test_localization_parameters_get_their_own_weight_decay():
+    from pyg_hyper.experiment import get_task
+    from pyg_hyper.nn.models import LGNN
+    cfg = build_config(f'{CONFIGS}/lgcn.yaml', ['optim.loc_weight_decay=0.5'])
+    opt = get_task('node_classification').build_optimizer(
+        cfg, LGNN(5, 4, 3))
+    decays = sorted(g['weight_decay'] for g in opt.param_groups)
+    assert decays == [0.0005, 0.5]
+    loc = [g for g in opt.param_groups if g['weight_decay'] == 0.5][0]
+    assert sum(p.numel() for p in loc['params']) > 0
