@@ -8,14 +8,20 @@ from pyg_hyper.experiment import ConfigError, build_config, train
 CONFIGS = 'experiments/citation/models'
 
 
-@pytest.mark.parametrize('model', ['lgcn', 'gat', 'lgin'])
-def test_citation_configs_train_on_cora(model, tmp_path):
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    # One processed copy of Cora for the whole module.
+    return str(tmp_path_factory.mktemp('data'))
+
+
+@pytest.mark.parametrize('model', ['lgcn', 'lgat'])
+def test_citation_configs_train_on_cora(model, tmp_path, data_root):
     cfg = build_config(f'{CONFIGS}/{model}.yaml',
-                       [f'data.root={tmp_path / "data"}', 'seeds=1',
-                        'epochs=3', 'threads=0'])
+                       [f'data.root={data_root}', 'seeds=1',
+                        'epochs=2', 'threads=1'])
     res = train(cfg, str(tmp_path / 'out'), progress=False)
     rec = res['seeds']['0']
-    assert rec['epochs_run'] == 3 and 0.0 <= rec['scores']['test'] <= 1.0
+    assert rec['epochs_run'] == 2 and 0.0 <= rec['scores']['test'] <= 1.0
     assert res['metric'] == 'accuracy'
 
 
@@ -38,9 +44,9 @@ def test_bad_model_and_dataset_names(tmp_path, capsys):
         build_config(f'{CONFIGS}/gcn.yaml', ['model.drop_out=0.5'])
 
 
-def test_cli_records_environment(tmp_path):
+def test_cli_records_environment(tmp_path, data_root):
     assert main(['train', f'{CONFIGS}/gcn.yaml', 'seeds=1', 'epochs=2',
-                 f'data.root={tmp_path / "d"}', '--out', str(tmp_path),
+                 f'data.root={data_root}', '--out', str(tmp_path),
                  '--no-progress']) == 0
     rec = json.loads((tmp_path / 'Cora-GCN' / 'results.json').read_text())
     assert rec['environment']['command'].startswith('pyg-hyper train')
