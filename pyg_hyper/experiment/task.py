@@ -23,6 +23,7 @@ BUILTIN_TASK_MODULES: List[str] = [
     'pyg_hyper.experiment.ogb_task',
     'pyg_hyper.experiment.tu_task',
     'pyg_hyper.experiment.qm9_task',
+    'pyg_hyper.experiment.tasks.node_classification',
 ]
 
 

@@ -3,7 +3,10 @@ from .hyper_linear import HyperLinear, hyper_linear, materialize_hyper_weight
 from .hypernetwork import FirstMessageCombiner, HyperMLP, HyperNetwork
 from .localization import (
     EdgeLocalization,
+    FeatureNonzeros,
     NodeLocalization,
+    feature_matmul,
+    feature_nonzeros,
     localization_regularizer,
     localized_edge_transform,
     materialize_localized_weight,
@@ -34,6 +37,9 @@ __all__ = [
     'ShiftedSoftplus',
     'shifted_softplus',
     'molecular_graph',
+    'FeatureNonzeros',
+    'feature_nonzeros',
+    'feature_matmul',
     'conv',
     'dense',
     'models',

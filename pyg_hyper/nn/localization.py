@@ -26,7 +26,7 @@ Why not :class:`~pyg_hyper.nn.HyperLinear`: :math:`\mathbf{W}_v` is affine in
 :math:`O(d_{in}^2)` per row, while the diagonal structure here costs
 :math:`O(d_{in})`.
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +36,13 @@ from torch_geometric.nn.inits import glorot
 from pyg_hyper.utils.checks import is_tracing
 
 __all__ = [
+    'FeatureNonzeros',
+    'feature_nonzeros',
+    'feature_matmul',
     'NodeLocalization',
     'EdgeLocalization',
     'localized_edge_transform',
+    'sparse_edge_transform',
     'materialize_localized_weight',
     'localization_regularizer',
 ]
@@ -55,15 +59,51 @@ def localization_regularizer(gamma: Tensor, beta: Tensor) -> Tensor:
     return (gamma - 1).pow(2).mean() + beta.pow(2).mean()
 
 
-def _use_sparse(x: Tensor, sparse: Optional[bool]) -> bool:
+class FeatureNonzeros(NamedTuple):
+    """The non-zero entries of a feature matrix, sorted by row."""
+    row: Tensor
+    col: Tensor
+    val: Tensor  # gathered from x, so x keeps its gradient at these entries
+    num_rows: int
+
+
+def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
+    """Lists the non-zeros of a dense or sparse COO feature matrix."""
+    if x.is_sparse:
+        x = x.coalesce()
+        row, col = x.indices()
+        return FeatureNonzeros(row, col, x.values(), x.size(0))
+    row, col = x.detach().nonzero(as_tuple=True)
+    return FeatureNonzeros(row, col, x[row, col], x.size(0))
+
+
+Features = Union[Tensor, FeatureNonzeros]
+
+
+def feature_matmul(x: Features, weight: Tensor) -> Tensor:
+    """``x @ weight`` for dense features or their :class:`FeatureNonzeros`
+    (cost proportional to the non-zeros)."""
+    if isinstance(x, Tensor):
+        return x @ weight
+    out = weight.new_zeros(x.num_rows, weight.size(1))
+    return out.index_add(0, x.row, x.val.unsqueeze(-1) * weight[x.col])
+
+
+def use_sparse_features(x: Tensor, sparse: Optional[bool]) -> bool:
+    """Whether to take the sparse path for :obj:`x` (see
+    :func:`localized_edge_transform`)."""
+    if x.is_sparse:
+        return True
     if sparse is not None:
         return sparse
-    if is_tracing() or x.numel() == 0:
-        return False  # value-dependent choice: keep graphs static
+    if is_tracing() or x.numel() == 0 or x.requires_grad:
+        # Value-dependent choice: keep compiled graphs static. And the
+        # sparse path gives x gradients only at its non-zeros.
+        return False
     return bool(torch.count_nonzero(x) <= SPARSE_DENSITY * x.numel())
 
 
-def localized_edge_transform(x: Tensor, gamma: Optional[Tensor],
+def localized_edge_transform(x: Features, gamma: Optional[Tensor],
                              beta: Optional[Tensor], weight: Tensor,
                              src: Tensor, dst: Tensor,
                              sparse: Optional[bool] = None) -> Tensor:
@@ -71,7 +111,8 @@ def localized_edge_transform(x: Tensor, gamma: Optional[Tensor],
     :math:`u \to v` without materializing :math:`\mathbf{W}_v`.
 
     Args:
-        x (torch.Tensor): Source features :math:`(N, d_{in})`.
+        x (torch.Tensor or FeatureNonzeros): Source features
+            :math:`(N, d_{in})`: dense, sparse COO, or their non-zeros.
         gamma (torch.Tensor, optional): Row scales :math:`(N, d_{in})`, or
             :obj:`None` for all ones.
         beta (torch.Tensor, optional): Row shifts :math:`(N, d_{in})`, or
@@ -81,17 +122,23 @@ def localized_edge_transform(x: Tensor, gamma: Optional[Tensor],
         dst (torch.Tensor): Target node of each edge :math:`(E,)`.
         sparse (bool, optional): Use the sparse path (touch only non-zero
             features). :obj:`None` picks it when at most 10% of :obj:`x` is
-            non-zero (eagerly; under :func:`torch.compile` the dense path is
-            used). Both paths give the same result.
+            non-zero and :obj:`x` needs no gradient (input features), eagerly
+            only; under :func:`torch.compile` the dense path is used. Sparse
+            inputs always take it. Both paths give the same output and the
+            same gradients for :obj:`gamma`, :obj:`beta` and :obj:`weight`;
+            the sparse path gives :obj:`x` gradients only at its non-zeros.
 
     Returns:
         torch.Tensor: :math:`(E, d_{out})`.
     """
+    if isinstance(x, Tensor) and use_sparse_features(x, sparse):
+        x = feature_nonzeros(x)
     if gamma is None and beta is None:
         # Plain linear map: transform once per node, then gather per edge.
-        return (x @ weight)[src]
-    if _use_sparse(x, sparse):
-        return _sparse_edge_transform(x, gamma, beta, weight, src, dst)
+        return feature_matmul(x, weight)[src]
+    if isinstance(x, FeatureNonzeros):
+        return sparse_edge_transform(x, _TensorScales(gamma, beta), weight,
+                                     src, dst)
     h = x[src]
     out = (h * gamma[dst] if gamma is not None else h) @ weight
     if beta is not None:
@@ -99,32 +146,78 @@ def localized_edge_transform(x: Tensor, gamma: Optional[Tensor],
     return out
 
 
-def _sparse_edge_transform(x: Tensor, gamma: Optional[Tensor],
-                           beta: Optional[Tensor], weight: Tensor, src: Tensor,
-                           dst: Tensor) -> Tensor:
+class _TensorScales:
+    """Looks up given gamma / beta tensors at (node, feature) pairs."""
+    def __init__(self, gamma: Optional[Tensor], beta: Optional[Tensor]):
+        self.gamma, self.beta = gamma, beta
+
+    def __call__(self, node: Tensor, feat: Tensor):
+        return (None if self.gamma is None else self.gamma[node, feat],
+                None if self.beta is None else self.beta[node, feat])
+
+
+def sparse_edge_transform(x: FeatureNonzeros, scales, weight: Tensor,
+                          src: Tensor, dst: Tensor) -> Tensor:
+    r"""The sparse path of :func:`localized_edge_transform`.
+
+    :obj:`scales(node, feat)` returns :math:`(\gamma, \beta)` (or
+    :obj:`None` for either) at the given (target node, feature) pairs, so
+    the caller never needs the full :math:`(N, d_{in})` tensors (see
+    :meth:`NodeLocalization.at`).
+    """
     # Enumerate (edge, feature) pairs where x[src, feature] != 0: the source
     # rows' non-zeros, repeated once per edge leaving that source.
-    row, col = x.detach().nonzero(as_tuple=True)  # sorted by row
     num_edges = src.numel()
-    count = torch.bincount(row, minlength=x.size(0))
+    device = weight.device
+    count = torch.bincount(x.row, minlength=x.num_rows)
     rowptr = torch.cumsum(count, 0) - count
     per_edge = count[src]
-    edge = torch.repeat_interleave(
-        torch.arange(num_edges, device=x.device), per_edge)
+    edge = torch.repeat_interleave(torch.arange(num_edges, device=device),
+                                   per_edge)
     first = torch.cumsum(per_edge, 0) - per_edge
-    offset = torch.arange(edge.numel(), device=x.device) - first[edge]
+    offset = torch.arange(edge.numel(), device=device) - first[edge]
     pos = rowptr[src][edge] + offset
-    feat = col[pos]
-    val = x[row[pos], feat]  # gathered from x, so x keeps its gradient
-    target = dst[edge]
-    scaled = val * gamma[target, feat] if gamma is not None else val
-    out = x.new_zeros(num_edges, weight.size(1))
+    feat = x.col[pos]
+    val = x.val[pos]
+    gamma, beta = scales(dst[edge], feat)
+    scaled = val * gamma if gamma is not None else val
+    out = weight.new_zeros(num_edges, weight.size(1))
     out = out.index_add(0, edge, scaled.unsqueeze(-1) * weight[feat])
     if beta is not None:
-        shift = x.new_zeros(num_edges).index_add(0, edge,
-                                                 val * beta[target, feat])
+        shift = weight.new_zeros(num_edges).index_add(0, edge, val * beta)
         out = out + shift.unsqueeze(-1)
     return out
+
+
+class _LowRankLeakyL2(torch.autograd.Function):
+    """``mean(leaky_relu(c @ e) ** 2)`` in row chunks, never holding the
+    full product (or its gradient) in memory: the product is recomputed
+    chunk by chunk in the backward pass."""
+    @staticmethod
+    def forward(ctx, c, e, slope, chunk):
+        total = c.new_zeros(())
+        for start in range(0, c.size(0), chunk):
+            z = c[start:start + chunk] @ e
+            z = torch.where(z > 0, z, z * slope)
+            total = total + (z * z).sum()
+        ctx.save_for_backward(c, e)
+        ctx.slope, ctx.chunk = slope, chunk
+        return total / (c.size(0) * e.size(1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        c, e = ctx.saved_tensors
+        scale = 2 * grad / (c.size(0) * e.size(1))
+        grad_c = torch.empty_like(c)
+        grad_e = torch.zeros_like(e)
+        for start in range(0, c.size(0), ctx.chunk):
+            cc = c[start:start + ctx.chunk]
+            z = cc @ e
+            # d/dz leaky(z)^2 = 2 z (1 if z > 0 else slope^2)
+            dz = torch.where(z > 0, z, z * (ctx.slope**2)) * scale
+            grad_c[start:start + ctx.chunk] = dz @ e.t()
+            grad_e += cc.t() @ dz
+        return grad_c, grad_e, None, None
 
 
 def materialize_localized_weight(weight: Tensor, gamma: Tensor,
@@ -184,21 +277,48 @@ class NodeLocalization(torch.nn.Module):
         if self.expand is not None:
             glorot(self.expand)
 
-    def project(self, x: Tensor) -> Tensor:
+    def project(self, x: Features) -> Tensor:
         """The linear part applied before aggregation,
         :math:`(N, 2 \\cdot \\text{inner})`."""
-        return x @ self.proj
+        return feature_matmul(x, self.proj)
 
     def forward(self, projected_context: Tensor) -> Tuple[Tensor, Tensor]:
         """Maps the aggregated :meth:`project` output to
         :math:`(\\boldsymbol{\\gamma}, \\boldsymbol{\\beta})`, each
         :math:`(N, d_{in})`."""
-        g, b = projected_context.chunk(2, dim=-1)
+        z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
         if self.expand is not None:
-            g, b = g @ self.expand[0], b @ self.expand[1]
-        gamma = F.leaky_relu(g, self.negative_slope) + 1
-        beta = F.leaky_relu(b, self.negative_slope)
-        return gamma, beta
+            # [N, 2, r] x [2, r, d] -> [N, 2, d]: gamma's and beta's
+            # expansions in one batched product.
+            z = torch.einsum('nkr,krd->nkd', z, self.expand)
+        z = F.leaky_relu(z, self.negative_slope)
+        return z[:, 0] + 1, z[:, 1]
+
+    def at(self, projected_context: Tensor, node: Tensor,
+           feat: Tensor) -> Tuple[Tensor, Tensor]:
+        """:math:`(\\gamma_{v,k}, \\beta_{v,k})` at the given (node,
+        feature) pairs only: with a low rank this costs :math:`O(r)` per pair
+        instead of building the :math:`(N, d_{in})` tensors."""
+        z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
+        if self.expand is None:
+            z = z[node, :, feat]
+        else:
+            # z[v, k, f] = sum_r ctx[v, k, r] * expand[k, r, f]
+            z = (z[node] * self.expand[:, :, feat].permute(2, 0, 1)).sum(-1)
+        z = F.leaky_relu(z, self.negative_slope)
+        return z[:, 0] + 1, z[:, 1]
+
+    def regularizer(self, projected_context: Tensor,
+                    chunk_size: int = 256) -> Tensor:
+        """:func:`localization_regularizer` of :meth:`forward`'s output,
+        computed in row chunks without the full tensors when a rank is set."""
+        if self.expand is None:
+            return localization_regularizer(*self(projected_context))
+        z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
+        return sum(
+            _LowRankLeakyL2.apply(z[:, k].contiguous(), self.expand[k],
+                                  self.negative_slope, chunk_size)
+            for k in range(2))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.channels}, '
@@ -241,11 +361,12 @@ class EdgeLocalization(torch.nn.Module):
         glorot(self.center)
         glorot(self.neighbor)
 
-    def forward(self, x: Tensor, src: Tensor,
+    def forward(self, x: Features, src: Tensor,
                 dst: Tensor) -> Tuple[Tensor, Tensor]:
         """Returns :math:`(\\boldsymbol{\\gamma}, \\boldsymbol{\\beta})`,
         each :math:`(E, d_{out})`."""
-        z = (x @ self.center)[dst] + (x @ self.neighbor)[src]
+        z = (feature_matmul(x, self.center)[dst] +
+             feature_matmul(x, self.neighbor)[src])
         z = F.leaky_relu(z, self.negative_slope)
         gamma, beta = z.chunk(2, dim=-1)
         return gamma + 1, beta

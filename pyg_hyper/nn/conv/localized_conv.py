@@ -1,7 +1,8 @@
 r"""Shared machinery of the LGNN layers (:class:`LGCNConv`,
 :class:`LGATConv`, :class:`LGINConv`): normalized edges, the context,
 localized per-edge messages and the regularizer."""
-from typing import NamedTuple, Optional, Tuple, Union
+from functools import partial
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -13,10 +14,14 @@ from torch_geometric.utils import to_edge_index
 
 from pyg_hyper.nn.localization import (
     EdgeLocalization,
+    FeatureNonzeros,
     NodeLocalization,
+    feature_nonzeros,
     localization_regularizer,
     localized_edge_transform,
     materialize_localized_weight,
+    sparse_edge_transform,
+    use_sparse_features,
 )
 from pyg_hyper.utils.checks import check_channels, check_edge_index
 
@@ -35,6 +40,8 @@ class LocalizedMessages(NamedTuple):
     msg: Tensor  # (E, out): gamma_vu * (h_u W_v + b) + beta_vu
     gamma: OptTensor  # node-level (N, in) or None
     beta: OptTensor
+    scales: Any  # lookup of gamma/beta at (node, feature) pairs, or None
+    features: Any  # x, or its FeatureNonzeros on the sparse path
     regularizer: Tensor  # scalar
 
 
@@ -112,7 +119,8 @@ class LocalizedConv(MessagePassing):
                     value.is_floating_point():
                 edge_weight = value
         if edge_weight is None:
-            edge_weight = x.new_ones(edge_index.size(1))
+            edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype,
+                                     device=x.device)
         elif edge_weight.dim() != 1 or \
                 edge_weight.numel() != edge_index.size(1):
             raise ValueError(f"'{name}' expected 'edge_weight' of shape "
@@ -135,38 +143,56 @@ class LocalizedConv(MessagePassing):
         only where its level is on), with the regularizer."""
         src, dst = edges.edge_index[0], edges.edge_index[1]
         num_nodes = x.size(0)
-        reg = x.new_zeros(())
+        # Sparse (bag-of-words) inputs: every product with x touches only
+        # its non-zeros, listed once here.
+        feats = (feature_nonzeros(x)
+                 if use_sparse_features(x, self.sparse_input) else x)
+        reg = self.weight.new_zeros(())
         gamma = beta = None
+        scales = None
         if self.node_loc is not None:
             # a_v M = sum_u Ahat_vu (h_u M): aggregate the projection, which
             # is narrower than the features.
             ctx = self.propagate(edges.edge_index,
-                                 msg=self.node_loc.project(x)[src],
+                                 msg=self.node_loc.project(feats)[src],
                                  norm=edges.norm, size=(num_nodes, num_nodes))
-            gamma, beta = self.node_loc(ctx)
-            reg = reg + localization_regularizer(gamma, beta)
+            if isinstance(feats, FeatureNonzeros) and not self.materialize:
+                # Only gamma/beta at the features' non-zeros are needed.
+                scales = partial(self.node_loc.at, ctx)
+                reg = reg + self.node_loc.regularizer(ctx)
+            else:
+                gamma, beta = self.node_loc(ctx)
+                reg = reg + localization_regularizer(gamma, beta)
         if self.materialize and gamma is not None:
             weight = materialize_localized_weight(self.weight, gamma, beta)
-            msg = torch.einsum('ei,eio->eo', x[src], weight[dst])
+            dense = x.to_dense() if x.is_sparse else x
+            msg = torch.einsum('ei,eio->eo', dense[src], weight[dst])
+        elif scales is not None:
+            msg = sparse_edge_transform(feats, scales, self.weight, src, dst)
         else:
-            msg = localized_edge_transform(x, gamma, beta, self.weight, src,
-                                           dst, self.sparse_input)
+            msg = localized_edge_transform(feats, gamma, beta, self.weight,
+                                           src, dst)
         if self.edge_loc is not None:
-            edge_gamma, edge_beta = self.edge_loc(x, src, dst)
+            edge_gamma, edge_beta = self.edge_loc(feats, src, dst)
             msg = edge_gamma * (msg + self.msg_bias) + edge_beta
             reg = reg + localization_regularizer(edge_gamma, edge_beta)
-        return LocalizedMessages(msg, gamma, beta, reg)
+        return LocalizedMessages(msg, gamma, beta, scales, feats, reg)
 
-    def localized_node_transform(self, x: Tensor, gamma: OptTensor,
-                                 beta: OptTensor) -> Tensor:
+    def localized_node_transform(self, x: Tensor,
+                                 loc: LocalizedMessages) -> Tensor:
         r""":math:`\mathbf{h}_v \mathbf{W}_v` for every node (its own
         localized transform, e.g. GAT's target term)."""
-        if gamma is None:
-            return x @ self.weight
-        if self.materialize:
-            weight = materialize_localized_weight(self.weight, gamma, beta)
-            return torch.einsum('ni,nio->no', x, weight)
-        return (x * gamma) @ self.weight + (x * beta).sum(-1, keepdim=True)
+        if self.materialize and loc.gamma is not None:
+            weight = materialize_localized_weight(self.weight, loc.gamma,
+                                                  loc.beta)
+            dense = x.to_dense() if x.is_sparse else x
+            return torch.einsum('ni,nio->no', dense, weight)
+        loop = torch.arange(x.size(0), device=self.weight.device)
+        if loc.scales is not None:
+            return sparse_edge_transform(loc.features, loc.scales,
+                                         self.weight, loop, loop)
+        return localized_edge_transform(loc.features, loc.gamma, loc.beta,
+                                        self.weight, loop, loop)
 
     def message(self, msg: Tensor, norm: Tensor) -> Tensor:
         return norm.unsqueeze(-1) * msg

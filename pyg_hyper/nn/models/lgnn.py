@@ -11,6 +11,21 @@ from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
 BACKBONES = ('gcn', 'gat', 'gin')
 
 
+def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout that also accepts sparse COO features (dropping stored
+    entries only, which is the same distribution as dense dropout since
+    zeros stay zero)."""
+    if not x.is_sparse:
+        return F.dropout(x, p=p, training=training)
+    if not training or p == 0.0:
+        return x
+    x = x.coalesce()
+    return torch.sparse_coo_tensor(x.indices(),
+                                   F.dropout(x.values(), p=p, training=True),
+                                   x.size(), is_coalesced=True,
+                                   check_invariants=False)
+
+
 class LGNN(torch.nn.Module):
     r"""Two-layer node classifier with node- and edge-level localization,
     from the `"Node-wise Localization of Graph Neural Networks"
@@ -83,7 +98,7 @@ class LGNN(torch.nn.Module):
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Returns class logits (and the summed localization regularizer of
         both layers if :obj:`return_regularizer=True`)."""
-        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = dropout_features(x, self.dropout, self.training)
         x, reg1 = self.conv1(x, edge_index, return_regularizer=True)
         x = F.elu(x)
         x = F.dropout(x, p=self.dropout, training=self.training)

@@ -1,0 +1,138 @@
+"""Per-epoch training time of LGCN vs GCN and LGAT vs GAT on Cora.
+
+Targets (issue 3): LGCN <= 1.5x GCN and LGAT <= 2x GAT per training epoch
+(the paper's TensorFlow code, which materializes per-node weights, reports
+2.0x and 5.9x). All models run in one process, interleaved round by round,
+so load from other processes affects them alike; the median of the rounds
+is reported. Writes a JSON record.
+
+    python benchmarks/bench_lgnn.py [--rounds 5] [--epochs 10] [--threads 1]
+        [--out benchmarks/results/bench_lgnn.json]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+
+import torch_geometric.transforms as T  # noqa: E402
+from torch_geometric.nn import GAT, GCN  # noqa: E402
+
+from pyg_hyper.datasets import load_node_dataset  # noqa: E402
+from pyg_hyper.experiment.results import (  # noqa: E402
+    atomic_write_json,
+    environment_record,
+)
+from pyg_hyper.nn.models import LGNN  # noqa: E402
+
+
+def models(num_features, num_classes):
+    """(name, model, uses sparse features) in the leaderboard's settings."""
+    lgnn = dict(in_channels=num_features, hidden_channels=8,
+                out_channels=num_classes)
+    return [
+        ('GCN (PyG GCN, dense x)',
+         GCN(num_features, 8, 2, num_classes, dropout=0.4), False),
+        ('GCN (LGNN, levels off)', LGNN(**lgnn, backbone='gcn',
+                                        node_level=False, edge_level=False),
+         True),
+        ('LGCN', LGNN(**lgnn, backbone='gcn'), True),
+        ('LGCN-node', LGNN(**lgnn, backbone='gcn', edge_level=False), True),
+        ('LGCN-edge', LGNN(**lgnn, backbone='gcn', node_level=False), True),
+        ('LGCN (materialized W_v)', LGNN(**lgnn, backbone='gcn',
+                                         materialize=True), False),
+        ('GAT (PyG GAT, dense x)',
+         GAT(num_features, 8, 2, num_classes, dropout=0.6, heads=8), False),
+        ('GAT (LGNN, levels off)', LGNN(**lgnn, backbone='gat',
+                                        node_level=False, edge_level=False,
+                                        dropout=0.6), True),
+        ('LGAT', LGNN(**lgnn, backbone='gat', dropout=0.6), True),
+    ]
+
+
+def epoch(model, x, edge_index, y, mask, opt):
+    model.train()
+    opt.zero_grad()
+    if isinstance(model, LGNN):
+        out, reg = model(x, edge_index, return_regularizer=True)
+    else:
+        out, reg = model(x, edge_index), 0.0
+    loss = F.cross_entropy(out[mask], y[mask]) + reg
+    loss.backward()
+    opt.step()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--epochs', type=int, default=10,
+                        help='epochs timed per model per round')
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--root', default='data')
+    parser.add_argument('--out', default=os.path.join(
+        os.path.dirname(__file__), 'results', 'bench_lgnn.json'))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    data = load_node_dataset('Cora', args.root,
+                             transform=T.NormalizeFeatures())[0]
+    x_sparse = data.x.to_sparse()
+    mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+    mask[:140] = True
+    entries = models(data.num_features, int(data.y.max()) + 1)
+    opts = [torch.optim.Adam(m.parameters(), lr=0.005) for _, m, _ in entries]
+    times = {name: [] for name, _, _ in entries}
+    for r in range(args.rounds + 1):  # round 0 warms up
+        for (name, model, sparse), opt in zip(entries, opts):
+            x = x_sparse if sparse else data.x
+            start = time.perf_counter()
+            for _ in range(args.epochs):
+                epoch(model, x, data.edge_index, data.y, mask, opt)
+            if r > 0:
+                times[name].append((time.perf_counter() - start) /
+                                   args.epochs)
+    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    ratios = {
+        'LGCN / GCN (PyG)': ms['LGCN'] / ms['GCN (PyG GCN, dense x)'],
+        'LGCN / GCN (same code, levels off)':
+        ms['LGCN'] / ms['GCN (LGNN, levels off)'],
+        'LGCN-node / GCN (PyG)':
+        ms['LGCN-node'] / ms['GCN (PyG GCN, dense x)'],
+        'LGCN-edge / GCN (PyG)':
+        ms['LGCN-edge'] / ms['GCN (PyG GCN, dense x)'],
+        'LGCN materialized / LGCN':
+        ms['LGCN (materialized W_v)'] / ms['LGCN'],
+        'LGAT / GAT (PyG)': ms['LGAT'] / ms['GAT (PyG GAT, dense x)'],
+        'LGAT / GAT (same code, levels off)':
+        ms['LGAT'] / ms['GAT (LGNN, levels off)'],
+    }
+    targets = {'LGCN / GCN (PyG)': 1.5, 'LGAT / GAT (PyG)': 2.0}
+    print(f'{"model":36s} ms/epoch (median of {args.rounds} rounds)')
+    for k, v in ms.items():
+        print(f'{k:36s} {v:9.1f}')
+    print()
+    for k, v in ratios.items():
+        goal = f'  (target <= {targets[k]}x: ' \
+            f'{"met" if v <= targets[k] else "NOT met"})' \
+            if k in targets else ''
+        print(f'{k:36s} {v:6.2f}x{goal}')
+    atomic_write_json(args.out, {
+        'benchmark': 'bench_lgnn',
+        'environment': environment_record('cpu'),
+        'settings': vars(args),
+        'ms_per_epoch': ms,
+        'ratios': ratios,
+        'targets': targets,
+        'raw_s_per_epoch': times,
+    })
+    print(f'\nwrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,203 @@
+"""Node-classification datasets, loaded through PyG's own classes.
+
+Every dataset lives under one ``root`` in PyG's layout (the layout of
+``shared/data`` too)::
+
+    <root>/Planetoid/<Cora|CiteSeer|PubMed>/raw/ind.<name>.*
+    <root>/Amazon/<Computers|Photo>/raw/amazon_electronics_<name>.npz
+    <root>/WikipediaNetwork/<chameleon|squirrel>/geom_gcn/raw/...
+
+Raw files are checked *before* PyG is asked to load, so a missing file never
+turns into a hanging download: it is copied from :obj:`raw_source` (a folder
+with the same layout; zipped or gzipped copies are unpacked), taken from the
+package (Cora ships with it), downloaded by PyG if the download host answers
+within a few seconds, or reported with the list of missing files and where to
+put them.
+"""
+import gzip
+import os
+import shutil
+import socket
+import zipfile
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+from torch_geometric.data import InMemoryDataset
+
+__all__ = [
+    'MissingRawFilesError',
+    'NODE_DATASETS',
+    'load_node_dataset',
+    'missing_raw_files',
+]
+
+_PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             'data')
+_PROBE_TIMEOUT_S = 3.0
+
+
+class MissingRawFilesError(ValueError):
+    """Raw files of a dataset are missing and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    family: str  # PyG class name
+    pyg_name: str  # the name PyG's class expects
+    raw_dir: str  # relative to root
+    files: Tuple[str, ...]
+    host: str  # where PyG downloads from
+
+    def build(self, root: str, transform: Optional[Callable]):
+        from torch_geometric import datasets
+        cls = getattr(datasets, self.family)
+        path = os.path.join(root, self.family)
+        if self.family == 'WikipediaNetwork':
+            return cls(path, self.pyg_name, geom_gcn_preprocess=True,
+                       transform=transform)
+        return cls(path, self.pyg_name, transform=transform)
+
+
+def _planetoid(name: str) -> _Spec:
+    low = name.lower()
+    files = tuple(f'ind.{low}.{ext}' for ext in
+                  ('x', 'tx', 'allx', 'y', 'ty', 'ally', 'graph',
+                   'test.index'))
+    return _Spec('Planetoid', name, f'Planetoid/{name}/raw', files,
+                 'github.com')
+
+
+def _amazon(name: str) -> _Spec:
+    return _Spec('Amazon', name, f'Amazon/{name}/raw',
+                 (f'amazon_electronics_{name.lower()}.npz', ),
+                 'github.com')
+
+
+def _wikipedia(name: str) -> _Spec:
+    files = ('out1_node_feature_label.txt', 'out1_graph_edges.txt') + tuple(
+        f'{name}_split_0.6_0.2_{i}.npz' for i in range(10))
+    return _Spec('WikipediaNetwork', name,
+                 f'WikipediaNetwork/{name}/geom_gcn/raw', files,
+                 'raw.githubusercontent.com')
+
+
+#: Supported datasets (canonical names; look-up is case-insensitive).
+NODE_DATASETS: Dict[str, _Spec] = {
+    'Cora': _planetoid('Cora'),
+    'CiteSeer': _planetoid('CiteSeer'),
+    'PubMed': _planetoid('PubMed'),
+    'Computers': _amazon('Computers'),
+    'Photo': _amazon('Photo'),
+    'Chameleon': _wikipedia('chameleon'),
+    'Squirrel': _wikipedia('squirrel'),
+}
+
+
+def canonical_name(name: str) -> str:
+    """Maps a case-insensitive dataset name to its canonical spelling."""
+    for key in NODE_DATASETS:
+        if key.lower() == str(name).lower():
+            return key
+    raise ValueError(f"unknown dataset '{name}'; valid datasets: "
+                     f"{', '.join(NODE_DATASETS)}")
+
+
+def missing_raw_files(name: str, root: str) -> List[str]:
+    """The raw files of :obj:`name` that are not under :obj:`root`."""
+    spec = NODE_DATASETS[canonical_name(name)]
+    raw_dir = os.path.join(root, spec.raw_dir)
+    return [f for f in spec.files
+            if not os.path.isfile(os.path.join(raw_dir, f))]
+
+
+def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
+    """Copies missing files from :obj:`source_dir`, unpacking ``.gz`` copies
+    and zips that contain them."""
+    if not os.path.isdir(source_dir):
+        return
+    os.makedirs(raw_dir, exist_ok=True)
+    for name in missing:
+        src = os.path.join(source_dir, name)
+        dst = os.path.join(raw_dir, name)
+        if os.path.isfile(src):
+            shutil.copyfile(src, dst)
+        elif os.path.isfile(src + '.gz'):
+            with gzip.open(src + '.gz', 'rb') as f, open(dst, 'wb') as g:
+                shutil.copyfileobj(f, g)
+    for entry in sorted(os.listdir(source_dir)):
+        if not entry.endswith('.zip'):
+            continue
+        with zipfile.ZipFile(os.path.join(source_dir, entry)) as z:
+            for member in z.namelist():
+                base = os.path.basename(member)
+                if base in missing and not os.path.isfile(
+                        os.path.join(raw_dir, base)):
+                    with z.open(member) as f, \
+                            open(os.path.join(raw_dir, base), 'wb') as g:
+                        shutil.copyfileobj(f, g)
+
+
+def _host_reachable(host: str) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def load_node_dataset(name: str, root: str = 'data',
+                      raw_source: Optional[str] = None,
+                      download: bool = True,
+                      transform: Optional[Callable] = None
+                      ) -> InMemoryDataset:
+    r"""Loads a node-classification dataset with PyG's class for it.
+
+    Args:
+        name (str): One of :obj:`NODE_DATASETS` (case-insensitive):
+            Cora, CiteSeer, PubMed (:class:`~torch_geometric.datasets.Planetoid`),
+            Computers, Photo (:class:`~torch_geometric.datasets.Amazon`),
+            Chameleon, Squirrel
+            (:class:`~torch_geometric.datasets.WikipediaNetwork`, Geom-GCN
+            version with its 10 splits).
+        root (str, optional): Writable folder holding the datasets in PyG's
+            layout (see the module docs). (default: :obj:`"data"`)
+        raw_source (str, optional): A folder with the same layout to copy
+            missing raw files from (e.g. a read-only shared copy); ``.gz``
+            and ``.zip`` copies there are unpacked. (default: :obj:`None`)
+        download (bool, optional): Let PyG download missing files when the
+            download host is reachable. (default: :obj:`True`)
+        transform (callable, optional): PyG transform applied on access.
+
+    Raises:
+        ValueError: For an unknown name (listing the valid ones).
+        MissingRawFilesError: When raw files are missing and cannot be
+            obtained; the message lists them and where to put them.
+    """
+    key = canonical_name(name)
+    spec = NODE_DATASETS[key]
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"data root '{root}' cannot be created "
+                         f"({e.strerror or e}); pass a writable folder "
+                         f"(data.root=...)") from None
+    raw_dir = os.path.join(root, spec.raw_dir)
+    missing = missing_raw_files(key, root)
+    if missing and raw_source:
+        _fill_from(os.path.join(raw_source, spec.raw_dir), raw_dir, missing)
+        missing = missing_raw_files(key, root)
+    if missing:
+        _fill_from(os.path.join(_PACKAGE_DATA, spec.raw_dir), raw_dir,
+                   missing)
+        missing = missing_raw_files(key, root)
+    if missing and not (download and _host_reachable(spec.host)):
+        why = ('downloading is disabled' if not download else
+               f'{spec.host} is not reachable')
+        raise MissingRawFilesError(
+            f"dataset '{key}' is missing raw files in "
+            f"'{os.path.abspath(raw_dir)}': {', '.join(missing)} "
+            f"({why}). Put these files in that folder (PyG's "
+            f"{spec.family} layout: <root>/{spec.raw_dir}/), pass a folder "
+            f"with that layout as raw_source (data.raw_source=...), or "
+            f"connect to the internet")
+    return spec.build(root, transform)

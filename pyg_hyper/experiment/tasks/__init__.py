@@ -1,0 +1,1 @@
+"""Built-in tasks of the experiment runner (imported lazily on look-up)."""

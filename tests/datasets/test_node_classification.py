@@ -1,0 +1,83 @@
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from pyg_hyper.datasets import (
+    MissingRawFilesError,
+    load_node_dataset,
+    missing_raw_files,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'data'
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
+                                  reason=f'no shared data at {SHARED}')
+
+
+def test_cora_loads_offline_from_packaged_files(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError('network disabled in this test')
+
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    data = load_node_dataset('cora', str(tmp_path))[0]
+    assert (data.num_nodes, data.num_edges, data.num_features) == (2708,
+                                                                   10556, 1433)
+    assert int(data.train_mask.sum()) == 140
+
+
+def test_unknown_name_lists_valid(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'Coral'; valid "
+                       "datasets: Cora, CiteSeer, PubMed, Computers, Photo, "
+                       "Chameleon, Squirrel"):
+        load_node_dataset('Coral', str(tmp_path))
+
+
+def test_missing_files_fail_fast_with_list_and_place(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError('network disabled in this test')
+
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    raw = tmp_path / 'Planetoid' / 'CiteSeer' / 'raw'
+    raw.mkdir(parents=True)
+    (raw / 'ind.citeseer.x').write_bytes(b'partial')
+    start = time.perf_counter()
+    with pytest.raises(MissingRawFilesError) as info:
+        load_node_dataset('CiteSeer', str(tmp_path))
+    assert time.perf_counter() - start < 5
+    msg = str(info.value)
+    assert 'ind.citeseer.tx' in msg and 'ind.citeseer.x,' not in msg
+    assert str(raw) in msg and 'not reachable' in msg and 'raw_source' in msg
+    with pytest.raises(MissingRawFilesError, match='downloading is disabled'):
+        load_node_dataset('Photo', str(tmp_path), download=False)
+
+
+@needs_shared
+def test_raw_source_copies_and_unpacks(tmp_path):
+    data = load_node_dataset('CiteSeer', str(tmp_path),
+                             raw_source=str(SHARED), download=False)[0]
+    assert (data.num_nodes, data.num_features) == (3327, 3703)
+    assert missing_raw_files('CiteSeer', str(tmp_path)) == []
+    # Amazon is stored zipped in the shared folder.
+    photo = load_node_dataset('Photo', str(tmp_path), raw_source=str(SHARED),
+                              download=False)[0]
+    assert (photo.num_nodes, photo.num_features) == (7650, 745)
+
+
+@needs_shared
+def test_chameleon_has_ten_geom_gcn_splits(tmp_path):
+    src = SHARED / 'WikipediaNetwork' / 'chameleon'
+    shutil.copytree(src, tmp_path / 'WikipediaNetwork' / 'chameleon')
+    data = load_node_dataset('Chameleon', str(tmp_path), download=False)[0]
+    assert data.num_nodes == 2277 and data.train_mask.shape == (2277, 10)
+
+
+def test_unwritable_root(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    with pytest.raises(ValueError, match='cannot be created'):
+        # Cora's raw files come from the package; the root itself is bad.
+        load_node_dataset('Cora', str(blocker / 'root'))
+    assert not os.path.exists(blocker / 'root')

@@ -1,0 +1,60 @@
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from pyg_hyper.datasets import make_split, random_class_split
+
+
+def _data(n=3000, classes=7, seed=0):
+    y = torch.randint(0, classes, (n, ), generator=torch.Generator()
+                      .manual_seed(seed))
+    return Data(x=torch.zeros(n, 1), y=y)
+
+
+@pytest.mark.parametrize('split,num_val', [('lgnn', 500),
+                                           ('lgnn-val100', 100)])
+def test_lgnn_splits(split, num_val):
+    data = _data()
+    out = make_split(data, split, seed=3)
+    train, val, test = out.train_mask, out.val_mask, out.test_mask
+    assert int(train.sum()) == 140 and int(val.sum()) == num_val
+    assert int(test.sum()) == 1000
+    assert not (train & val).any() and not (train & test).any()
+    assert not (val & test).any()
+    assert torch.bincount(data.y[train]).tolist() == [20] * 7
+    # Seeded: same seed, same split; other seed, other split.
+    again = make_split(data, split, seed=3)
+    assert torch.equal(again.val_mask, val)
+    assert not torch.equal(make_split(data, split, seed=4).val_mask, val)
+
+
+def test_random_split_ignores_global_rng():
+    y = _data().y
+    torch.manual_seed(0)
+    a = random_class_split(y, seed=1)
+    torch.manual_seed(99)
+    b = random_class_split(y, seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_public_split_and_geom_gcn_columns():
+    data = _data(10, 2)
+    data.train_mask = torch.zeros(10, 3, dtype=torch.bool)
+    data.train_mask[0, 2] = True
+    data.val_mask = data.test_mask = data.train_mask
+    out = make_split(data, 'public', split_index=2)
+    assert out.train_mask.shape == (10, ) and bool(out.train_mask[0])
+    with pytest.raises(ValueError, match=r'split_index must be in \[0, 2\]'):
+        make_split(data, 'public', split_index=3)
+
+
+def test_bad_split_requests():
+    with pytest.raises(ValueError, match="unknown split 'random'; valid "
+                       "splits: public, lgnn, lgnn-val100"):
+        make_split(_data(), 'random')
+    with pytest.raises(ValueError, match='no public split'):
+        make_split(_data(), 'public')
+    with pytest.raises(ValueError, match='fewer than num_train_per_class'):
+        random_class_split(torch.tensor([0, 0, 1]), 2, 0, 0)
+    with pytest.raises(ValueError, match='cannot take 500 validation'):
+        random_class_split(_data(200, 2).y)

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from pyg_hyper.cli import main
+from pyg_hyper.experiment import ConfigError, build_config, train
+
+CONFIGS = 'experiments/citation/models'
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    # One processed copy of Cora for the whole module.
+    return str(tmp_path_factory.mktemp('data'))
+
+
+@pytest.mark.parametrize('model', ['lgcn', 'lgat'])
+def test_citation_configs_train_on_cora(model, tmp_path, data_root):
+    cfg = build_config(f'{CONFIGS}/{model}.yaml',
+                       [f'data.root={data_root}', 'seeds=1',
+                        'epochs=2', 'threads=1'])
+    res = train(cfg, str(tmp_path / 'out'), progress=False)
+    rec = res['seeds']['0']
+    assert rec['epochs_run'] == 2 and 0.0 <= rec['scores']['test'] <= 1.0
+    assert res['metric'] == 'accuracy'
+
+
+def test_describe_names_levels():
+    names = [build_config(f'{CONFIGS}/{m}.yaml')['name']
+             for m in ('gcn', 'lgcn', 'lgcn_node', 'lgcn_edge')]
+    assert names == ['Cora-GCN', 'Cora-LGCN', 'Cora-LGCN-node',
+                     'Cora-LGCN-edge']
+
+
+def test_bad_model_and_dataset_names(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown model 'GraphSAGE'; valid "
+                       "models: GCN, GAT, GIN, LGCN, LGAT, LGIN"):
+        build_config(f'{CONFIGS}/gcn.yaml', ['model.name=GraphSAGE'])
+    assert main(['train', f'{CONFIGS}/gcn.yaml', 'data.name=Corra',
+                 f'data.root={tmp_path}', '--out', str(tmp_path)]) == 2
+    assert "unknown dataset 'Corra'; valid datasets: Cora" in \
+        capsys.readouterr().err
+    with pytest.raises(ConfigError, match="did you mean 'model.dropout'"):
+        build_config(f'{CONFIGS}/gcn.yaml', ['model.drop_out=0.5'])
+
+
+def test_cli_records_environment(tmp_path, data_root):
+    assert main(['train', f'{CONFIGS}/gcn.yaml', 'seeds=1', 'epochs=2',
+                 f'data.root={data_root}', '--out', str(tmp_path),
+                 '--no-progress']) == 0
+    rec = json.loads((tmp_path / 'Cora-GCN' / 'results.json').read_text())
+    assert rec['environment']['command'].startswith('pyg-hyper train')
+    assert rec['config']['data']['split'] == 'lgnn-val100'
+
+
+def test_localization_parameters_get_their_own_weight_decay():
+    from pyg_hyper.experiment import get_task
+    from pyg_hyper.nn.models import LGNN
+    cfg = build_config(f'{CONFIGS}/lgcn.yaml', ['optim.loc_weight_decay=0.5'])
+    opt = get_task('node_classification').build_optimizer(
+        cfg, LGNN(5, 4, 3))
+    decays = sorted(g['weight_decay'] for g in opt.param_groups)
+    assert decays == [0.0005, 0.5]
+    loc = [g for g in opt.param_groups if g['weight_decay'] == 0.5][0]
+    assert sum(p.numel() for p in loc['params']) > 0

@@ -1,0 +1,116 @@
+"""Shared fixed graph and checks for the three LGNN layer tests."""
+import pytest
+import torch
+
+from torch_geometric.utils import to_torch_csc_tensor
+
+# 6 nodes, undirected, no self loops; node 5 is isolated.
+EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 0, 4],
+                           [1, 0, 2, 1, 3, 2, 4, 3, 4, 0]])
+NUM_NODES = 6
+
+
+def features(dim=5, sparse=False, seed=0, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(NUM_NODES, dim, generator=gen, dtype=dtype)
+    if sparse:  # bag-of-words-like: mostly zeros
+        x = x.abs() * (torch.rand(NUM_NODES, dim, generator=gen) < 0.08)
+        x[0, 0] = 1.0
+    return x
+
+
+def copy_params(src, dst):
+    """Copies parameters of :obj:`src` into :obj:`dst` by shape order."""
+    for p, q in zip(src.parameters(), dst.parameters()):
+        q.data.copy_(p.data)
+
+
+def assert_factorized_matches_materialized(make, dim=5):
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        fast = make(materialize=False).double()
+        slow = make(materialize=True).double()
+        slow.load_state_dict(fast.state_dict())
+        x = features(dim, sparse=sparse, dtype=torch.float64)
+        out, reg = fast(x, EDGE_INDEX, return_regularizer=True)
+        ref, ref_reg = slow(x, EDGE_INDEX, return_regularizer=True)
+        assert torch.allclose(out, ref)
+        assert torch.allclose(reg, ref_reg) and reg > 0
+        ref.sum().backward()
+        out.sum().backward()
+        for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
+            assert torch.allclose(p.grad, q.grad), name
+
+
+def assert_sparse_adjacency_matches(conv, dim=5):
+    x = features(dim)
+    adj_t = to_torch_csc_tensor(EDGE_INDEX, size=(NUM_NODES, NUM_NODES)).t()
+    assert torch.allclose(conv(x, EDGE_INDEX), conv(x, adj_t), atol=1e-6)
+
+
+def assert_levels_switch(make):
+    both = make(node_level=True, edge_level=True)
+    none = make(node_level=False, edge_level=False)
+    node = make(node_level=True, edge_level=False)
+    edge = make(node_level=False, edge_level=True)
+    assert both.node_loc is not None and both.edge_loc is not None
+    assert none.node_loc is None and none.edge_loc is None
+    assert node.edge_loc is None and edge.node_loc is None
+    x = features(5)
+    _, reg = none(x, EDGE_INDEX, return_regularizer=True)
+    assert reg == 0
+    for conv in (both, node, edge):
+        _, reg = conv(x, EDGE_INDEX, return_regularizer=True)
+        assert reg > 0
+    counts = [sum(p.numel() for p in c.parameters())
+              for c in (none, node, edge, both)]
+    assert counts[0] < counts[1] < counts[3] and counts[0] < counts[2]
+    assert 'node_level=True, edge_level=False' in repr(node)
+
+
+def assert_sparse_features_match_dense(make, dim=5):
+    """Sparse COO features give the same output and parameter gradients."""
+    torch.manual_seed(0)
+    conv = make()
+    x = features(dim, sparse=True)
+    dense = conv(x, EDGE_INDEX)
+    dense.sum().backward()
+    grads = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    sparse = conv(x.to_sparse(), EDGE_INDEX)
+    sparse.sum().backward()
+    assert torch.allclose(dense, sparse, atol=1e-6)
+    for g, p in zip(grads, conv.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-6)
+
+
+class LocalizedConvContract:
+    """Tests every LGNN layer must pass; a test file subclasses it and
+    defines :meth:`make` (its layer with 5 input channels)."""
+    def make(self, **kwargs):
+        raise NotImplementedError
+
+    @pytest.mark.parametrize('node,edge', [(True, True), (True, False),
+                                           (False, True)])
+    def test_factorized_matches_materialized(self, node, edge):
+        assert_factorized_matches_materialized(
+            lambda materialize: self.make(node_level=node, edge_level=edge,
+                                          node_rank=2,
+                                          materialize=materialize))
+
+    def test_levels_switch(self):
+        assert_levels_switch(self.make)
+
+    def test_sparse_adjacency(self):
+        assert_sparse_adjacency_matches(self.make())
+
+    @pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
+    def test_sparse_features(self, node, edge):
+        assert_sparse_features_match_dense(
+            lambda: self.make(node_level=node, edge_level=edge))
+
+    def test_wrong_feature_width(self):
+        name = type(self.make()).__name__
+        with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "
+                           r"shape \[num_rows, 5\] \(got \[6, 4\]\)"):
+            self.make()(features(4), EDGE_INDEX)
