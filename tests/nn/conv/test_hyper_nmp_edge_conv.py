@@ -3,7 +3,7 @@ import torch
 
 from pyg_hyper.nn.conv import HyperNMPEdgeConv, NMPEdgeConv
 
-from test_nmp_edge_conv import _graph  # same folder (rootdir imports)
+from tests.nn.conv.test_nmp_edge_conv import _graph
 
 
 @pytest.mark.parametrize('combine', ['concat', 'convex'])
