@@ -42,7 +42,11 @@ __all__ = [
     'NodeLocalization',
     'EdgeLocalization',
     'localized_edge_transform',
+    'EdgeFeaturePairs',
+    'edge_feature_pairs',
     'sparse_edge_transform',
+    'csr_matmul',
+    'pairwise_edge_transform',
     'materialize_localized_weight',
     'localization_regularizer',
 ]
@@ -65,16 +69,31 @@ class FeatureNonzeros(NamedTuple):
     col: Tensor
     val: Tensor  # gathered from x, so x keeps its gradient at these entries
     num_rows: int
+    ptr: Tensor  # (num_rows + 1,) CSR row pointer
+    # The transpose in CSR form (column pointer, row of each entry, and the
+    # entries' positions in column order): x^T @ grad in weight gradients.
+    transpose: Tuple[Tensor, Tensor, Tensor]
 
 
 def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
     """Lists the non-zeros of a dense or sparse COO feature matrix."""
     if x.is_sparse:
         x = x.coalesce()
-        row, col = x.indices()
-        return FeatureNonzeros(row, col, x.values(), x.size(0))
-    row, col = x.detach().nonzero(as_tuple=True)
-    return FeatureNonzeros(row, col, x[row, col], x.size(0))
+        (row, col), val = x.indices(), x.values()
+    else:
+        row, col = x.detach().nonzero(as_tuple=True)
+        val = x[row, col]
+    perm = torch.argsort(col, stable=True)
+    transpose = (compressed_pointer(col, x.size(1)), row[perm], perm)
+    return FeatureNonzeros(row, col, val, x.size(0),
+                           compressed_pointer(row, x.size(0)), transpose)
+
+
+def compressed_pointer(index: Tensor, size: int) -> Tensor:
+    """CSR pointer of a sorted row :obj:`index`: entries of row ``i`` are
+    ``ptr[i]:ptr[i + 1]``."""
+    count = torch.bincount(index, minlength=size)
+    return torch.cat([count.new_zeros(1), torch.cumsum(count, 0)])
 
 
 Features = Union[Tensor, FeatureNonzeros]
@@ -85,8 +104,7 @@ def feature_matmul(x: Features, weight: Tensor) -> Tensor:
     (cost proportional to the non-zeros)."""
     if isinstance(x, Tensor):
         return x @ weight
-    out = weight.new_zeros(x.num_rows, weight.size(1))
-    return out.index_add(0, x.row, x.val.unsqueeze(-1) * weight[x.col])
+    return csr_matmul(x.ptr, x.col, x.row, x.val, weight, x.transpose)
 
 
 def use_sparse_features(x: Tensor, sparse: Optional[bool]) -> bool:
@@ -135,10 +153,9 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
         x = feature_nonzeros(x)
     if gamma is None and beta is None:
         # Plain linear map: transform once per node, then gather per edge.
-        return feature_matmul(x, weight)[src]
+        return feature_matmul(x, weight).index_select(0, src)
     if isinstance(x, FeatureNonzeros):
-        return sparse_edge_transform(x, _TensorScales(gamma, beta), weight,
-                                     src, dst)
+        return sparse_edge_transform(x, gamma, beta, weight, src, dst)
     h = x[src]
     out = (h * gamma[dst] if gamma is not None else h) @ weight
     if beta is not None:
@@ -146,78 +163,175 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
     return out
 
 
-class _TensorScales:
-    """Looks up given gamma / beta tensors at (node, feature) pairs."""
-    def __init__(self, gamma: Optional[Tensor], beta: Optional[Tensor]):
-        self.gamma, self.beta = gamma, beta
+class EdgeFeaturePairs(NamedTuple):
+    r"""The (edge, feature) pairs with :math:`x_{u,k} \neq 0` for the
+    edge's source :math:`u`: the only terms of :math:`\mathbf{h}_u
+    \mathbf{W}_v` that are not zero."""
+    edge: Tensor  # (P,) edge of each pair, sorted
+    feat: Tensor  # (P,) feature k
+    val: Tensor  # (P,) x[u, k]
+    target_feat: Tensor  # (P,) flat index dst[edge] * d_in + k
+    edge_ptr: Tensor  # (E + 1,) pairs of edge e: edge_ptr[e]:edge_ptr[e+1]
 
-    def __call__(self, node: Tensor, feat: Tensor):
-        return (None if self.gamma is None else self.gamma[node, feat],
-                None if self.beta is None else self.beta[node, feat])
 
-
-def sparse_edge_transform(x: FeatureNonzeros, scales, weight: Tensor,
-                          src: Tensor, dst: Tensor) -> Tensor:
-    r"""The sparse path of :func:`localized_edge_transform`.
-
-    :obj:`scales(node, feat)` returns :math:`(\gamma, \beta)` (or
-    :obj:`None` for either) at the given (target node, feature) pairs, so
-    the caller never needs the full :math:`(N, d_{in})` tensors (see
-    :meth:`NodeLocalization.at`).
-    """
-    # Enumerate (edge, feature) pairs where x[src, feature] != 0: the source
-    # rows' non-zeros, repeated once per edge leaving that source.
-    num_edges = src.numel()
-    device = weight.device
-    count = torch.bincount(x.row, minlength=x.num_rows)
-    rowptr = torch.cumsum(count, 0) - count
-    per_edge = count[src]
-    edge = torch.repeat_interleave(torch.arange(num_edges, device=device),
-                                   per_edge)
+def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
+                       num_features: int) -> EdgeFeaturePairs:
+    """Enumerates :class:`EdgeFeaturePairs`: each source row's non-zeros,
+    repeated once per edge leaving that source."""
+    rowptr = x.ptr[:-1]
+    per_edge = (x.ptr[1:] - rowptr).index_select(0, src)
+    edge = torch.repeat_interleave(
+        torch.arange(src.numel(), device=src.device), per_edge)
     first = torch.cumsum(per_edge, 0) - per_edge
-    offset = torch.arange(edge.numel(), device=device) - first[edge]
-    pos = rowptr[src][edge] + offset
-    feat = x.col[pos]
-    val = x.val[pos]
-    gamma, beta = scales(dst[edge], feat)
-    scaled = val * gamma if gamma is not None else val
-    out = weight.new_zeros(num_edges, weight.size(1))
-    out = out.index_add(0, edge, scaled.unsqueeze(-1) * weight[feat])
+    pos = (rowptr.index_select(0, src) - first).index_select(0, edge)
+    pos = pos + torch.arange(edge.numel(), device=src.device)
+    feat = x.col.index_select(0, pos)
+    edge_ptr = torch.cat([per_edge.new_zeros(1), torch.cumsum(per_edge, 0)])
+    return EdgeFeaturePairs(edge, feat, x.val.index_select(0, pos),
+                            dst.index_select(0, edge) * num_features + feat,
+                            edge_ptr)
+
+
+def sparse_edge_transform(x: FeatureNonzeros, gamma: Optional[Tensor],
+                          beta: Optional[Tensor], weight: Tensor,
+                          src: Tensor, dst: Tensor) -> Tensor:
+    r"""The sparse path of :func:`localized_edge_transform`: one term per
+    :class:`EdgeFeaturePairs` entry, so the cost is proportional to the
+    non-zeros reaching each edge rather than to :math:`|\mathcal{E}|
+    \cdot d_{in}`."""
+    pairs = edge_feature_pairs(x, src, dst, weight.size(0))
+    # Flat index_select (not 2-D advanced indexing): its backward is a fast
+    # index_add instead of a sorting index_put.
+    at = pairs.target_feat
+    return pairwise_edge_transform(
+        pairs, None if gamma is None else gamma.reshape(-1).index_select(
+            0, at),
+        None if beta is None else beta.reshape(-1).index_select(0, at),
+        weight, src.numel())
+
+
+def pairwise_edge_transform(pairs: EdgeFeaturePairs,
+                            gamma: Optional[Tensor], beta: Optional[Tensor],
+                            weight: Tensor, num_edges: int) -> Tensor:
+    r""":math:`\mathbf{h}_u \mathbf{W}_v` per edge from the scales at the
+    pairs only: :obj:`gamma` and :obj:`beta` are :math:`(P,)`
+    (:math:`\gamma_{v,k}` and :math:`\beta_{v,k}` at each pair), or
+    :obj:`None`."""
+    scaled = pairs.val if gamma is None else pairs.val * gamma
+    out = csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge, scaled, weight)
     if beta is not None:
-        shift = weight.new_zeros(num_edges).index_add(0, edge, val * beta)
-        out = out + shift.unsqueeze(-1)
+        ones = weight.new_ones(weight.size(0), 1)
+        out = out + csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge,
+                               pairs.val * beta, ones)
     return out
 
 
-class _LowRankLeakyL2(torch.autograd.Function):
-    """``mean(leaky_relu(c @ e) ** 2)`` in row chunks, never holding the
-    full product (or its gradient) in memory: the product is recomputed
-    chunk by chunk in the backward pass."""
+def csr_matmul(ptr: Tensor, col: Tensor, row: Tensor, values: Tensor,
+               weight: Tensor,
+               transpose: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+               ) -> Tensor:
+    r""":math:`\mathbf{S} \mathbf{W}` for the sparse matrix
+    :math:`\mathbf{S}` given in CSR form (:obj:`row` repeats each entry's
+    row index, for the backward pass), differentiable in :obj:`values` and
+    :obj:`weight`. Column indices must be sorted within each row.
+    :obj:`transpose` (see :class:`FeatureNonzeros`), if given, makes the
+    weight gradient a CSR product instead of a scatter."""
+    return _CsrMatmul.apply(ptr, col, row, values, weight, transpose)
+
+
+class _CsrMatmul(torch.autograd.Function):
+    """Why a custom function: a CSR product is several times faster than
+    gathering rows of the weight per entry, but autograd through sparse
+    tensors is slow; the two gradients are a sampled product (values) and
+    one scatter (weight)."""
     @staticmethod
-    def forward(ctx, c, e, slope, chunk):
-        total = c.new_zeros(())
-        for start in range(0, c.size(0), chunk):
-            z = c[start:start + chunk] @ e
-            z = torch.where(z > 0, z, z * slope)
-            total = total + (z * z).sum()
-        ctx.save_for_backward(c, e)
-        ctx.slope, ctx.chunk = slope, chunk
-        return total / (c.size(0) * e.size(1))
+    def forward(ctx, ptr, col, row, values, weight, transpose):
+        matrix = torch.sparse_csr_tensor(ptr, col, values,
+                                         (ptr.numel() - 1, weight.size(0)),
+                                         check_invariants=False)
+        ctx.save_for_backward(ptr, col, row, values, weight)
+        ctx.transpose = transpose
+        return matrix @ weight
 
     @staticmethod
-    def backward(ctx, grad):
-        c, e = ctx.saved_tensors
-        scale = 2 * grad / (c.size(0) * e.size(1))
-        grad_c = torch.empty_like(c)
-        grad_e = torch.zeros_like(e)
-        for start in range(0, c.size(0), ctx.chunk):
-            cc = c[start:start + ctx.chunk]
-            z = cc @ e
-            # d/dz leaky(z)^2 = 2 z (1 if z > 0 else slope^2)
-            dz = torch.where(z > 0, z, z * (ctx.slope**2)) * scale
-            grad_c[start:start + ctx.chunk] = dz @ e.t()
-            grad_e += cc.t() @ dz
-        return grad_c, grad_e, None, None
+    def backward(ctx, grad_out):
+        ptr, col, row, values, weight = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_values = grad_weight = None
+        if ctx.needs_input_grad[3]:
+            pattern = torch.sparse_csr_tensor(
+                ptr, col, torch.zeros_like(values),
+                (grad_out.size(0), weight.size(0)), check_invariants=False)
+            grad_values = torch.sparse.sampled_addmm(
+                pattern, grad_out, weight.t(), beta=0.0).values()
+        if ctx.needs_input_grad[4] and ctx.transpose is not None:
+            t_ptr, t_col, perm = ctx.transpose
+            grad_weight = torch.sparse_csr_tensor(
+                t_ptr, t_col, values.index_select(0, perm),
+                (weight.size(0), grad_out.size(0)),
+                check_invariants=False) @ grad_out
+        elif ctx.needs_input_grad[4]:
+            grad_weight = torch.zeros_like(weight).index_add_(
+                0, col, grad_out.index_select(0, row) * values.unsqueeze(-1))
+        return None, None, None, grad_values, grad_weight, None
+
+
+class _LowRankScales(torch.autograd.Function):
+    r"""For :math:`\mathbf{Z}_k = \mathbf{C}_k \mathbf{E}_k` (:math:`k` =
+    gamma, beta; :math:`(N, d)` each, rank :math:`r`), returns
+    :math:`\mathrm{LeakyReLU}(\mathbf{Z})` at the given entries and
+    :math:`\sum_k \mathrm{mean}(\mathrm{LeakyReLU}(\mathbf{Z}_k)^2)`.
+
+    Why a custom function: the regularizer needs every entry of
+    :math:`\mathbf{Z}`, but holding :math:`\mathbf{Z}` (and autograd's
+    copies of it) costs several passes over :math:`2 N d` floats through
+    main memory. Here :math:`\mathbf{Z}` is built in row blocks that stay in
+    cache, used at once, and rebuilt in the backward pass; nothing of size
+    :math:`N d` is stored. The entries must be sorted by row.
+    """
+    @staticmethod
+    def forward(ctx, context, expand, flat, slope, block):
+        num_rows, dim = context.size(0), expand.size(-1)
+        bounds = torch.searchsorted(
+            flat, torch.arange(0, num_rows + block, block,
+                               device=flat.device) * dim).tolist()
+        values = context.new_empty(flat.numel(), 2)
+        total = context.new_zeros(())
+        for i, start in enumerate(range(0, num_rows, block)):
+            lo, hi = bounds[i], bounds[i + 1]
+            local = flat[lo:hi] - start * dim
+            for k in range(2):
+                z = context[start:start + block, k] @ expand[k]
+                z = F.leaky_relu_(z, slope).view(-1)
+                total += torch.dot(z, z)
+                values[lo:hi, k] = z.index_select(0, local)
+        ctx.save_for_backward(context, expand, flat)
+        ctx.slope, ctx.block, ctx.bounds = slope, block, bounds
+        return values, total / (num_rows * dim)
+
+    @staticmethod
+    def backward(ctx, grad_values, grad_total):
+        context, expand, flat = ctx.saved_tensors
+        num_rows, dim = context.size(0), expand.size(-1)
+        scale = 2 * grad_total / (num_rows * dim)
+        grad_context = torch.empty_like(context)
+        grad_expand = torch.zeros_like(expand)
+        for i, start in enumerate(range(0, num_rows, ctx.block)):
+            lo, hi = ctx.bounds[i], ctx.bounds[i + 1]
+            local = flat[lo:hi] - start * dim
+            for k in range(2):
+                block = context[start:start + ctx.block, k]
+                z = block @ expand[k]
+                # d LeakyReLU(z)^2 / dz = 2 LeakyReLU(z, slope^2): one
+                # elementwise pass over the block, no mask tensor.
+                grad = F.leaky_relu(z, ctx.slope**2).mul_(scale).view(-1)
+                at = z.view(-1).index_select(0, local)
+                grad.index_add_(0, local, grad_values[lo:hi, k] * torch.where(
+                    at > 0, 1.0, ctx.slope))
+                grad = grad.view_as(z)
+                grad_context[start:start + ctx.block, k] = grad @ expand[k].t()
+                grad_expand[k].addmm_(block.t(), grad)
+        return grad_context, grad_expand, None, None, None
 
 
 def materialize_localized_weight(weight: Tensor, gamma: Tensor,
@@ -294,31 +408,31 @@ class NodeLocalization(torch.nn.Module):
         z = F.leaky_relu(z, self.negative_slope)
         return z[:, 0] + 1, z[:, 1]
 
-    def at(self, projected_context: Tensor, node: Tensor,
-           feat: Tensor) -> Tuple[Tensor, Tensor]:
-        """:math:`(\\gamma_{v,k}, \\beta_{v,k})` at the given (node,
-        feature) pairs only: with a low rank this costs :math:`O(r)` per pair
-        instead of building the :math:`(N, d_{in})` tensors."""
-        z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
-        if self.expand is None:
-            z = z[node, :, feat]
-        else:
-            # z[v, k, f] = sum_r ctx[v, k, r] * expand[k, r, f]
-            z = (z[node] * self.expand[:, :, feat].permute(2, 0, 1)).sum(-1)
-        z = F.leaky_relu(z, self.negative_slope)
-        return z[:, 0] + 1, z[:, 1]
+    def at(self, projected_context: Tensor, flat_index: Tensor,
+           block_size: int = 128) -> Tuple[Tensor, Tensor]:
+        r"""The scales at given entries only, with the regularizer of all.
 
-    def regularizer(self, projected_context: Tensor,
-                    chunk_size: int = 256) -> Tensor:
-        """:func:`localization_regularizer` of :meth:`forward`'s output,
-        computed in row chunks without the full tensors when a rank is set."""
-        if self.expand is None:
-            return localization_regularizer(*self(projected_context))
+        Args:
+            projected_context (torch.Tensor): Aggregated :meth:`project`
+                output.
+            flat_index (torch.Tensor): Entries :math:`v \cdot d_{in} + k`,
+                sorted.
+            block_size (int, optional): Rows per cache-resident block of
+                the low-rank product. (default: :obj:`128`)
+
+        Returns:
+            (torch.Tensor, torch.Tensor): :math:`(\gamma_{v,k} - 1,
+            \beta_{v,k})` stacked as :math:`(P, 2)`, and
+            :func:`localization_regularizer` over all :math:`(N, d_{in})`
+            scales.
+        """
         z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
-        return sum(
-            _LowRankLeakyL2.apply(z[:, k].contiguous(), self.expand[k],
-                                  self.negative_slope, chunk_size)
-            for k in range(2))
+        if self.expand is None:
+            z = F.leaky_relu(z, self.negative_slope)
+            reg = z.pow(2).mean(dim=(0, 2)).sum()
+            return z.transpose(0, 1).reshape(2, -1)[:, flat_index].t(), reg
+        return _LowRankScales.apply(z.contiguous(), self.expand, flat_index,
+                                    self.negative_slope, block_size)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.channels}, '
@@ -365,8 +479,8 @@ class EdgeLocalization(torch.nn.Module):
                 dst: Tensor) -> Tuple[Tensor, Tensor]:
         """Returns :math:`(\\boldsymbol{\\gamma}, \\boldsymbol{\\beta})`,
         each :math:`(E, d_{out})`."""
-        z = (feature_matmul(x, self.center)[dst] +
-             feature_matmul(x, self.neighbor)[src])
+        z = (feature_matmul(x, self.center).index_select(0, dst) +
+             feature_matmul(x, self.neighbor).index_select(0, src))
         z = F.leaky_relu(z, self.negative_slope)
         gamma, beta = z.chunk(2, dim=-1)
         return gamma + 1, beta

@@ -106,3 +106,61 @@ def test_regularizer_is_zero_at_identity_and_positive_otherwise():
     assert localization_regularizer(g, b) == 0
     assert localization_regularizer(g * 2, b) == pytest.approx(1.0)
     assert localization_regularizer(g, b + 1) == pytest.approx(1.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 9), d=st.integers(1, 6), rank=st.integers(1, 3),
+       block_size=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed):
+    """The blocked low-rank evaluation equals the dense gamma / beta and
+    regularizer, for any block size (blocks that split the entries)."""
+    gen = torch.Generator().manual_seed(seed)
+    loc = NodeLocalization(d, rank=rank).double()
+    context = torch.randn(n, 2 * rank, generator=gen, dtype=torch.float64,
+                          requires_grad=True)
+    flat = torch.unique(torch.randint(0, n * d, (2 * n, ), generator=gen))
+    offsets, reg = loc.at(context, flat, block_size=block_size)
+    gamma, beta = loc(context)
+    assert torch.allclose(offsets[:, 0], (gamma - 1).reshape(-1)[flat])
+    assert torch.allclose(offsets[:, 1], beta.reshape(-1)[flat])
+    assert torch.allclose(reg, localization_regularizer(gamma, beta))
+    weights = torch.randn(offsets.shape, generator=gen, dtype=torch.float64)
+    for params in ((context, ), (context, loc.expand)):
+        fast = torch.autograd.grad((offsets * weights).sum() + 3 * reg,
+                                   params, retain_graph=True)
+        ref = torch.autograd.grad(
+            ((gamma - 1).reshape(-1)[flat] * weights[:, 0]).sum() +
+            (beta.reshape(-1)[flat] * weights[:, 1]).sum() +
+            3 * localization_regularizer(gamma, beta), params,
+            retain_graph=True)
+        for a, b in zip(fast, ref):
+            assert torch.allclose(a, b)
+
+
+def test_scales_at_pairs_gradcheck():
+    from pyg_hyper.nn.localization import _LowRankScales
+    torch.manual_seed(0)  # values away from LeakyReLU's kink
+    context = torch.randn(5, 2, 2, dtype=torch.float64, requires_grad=True)
+    expand = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
+    flat = torch.tensor([0, 3, 5, 6, 11, 19])
+    assert torch.autograd.gradcheck(
+        lambda c, e: _LowRankScales.apply(c, e, flat, 0.2, 2),
+        (context, expand))
+
+
+@pytest.mark.parametrize('with_transpose', [False, True])
+def test_csr_matmul_gradcheck(with_transpose):
+    from pyg_hyper.nn.localization import csr_matmul, feature_nonzeros
+    torch.manual_seed(0)
+    x = torch.tensor([[0., 2., 0., 1.], [0., 0., 0., 0.], [3., 0., 4., 0.]],
+                     dtype=torch.float64)
+    nz = feature_nonzeros(x)
+    weight = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    values = nz.val.clone().requires_grad_()
+    transpose = nz.transpose if with_transpose else None
+
+    def fn(values, weight):
+        return csr_matmul(nz.ptr, nz.col, nz.row, values, weight, transpose)
+
+    assert torch.allclose(fn(values, weight), x @ weight)
+    assert torch.autograd.gradcheck(fn, (values, weight))

@@ -126,7 +126,7 @@ class LGATConv(LocalizedConv):
         edges = self.normalized_edges(x, edge_index)
         loc = self.localized_messages(x, edges)
         msg = loc.msg.view(-1, H, C)
-        z = self.localized_node_transform(x, loc)
+        z = self.localized_node_transform(loc, edges)
         dst = edges.edge_index[1]
         score = ((msg * self.att_src).sum(-1) +
                  (z.view(-1, H, C) * self.att_dst).sum(-1)[dst])

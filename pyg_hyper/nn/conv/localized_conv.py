@@ -1,8 +1,7 @@
 r"""Shared machinery of the LGNN layers (:class:`LGCNConv`,
 :class:`LGATConv`, :class:`LGINConv`): normalized edges, the context,
 localized per-edge messages and the regularizer."""
-from functools import partial
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -18,9 +17,10 @@ from pyg_hyper.nn.localization import (
     NodeLocalization,
     feature_nonzeros,
     localization_regularizer,
+    edge_feature_pairs,
     localized_edge_transform,
     materialize_localized_weight,
-    sparse_edge_transform,
+    pairwise_edge_transform,
     use_sparse_features,
 )
 from pyg_hyper.utils.checks import check_channels, check_edge_index
@@ -38,10 +38,7 @@ class NormalizedEdges(NamedTuple):
 
 class LocalizedMessages(NamedTuple):
     msg: Tensor  # (E, out): gamma_vu * (h_u W_v + b) + beta_vu
-    gamma: OptTensor  # node-level (N, in) or None
-    beta: OptTensor
-    scales: Any  # lookup of gamma/beta at (node, feature) pairs, or None
-    features: Any  # x, or its FeatureNonzeros on the sparse path
+    base: Tensor  # (E, out): h_u W_v, before edge-level localization
     regularizer: Tensor  # scalar
 
 
@@ -148,51 +145,64 @@ class LocalizedConv(MessagePassing):
         feats = (feature_nonzeros(x)
                  if use_sparse_features(x, self.sparse_input) else x)
         reg = self.weight.new_zeros(())
-        gamma = beta = None
-        scales = None
-        if self.node_loc is not None:
+        if self.node_loc is None:
+            base = localized_edge_transform(feats, None, None, self.weight,
+                                            src, dst)
+        else:
             # a_v M = sum_u Ahat_vu (h_u M): aggregate the projection, which
             # is narrower than the features.
             ctx = self.propagate(edges.edge_index,
-                                 msg=self.node_loc.project(feats)[src],
+                                 msg=self.node_loc.project(feats).index_select(
+                                     0, src),
                                  norm=edges.norm, size=(num_nodes, num_nodes))
             if isinstance(feats, FeatureNonzeros) and not self.materialize:
-                # Only gamma/beta at the features' non-zeros are needed.
-                scales = partial(self.node_loc.at, ctx)
-                reg = reg + self.node_loc.regularizer(ctx)
+                base, node_reg = self._sparse_node_localized(feats, ctx, src,
+                                                             dst)
             else:
                 gamma, beta = self.node_loc(ctx)
-                reg = reg + localization_regularizer(gamma, beta)
-        if self.materialize and gamma is not None:
-            weight = materialize_localized_weight(self.weight, gamma, beta)
-            dense = x.to_dense() if x.is_sparse else x
-            msg = torch.einsum('ei,eio->eo', dense[src], weight[dst])
-        elif scales is not None:
-            msg = sparse_edge_transform(feats, scales, self.weight, src, dst)
-        else:
-            msg = localized_edge_transform(feats, gamma, beta, self.weight,
-                                           src, dst)
+                node_reg = localization_regularizer(gamma, beta)
+                if self.materialize:
+                    weight = materialize_localized_weight(self.weight, gamma,
+                                                          beta)
+                    dense = x.to_dense() if x.is_sparse else x
+                    base = torch.einsum('ei,eio->eo', dense[src],
+                                        weight[dst])
+                else:
+                    base = localized_edge_transform(feats, gamma, beta,
+                                                    self.weight, src, dst)
+            reg = reg + node_reg
+        msg = base
         if self.edge_loc is not None:
             edge_gamma, edge_beta = self.edge_loc(feats, src, dst)
             msg = edge_gamma * (msg + self.msg_bias) + edge_beta
             reg = reg + localization_regularizer(edge_gamma, edge_beta)
-        return LocalizedMessages(msg, gamma, beta, scales, feats, reg)
+        return LocalizedMessages(msg, base, reg)
 
-    def localized_node_transform(self, x: Tensor,
-                                 loc: LocalizedMessages) -> Tensor:
+    def _sparse_node_localized(self, feats: FeatureNonzeros, ctx: Tensor,
+                               src: Tensor, dst: Tensor
+                               ) -> Tuple[Tensor, Tensor]:
+        """:math:`h_u W_v` on sparse features, evaluating the node-level
+        scales only at the (target, feature) pairs that occur."""
+        # Edges sorted by target make the pairs sorted by target, so the
+        # scales can be built in cache-sized blocks of target rows.
+        perm = torch.argsort(dst, stable=True)
+        pairs = edge_feature_pairs(feats, src.index_select(0, perm),
+                                   dst.index_select(0, perm),
+                                   self.in_channels)
+        offsets, reg = self.node_loc.at(ctx, pairs.target_feat)
+        base = pairwise_edge_transform(pairs, offsets[:, 0] + 1,
+                                       offsets[:, 1], self.weight,
+                                       perm.numel())
+        inverse = torch.empty_like(perm).scatter_(
+            0, perm, torch.arange(perm.numel(), device=perm.device))
+        return base.index_select(0, inverse), reg
+
+    def localized_node_transform(self, loc: LocalizedMessages,
+                                 edges: NormalizedEdges) -> Tensor:
         r""":math:`\mathbf{h}_v \mathbf{W}_v` for every node (its own
-        localized transform, e.g. GAT's target term)."""
-        if self.materialize and loc.gamma is not None:
-            weight = materialize_localized_weight(self.weight, loc.gamma,
-                                                  loc.beta)
-            dense = x.to_dense() if x.is_sparse else x
-            return torch.einsum('ni,nio->no', dense, weight)
-        loop = torch.arange(x.size(0), device=self.weight.device)
-        if loc.scales is not None:
-            return sparse_edge_transform(loc.features, loc.scales,
-                                         self.weight, loop, loop)
-        return localized_edge_transform(loc.features, loc.gamma, loc.beta,
-                                        self.weight, loop, loop)
+        localized transform, e.g. GAT's target term): the self loops'
+        messages before edge-level localization."""
+        return loc.base[edges.num_loops_start:]
 
     def message(self, msg: Tensor, norm: Tensor) -> Tensor:
         return norm.unsqueeze(-1) * msg
