@@ -479,8 +479,11 @@ class EdgeLocalization(torch.nn.Module):
                 dst: Tensor) -> Tuple[Tensor, Tensor]:
         """Returns :math:`(\\boldsymbol{\\gamma}, \\boldsymbol{\\beta})`,
         each :math:`(E, d_{out})`."""
-        z = (feature_matmul(x, self.center).index_select(0, dst) +
-             feature_matmul(x, self.neighbor).index_select(0, src))
+        # One product for both sides: half the (sparse) products, forward
+        # and backward.
+        both = feature_matmul(x, torch.cat([self.center, self.neighbor], 1))
+        center, neighbor = both.split(self.center.size(1), dim=-1)
+        z = center.index_select(0, dst) + neighbor.index_select(0, src)
         z = F.leaky_relu(z, self.negative_slope)
         gamma, beta = z.chunk(2, dim=-1)
         return gamma + 1, beta
