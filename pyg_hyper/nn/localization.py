@@ -17,8 +17,10 @@ and every message is modulated per edge. This module never builds
     \mathbf{W} + (\mathbf{h}_u \cdot \boldsymbol{\beta}_v) \mathbf{1}^{\top},
 
 evaluated only at the non-zero entries of :math:`\mathbf{h}_u` when the
-features are sparse (bag-of-words inputs), so the cost is that of one sparse
-product instead of :math:`|\mathcal{E}| \cdot d_{in} \cdot d_{out}`.
+features are sparse (bag-of-words inputs): one CSR product over the (edge,
+non-zero feature) pairs instead of :math:`|\mathcal{E}| \cdot d_{in} \cdot
+d_{out}` work, with low-rank node-level scales evaluated only at the pairs
+(:meth:`NodeLocalization.at`).
 
 Why not :class:`~pyg_hyper.nn.HyperLinear`: :math:`\mathbf{W}_v` is affine in
 :math:`(\boldsymbol{\gamma}_v, \boldsymbol{\beta}_v)` but its code has
