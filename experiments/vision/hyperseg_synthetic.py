@@ -22,9 +22,10 @@ Three models, the same steps, batch, learning rate and seeds:
   Conditioned SR), so it starts as a static decoder.
 
 The backbone's stages are 2x2 convolutions at stride 2, so that signal pixel
-(i, j) sees exactly patch (i, j). (With 3x3, stride-2, padding-1 stages it is
-centred on the patch's top-left corner and mixes four patches' tints; the
-per-patch task then stalls, see the README.)
+(i, j) sees exactly patch (i, j), as the method assumes. (3x3, stride-2,
+padding-1 stages centre it on the patch's top-left corner; in a diagnostic
+run that hurt the static decoder more than HyperSeg, see the README, so this
+choice favours the baseline.)
 
     python experiments/vision/hyperseg_synthetic.py [--global-steps 300] \
         [--patch-steps 500] [--seeds 0 1]
