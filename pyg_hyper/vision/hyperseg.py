@@ -180,6 +180,11 @@ class _MetaBlock(torch.nn.Module):
         check_kernel_fits(owner, (self.kernel_size, ) * 2, *x.shape[-2:])
         return grid
 
+    def weight_fan_in(self) -> Tensor:
+        r"""The fan-in of the convolution each generated weight belongs to,
+        :obj:`[num_weights]` (sets the scale of a static initialization)."""
+        raise NotImplementedError
+
 
 class HyperPatchConv2d(_MetaBlock):
     r"""A patch-wise convolution whose kernel is read from a weight map with
@@ -224,6 +229,10 @@ class HyperPatchConv2d(_MetaBlock):
             self.in_channels // self.groups, k, k)
         return patchwise_conv2d(x, w, groups=self.groups,
                                 padding_mode=self.padding_mode)
+
+    def weight_fan_in(self) -> Tensor:
+        fan = self.in_channels // self.groups * self.kernel_size**2
+        return torch.full((self.num_weights, ), float(fan))
 
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, '
@@ -294,6 +303,11 @@ class HyperPatchInvertedResidual(_MetaBlock):
         out = _from_patches(p, x.size(0), grid)
         return x + out if self.use_residual else out
 
+    def weight_fan_in(self) -> Tensor:
+        fans = (self.in_channels, self.kernel_size**2, self.hidden_channels)
+        return torch.cat([torch.full((n, ), float(f))
+                          for n, f in zip(self.splits, fans)])
+
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, '
                 f'kernel_size={self.kernel_size}, '
@@ -307,6 +321,9 @@ class _PatchConvBlock(torch.nn.Module):
         self.conv = HyperPatchConv2d(in_channels, out_channels, 1, groups)
         self.bn = torch.nn.BatchNorm2d(out_channels)
         self.num_weights = self.conv.num_weights
+
+    def weight_fan_in(self) -> Tensor:
+        return self.conv.weight_fan_in()
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
         return F.relu(self.bn(self.conv(x, weights)))
@@ -423,6 +440,19 @@ class HyperSegDecoder(torch.nn.Module):
         weight_groups (int or Sequence[int], optional): Groups of each
             :obj:`signal2weights` (levels, then the classifier); each must
             divide the largest, which is the split unit. (default: :obj:`1`)
+        static_base (bool, optional): If :obj:`True`, every block's weights
+            are a learned base shared by all patches plus the generated
+            part, :math:`\boldsymbol\theta^{m_i}_P =
+            \boldsymbol\theta^{m_i}_0 + w_i(\boldsymbol\phi_{i,P})`: each :obj:`signal2weights` gets a
+            bias :math:`\boldsymbol\theta^{m_i}_0`, initialized like the
+            static convolutions it stands for, and a zero-initialized
+            weight, so the decoder starts as a static decoder and learns the
+            patch-wise part (the zero-initialization recipe of
+            :class:`ConditionedSR`). Neither the paper nor the official code
+            has it (their :obj:`signal2weights` is bias-free and
+            default-initialized); trained from scratch on small tasks it
+            removes a long plateau, see ``experiments/vision``.
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** skip features :math:`(B, C_l, H_l, W_l)` (coarse to
@@ -434,7 +464,7 @@ class HyperSegDecoder(torch.nn.Module):
     def __init__(self, skip_channels: Sequence[int], signal_channels: int,
                  level_channels: Sequence[int], num_classes: int,
                  kernel_sizes: IntList = 3, expand_ratio: float = 1,
-                 weight_groups: IntList = 1):
+                 weight_groups: IntList = 1, static_base: bool = False):
         super().__init__()
         levels = len(level_channels)
         if len(skip_channels) != levels:
@@ -466,15 +496,31 @@ class HyperSegDecoder(torch.nn.Module):
         self.signal_split = divide_signal(signal_channels, counts, min_unit)
         # Grouped convs need an output width divisible by the groups; the
         # extra rows are generated and dropped.
+        self.static_base = static_base
         self.signal2weights = torch.nn.ModuleList([
-            torch.nn.Conv2d(s, math.ceil(n / g) * g, 1, bias=False, groups=g)
+            torch.nn.Conv2d(s, math.ceil(n / g) * g, 1, bias=static_base,
+                            groups=g)
             for s, n, g in zip(self.signal_split, counts, groups)
         ])
+        self.reset_parameters()
+
+    def _meta_blocks(self) -> List[torch.nn.Module]:
+        return list(self.blocks) + [self.classifier]
 
     def reset_parameters(self):
         for module in self.modules():
             if isinstance(module, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
                 module.reset_parameters()
+        if not self.static_base:
+            return
+        for block, conv in zip(self._meta_blocks(), self.signal2weights):
+            torch.nn.init.zeros_(conv.weight)
+            # PyTorch's default conv bound 1/sqrt(fan_in), weight by weight;
+            # the rows that pad the grouped output are dropped anyway.
+            fan = torch.ones(conv.out_channels)
+            fan[:block.num_weights] = block.weight_fan_in()
+            with torch.no_grad():
+                conv.bias.uniform_(-1, 1).div_(fan.sqrt())
 
     def block_weights(self, i: int, signal_chunk: Tensor) -> Tensor:
         r"""The weight map :math:`\boldsymbol\theta^{m_i}` of block
@@ -529,6 +575,10 @@ class HyperSeg(torch.nn.Module):
             :obj:`signal2weights` maps. (default: :obj:`1`)
         context_levels (int, optional): Levels of the context head.
             (default: :obj:`2`)
+        static_base (bool, optional): Generated weights as a learned shared
+            base plus a zero-initialized patch-wise part (see
+            :class:`HyperSegDecoder`; not in the paper). (default:
+            :obj:`False`)
 
     Shapes:
         - **input:** :math:`(B, C_{in}, H, W)`
@@ -538,7 +588,7 @@ class HyperSeg(torch.nn.Module):
                  in_channels: int, num_classes: int,
                  level_channels: Sequence[int], kernel_sizes: IntList = 3,
                  expand_ratio: float = 1, weight_groups: IntList = 1,
-                 context_levels: int = 2):
+                 context_levels: int = 2, static_base: bool = False):
         super().__init__()
         levels = len(level_channels)
         skips = ([in_channels] + list(feat_channels[:-1]))[::-1]
@@ -552,7 +602,7 @@ class HyperSeg(torch.nn.Module):
         self.decoder = HyperSegDecoder(skips[:levels], feat_channels[-1],
                                        level_channels, num_classes,
                                        kernel_sizes, expand_ratio,
-                                       weight_groups)
+                                       weight_groups, static_base)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image('HyperSeg', 'x', x, self.in_channels)

@@ -131,6 +131,36 @@ def test_decoder_signal_split_and_forward():
         HyperSegDecoder([4], 24, [4], 2, weight_groups=[3, 2])
 
 
+def test_static_base_starts_as_a_static_decoder():
+    torch.manual_seed(0)
+    dec = HyperSegDecoder([16, 8], signal_channels=32, level_channels=[8, 8],
+                          num_classes=3, kernel_sizes=[3, 1],
+                          weight_groups=[8, 4, 2], static_base=True)
+    blocks = list(dec.blocks) + [dec.classifier]
+    for block, conv in zip(blocks, dec.signal2weights):
+        assert conv.bias is not None and not conv.weight.any()
+        # Each base weight within PyTorch's default conv bound 1/sqrt(fan_in).
+        bound = block.weight_fan_in().rsqrt()
+        base = conv.bias[:block.num_weights]
+        assert (base.abs() <= bound).all() and base.abs().max() > bound[0] / 4
+    fans = blocks[0].weight_fan_in()
+    assert fans.shape == (blocks[0].num_weights, )
+    assert fans[0] == blocks[0].in_channels
+    assert fans[-1] == blocks[0].hidden_channels
+    assert (blocks[1].weight_fan_in() == 8 + 8 + 2).all()
+    # At initialization the signal (and so the patch) does not matter ...
+    skips = [torch.randn(2, 16, 8, 8), torch.randn(2, 8, 16, 16)]
+    dec.eval()
+    out = dec(skips, torch.randn(2, 32, 4, 4))
+    assert torch.allclose(out, dec(skips, torch.randn(2, 32, 4, 4)))
+    # ... but the generator still gets gradients, so it can learn to.
+    dec.train()
+    dec(skips, torch.rand(2, 32, 4, 4)).square().mean().backward()
+    assert all(c.weight.grad.abs().sum() > 0 for c in dec.signal2weights)
+    dec.reset_parameters()  # keeps the zero-initialized generator
+    assert not any(c.weight.any() for c in dec.signal2weights)
+
+
 class _Backbone(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -146,6 +176,8 @@ def test_hyperseg_end_to_end_and_gradients():
     torch.manual_seed(0)
     model = HyperSeg(_Backbone(), [8, 16], in_channels=3, num_classes=4,
                      level_channels=[8, 8], weight_groups=2)
+    based = HyperSeg(_Backbone(), [8, 16], 3, 4, [8, 8], static_base=True)
+    assert not based.decoder.signal2weights[0].weight.any()
     x = torch.randn(2, 3, 16, 16)
     out = model(x)
     assert out.shape == (2, 4, 16, 16)
