@@ -74,7 +74,8 @@ class FeatureNonzeros(NamedTuple):
     ptr: Tensor  # (num_rows + 1,) CSR row pointer
     # The transpose in CSR form (column pointer, row of each entry, and the
     # entries' positions in column order): x^T @ grad in weight gradients.
-    transpose: Tuple[Tensor, Tensor, Tensor]
+    # None when built without autograd.
+    transpose: Optional[Tuple[Tensor, Tensor, Tensor]]
 
 
 def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
@@ -85,16 +86,22 @@ def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
     else:
         row, col = x.detach().nonzero(as_tuple=True)
         val = x[row, col]
-    perm = torch.argsort(col, stable=True)
-    transpose = (compressed_pointer(col, x.size(1)), row[perm], perm)
+    transpose = None
+    if torch.is_grad_enabled():
+        # Only weight gradients use the transpose: skip its sort in
+        # evaluation.
+        perm = torch.argsort(col, stable=True)
+        transpose = (compressed_pointer(torch.bincount(col,
+                                                       minlength=x.size(1))),
+                     row[perm], perm)
     return FeatureNonzeros(row, col, val, x.size(0),
-                           compressed_pointer(row, x.size(0)), transpose)
+                           compressed_pointer(torch.bincount(
+                               row, minlength=x.size(0))), transpose)
 
 
-def compressed_pointer(index: Tensor, size: int) -> Tensor:
-    """CSR pointer of a sorted row :obj:`index`: entries of row ``i`` are
-    ``ptr[i]:ptr[i + 1]``."""
-    count = torch.bincount(index, minlength=size)
+def compressed_pointer(count: Tensor) -> Tensor:
+    """CSR pointer from the number of entries per row: entries of row ``i``
+    are ``ptr[i]:ptr[i + 1]``."""
     return torch.cat([count.new_zeros(1), torch.cumsum(count, 0)])
 
 
@@ -188,10 +195,9 @@ def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
     pos = (rowptr.index_select(0, src) - first).index_select(0, edge)
     pos = pos + torch.arange(edge.numel(), device=src.device)
     feat = x.col.index_select(0, pos)
-    edge_ptr = torch.cat([per_edge.new_zeros(1), torch.cumsum(per_edge, 0)])
     return EdgeFeaturePairs(edge, feat, x.val.index_select(0, pos),
                             dst.index_select(0, edge) * num_features + feat,
-                            edge_ptr)
+                            compressed_pointer(per_edge))
 
 
 def sparse_edge_transform(x: FeatureNonzeros, gamma: Optional[Tensor],
