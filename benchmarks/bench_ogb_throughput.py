@@ -6,10 +6,12 @@ Reports, side by side:
 
 * graphs per second and time per training step of each model;
 * Hyper-GIN's step time against what its FLOP count (matrix products,
-  counted by ``torch.utils.flop_counter`` over the very same steps) takes at
-  the plain-matmul rate measured in this run for its dominant product shape
-  (target: within 1.5x, i.e. the generated weights cost no more than their
-  FLOPs need);
+  counted by ``torch.utils.flop_counter`` on the very same batches) takes at
+  the plain-matmul rate of its dominant product shape, timed right before
+  each of its steps; the median over steps (target: within 1.5x, i.e. the
+  generated weights cost no more than their FLOPs need). The models are
+  timed one step of each in turn, so load that comes and goes on a shared
+  machine hits all of them alike;
 * the cheap Hyper-GIN's epoch time against GIN's (target: within 3x).
 
 Writes a JSON record (default ``benchmarks/results/bench_ogb_throughput.json``).
@@ -22,6 +24,7 @@ import argparse
 import os
 import os.path as osp
 import shutil
+import statistics
 import sys
 import time
 
@@ -29,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.loader import DataLoader
+from tqdm import tqdm
 
 from pyg_hyper.datasets import OGBGraphDataset
 from pyg_hyper.nn.models import OGBMolGNN
@@ -64,49 +68,92 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure(name, kwargs, num_tasks, batches, args, device):
-    torch.manual_seed(0)
-    model = OGBMolGNN(num_tasks, **kwargs).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+class _Trainee:
+    """One model with its optimizer and a training step on a batch."""
+    def __init__(self, kwargs, num_tasks, device):
+        torch.manual_seed(0)
+        self.kwargs = kwargs
+        self.model = OGBMolGNN(num_tasks, **kwargs).to(device).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
 
-    def step(batch):
-        optimizer.zero_grad()
-        out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch,
-                    batch.num_graphs)
+    def step(self, batch):
+        self.optimizer.zero_grad()
+        out = self.model(batch.x, batch.edge_index, batch.edge_attr,
+                         batch.batch, batch.num_graphs)
         F.binary_cross_entropy_with_logits(
             out, batch.y.to(out.dtype).view(out.shape)).backward()
-        optimizer.step()
+        self.optimizer.step()
 
-    for batch in batches[:args.warmup]:
-        step(batch)
-    timed = batches[args.warmup:]
-    sync(device)
-    start = time.perf_counter()
-    for batch in timed:
-        step(batch)
-    sync(device)
-    seconds = time.perf_counter() - start
-    # FLOPs of the same steps, counted in a separate, untimed pass.
+
+def count_flops(trainee, batch):
     counter = FlopCounterMode(display=False)
     with counter:
-        for batch in timed:
-            step(batch)
-    graphs = sum(b.num_graphs for b in timed)
-    record = {
-        'config': kwargs,
-        'num_params': sum(p.numel() for p in model.parameters()),
-        'steps': len(timed),
-        'graphs': graphs,
-        'seconds': seconds,
-        'step_s': seconds / len(timed),
-        'graphs_per_s': graphs / seconds,
-        'matmul_flops_per_step': counter.get_total_flops() / len(timed),
-    }
-    print(f"{name:>16}: {record['graphs_per_s']:9.1f} graphs/s, "
-          f"{1e3 * record['step_s']:9.1f} ms/step, "
-          f"{record['matmul_flops_per_step'] / 1e9:8.2f} GFLOP/step, "
-          f"{record['num_params']:>11,} params", flush=True)
-    return record
+        trainee.step(batch)
+    return counter.get_total_flops()
+
+
+def measure(models, num_tasks, batches, args, device):
+    """Times every model on the same batches, one step of each in turn, so
+    that load coming and going on a shared machine hits all of them alike.
+    Right before each Hyper-GIN step the plain-matmul yardstick of that
+    batch's shape is timed, and the step is compared with its own FLOPs at
+    that rate; the reported ratio is the median over steps."""
+    trainees = {name: _Trainee(kw, num_tasks, device)
+                for name, kw in models.items()}
+    for trainee in trainees.values():
+        for batch in batches[:args.warmup]:
+            trainee.step(batch)
+    timed = batches[args.warmup:]
+    # FLOPs of every timed batch, counted in an untimed pass.
+    flops = {name: [count_flops(t, b) for b in timed]
+             for name, t in trainees.items()}
+    seconds = {name: [] for name in trainees}
+    vs_flops = {name: [] for name in trainees}
+    rates = {name: [] for name in trainees}
+    for i, batch in enumerate(tqdm(timed, desc='timed steps')):
+        for name, trainee in trainees.items():
+            cfg = HYPER_GIN_CONFIGS.get(name.split('_')[-1])
+            if cfg is not None:
+                # The dominant product: rows = the batch's nodes,
+                # (r + 1)(F_in + 1) -> F_out, forward and backward.
+                k = (cfg['hyper_channels'] + 1) * (300 + 1)
+                rate = matmul_flop_rate(batch.num_nodes, k,
+                                        cfg['hyper_hidden_channels'], device,
+                                        repeat=3)
+            sync(device)
+            start = time.perf_counter()
+            trainee.step(batch)
+            sync(device)
+            seconds[name].append(time.perf_counter() - start)
+            if cfg is not None:
+                rates[name].append(rate)
+                vs_flops[name].append(seconds[name][-1] /
+                                      (flops[name][i] / rate))
+    records = {}
+    for name, trainee in trainees.items():
+        total = sum(seconds[name])
+        graphs = sum(b.num_graphs for b in timed)
+        rec = {
+            'config': trainee.kwargs,
+            'num_params': sum(p.numel() for p in trainee.model.parameters()),
+            'steps': len(timed),
+            'graphs': graphs,
+            'seconds': total,
+            'step_s': total / len(timed),
+            'step_s_median': statistics.median(seconds[name]),
+            'graphs_per_s': graphs / total,
+            'matmul_flops_per_step': sum(flops[name]) / len(timed),
+        }
+        if vs_flops[name]:
+            rec['matmul_rate_flops'] = statistics.median(rates[name])
+            rec['step_vs_flop_time_per_step'] = vs_flops[name]
+            rec['step_vs_flop_time'] = statistics.median(vs_flops[name])
+        records[name] = rec
+        print(f"{name:>16}: {rec['graphs_per_s']:9.1f} graphs/s, "
+              f"{1e3 * rec['step_s']:9.1f} ms/step, "
+              f"{rec['matmul_flops_per_step'] / 1e9:8.2f} GFLOP/step, "
+              f"{rec['num_params']:>11,} params", flush=True)
+    return records
 
 
 def main(argv=None):
@@ -144,22 +191,10 @@ def main(argv=None):
         'hyper_gin_cheap': dict(conv='hyper_gin',
                                 **HYPER_GIN_CONFIGS['cheap'], **vn),
     }
-    records = {name: measure(name, kw, num_tasks, batches, args, device)
-               for name, kw in models.items()}
-
-    # The plain-matmul yardstick: Hyper-GIN's dominant product (rows = the
-    # nodes of a batch, (r + 1)(F_in + 1) -> F_out), forward and backward.
+    records = measure(models, num_tasks, batches, args, device)
     nodes = sum(b.num_nodes for b in batches[args.warmup:]) / args.steps
-    ratios = {}
-    for name in ('hyper_gin_full', 'hyper_gin_cheap'):
-        cfg = HYPER_GIN_CONFIGS[name.split('_')[-1]]
-        k = (cfg['hyper_channels'] + 1) * (300 + 1)
-        rate = matmul_flop_rate(int(nodes), k, cfg['hyper_hidden_channels'],
-                                device)
-        rec = records[name]
-        rec['matmul_rate_flops'] = rate
-        rec['flop_time_s'] = rec['matmul_flops_per_step'] / rate
-        ratios[f'{name}_step_vs_flop_time'] = rec['step_s'] / rec['flop_time_s']
+    ratios = {f'{name}_step_vs_flop_time': records[name]['step_vs_flop_time']
+              for name in ('hyper_gin_full', 'hyper_gin_cheap')}
     ratios['hyper_gin_cheap_epoch_vs_gin'] = (
         records['hyper_gin_cheap']['seconds'] / records['gin']['seconds'])
     ratios['hyper_gin_full_epoch_vs_gin'] = (
