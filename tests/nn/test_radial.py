@@ -36,6 +36,26 @@ def test_gaussian_expansion_nmp_edge_defaults():
         GaussianExpansion(step=0)
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_gaussian_expansion_has_no_subnormals(dtype):
+    # Distances whose far Gaussians fall below the smallest normal float:
+    # those entries must be exact zeros (subnormals are slow on x86), and
+    # every other entry must equal the plain formula.
+    rbf = GaussianExpansion()
+    dist = torch.linspace(0.0, 10.0, 2001, dtype=dtype)
+    out = rbf(dist)
+    assert out.dtype == dtype
+    tiny = torch.finfo(dtype).tiny
+    assert not ((out > 0) & (out < tiny)).any()
+    # The unguarded formula, evaluated the same way.
+    exact = torch.exp(rbf.coeff *
+                      (dist.view(-1, 1) - rbf.offset.to(dtype)).pow(2))
+    kept = out > 0
+    assert kept.any() and (~kept).any()
+    assert torch.equal(out[kept], exact[kept])
+    assert exact[~kept].max() < math.e * tiny
+
+
 def test_molecular_graph_full_and_cutoff():
     torch.manual_seed(0)
     counts = [3, 1, 5]
