@@ -288,58 +288,85 @@ class _LowRankScales(torch.autograd.Function):
     r"""For :math:`\mathbf{Z}_k = \mathbf{C}_k \mathbf{E}_k` (:math:`k` =
     gamma, beta; :math:`(N, d)` each, rank :math:`r`), returns
     :math:`\mathrm{LeakyReLU}(\mathbf{Z})` at the given entries and
-    :math:`\sum_k \mathrm{mean}(\mathrm{LeakyReLU}(\mathbf{Z}_k)^2)`.
+    :math:`\sum_k \mathrm{mean}(\mathrm{LeakyReLU}(\mathbf{Z}_k)^2)` over
+    the rows in :obj:`reg_rows` (a mask; :obj:`None` for all rows, and zero
+    if it selects none).
 
     Why a custom function: the regularizer needs every entry of
     :math:`\mathbf{Z}`, but holding :math:`\mathbf{Z}` (and autograd's
     copies of it) costs several passes over :math:`2 N d` floats through
     main memory. Here :math:`\mathbf{Z}` is built in row blocks that stay in
     cache, used at once, and rebuilt in the backward pass; nothing of size
-    :math:`N d` is stored. The entries must be sorted by row.
+    :math:`N d` is stored. The entries must be sorted by row. (Gathering
+    only the entries' rows and columns instead is slower, even without the
+    regularizer: a rank-8 dot product per entry does not vectorize.)
     """
     @staticmethod
-    def forward(ctx, context, expand, flat, slope, block):
+    def forward(ctx, context, expand, flat, slope, block, reg_rows):
         num_rows, dim = context.size(0), expand.size(-1)
         bounds = torch.searchsorted(
             flat, torch.arange(0, num_rows + block, block,
                                device=flat.device) * dim).tolist()
+        count = num_rows if reg_rows is None else int(reg_rows.sum())
         values = context.new_empty(flat.numel(), 2)
         total = context.new_zeros(())
         for i, start in enumerate(range(0, num_rows, block)):
             lo, hi = bounds[i], bounds[i + 1]
             local = flat[lo:hi] - start * dim
+            mask = _block_mask(reg_rows, start, block, count)
             for k in range(2):
                 z = context[start:start + block, k] @ expand[k]
-                z = F.leaky_relu_(z, slope).view(-1)
-                total += torch.dot(z, z)
-                values[lo:hi, k] = z.index_select(0, local)
-        ctx.save_for_backward(context, expand, flat)
+                z = F.leaky_relu_(z, slope)
+                if mask is None:
+                    total += torch.dot(z.view(-1), z.view(-1))
+                elif mask is not False:
+                    total += z[mask].pow(2).sum()
+                values[lo:hi, k] = z.view(-1).index_select(0, local)
+        ctx.save_for_backward(context, expand, flat, reg_rows)
         ctx.slope, ctx.block, ctx.bounds = slope, block, bounds
-        return values, total / (num_rows * dim)
+        ctx.count = count
+        return values, total / max(count * dim, 1)
 
     @staticmethod
     def backward(ctx, grad_values, grad_total):
-        context, expand, flat = ctx.saved_tensors
+        context, expand, flat, reg_rows = ctx.saved_tensors
         num_rows, dim = context.size(0), expand.size(-1)
-        scale = 2 * grad_total / (num_rows * dim)
+        scale = 2 * grad_total / max(ctx.count * dim, 1)
         grad_context = torch.empty_like(context)
         grad_expand = torch.zeros_like(expand)
         for i, start in enumerate(range(0, num_rows, ctx.block)):
             lo, hi = ctx.bounds[i], ctx.bounds[i + 1]
             local = flat[lo:hi] - start * dim
+            mask = _block_mask(reg_rows, start, ctx.block, ctx.count)
             for k in range(2):
                 block = context[start:start + ctx.block, k]
                 z = block @ expand[k]
                 # d LeakyReLU(z)^2 / dz = 2 LeakyReLU(z, slope^2): one
                 # elementwise pass over the block, no mask tensor.
-                grad = F.leaky_relu(z, ctx.slope**2).mul_(scale).view(-1)
+                grad = F.leaky_relu(z, ctx.slope**2).mul_(scale)
+                if mask is False:
+                    grad.zero_()
+                elif mask is not None:
+                    grad.mul_(mask.unsqueeze(-1))
+                grad = grad.view(-1)
                 at = z.view(-1).index_select(0, local)
                 grad.index_add_(0, local, grad_values[lo:hi, k] * torch.where(
                     at > 0, 1.0, ctx.slope))
                 grad = grad.view_as(z)
                 grad_context[start:start + ctx.block, k] = grad @ expand[k].t()
                 grad_expand[k].addmm_(block.t(), grad)
-        return grad_context, grad_expand, None, None, None
+        return grad_context, grad_expand, None, None, None, None
+
+
+def _block_mask(reg_rows: Optional[Tensor], start: int, block: int,
+                count: int):
+    """The regularizer's rows within one block: :obj:`None` (all rows),
+    :obj:`False` (none) or a boolean mask."""
+    if reg_rows is None:
+        return None
+    if count == 0:
+        return False
+    return reg_rows[start:start + block]
 
 
 def materialize_localized_weight(weight: Tensor, gamma: Tensor,
@@ -417,8 +444,9 @@ class NodeLocalization(torch.nn.Module):
         return z[:, 0] + 1, z[:, 1]
 
     def at(self, projected_context: Tensor, flat_index: Tensor,
-           block_size: int = 128) -> Tuple[Tensor, Tensor]:
-        r"""The scales at given entries only, with the regularizer of all.
+           block_size: int = 128, reg_index: Optional[Tensor] = None,
+           regularize: bool = True) -> Tuple[Tensor, Tensor]:
+        r"""The scales at given entries only, with the regularizer.
 
         Args:
             projected_context (torch.Tensor): Aggregated :meth:`project`
@@ -427,20 +455,35 @@ class NodeLocalization(torch.nn.Module):
                 sorted.
             block_size (int, optional): Rows per cache-resident block of
                 the low-rank product. (default: :obj:`128`)
+            reg_index (torch.Tensor, optional): The nodes whose scales the
+                regularizer averages. (default: :obj:`None`, all nodes)
+            regularize (bool, optional): If :obj:`False`, the regularizer
+                is not computed (returned as zero). (default: :obj:`True`)
 
         Returns:
             (torch.Tensor, torch.Tensor): :math:`(\gamma_{v,k} - 1,
             \beta_{v,k})` stacked as :math:`(P, 2)`, and
-            :func:`localization_regularizer` over all :math:`(N, d_{in})`
-            scales.
+            :func:`localization_regularizer` over the :math:`(|S|, d_{in})`
+            scales of the nodes :math:`S` in :obj:`reg_index`.
         """
         z = projected_context.view(-1, 2, projected_context.size(-1) // 2)
+        slope = self.negative_slope
         if self.expand is None:
-            z = F.leaky_relu(z, self.negative_slope)
-            reg = z.pow(2).mean(dim=(0, 2)).sum()
+            z = F.leaky_relu(z, slope)
+            reg = z.new_zeros(())
+            if regularize:
+                scoped = (z if reg_index is None else
+                          z.index_select(0, reg_index))
+                reg = scoped.pow(2).mean(dim=(0, 2)).sum()
             return z.transpose(0, 1).reshape(2, -1)[:, flat_index].t(), reg
+        reg_rows = None
+        if not regularize or reg_index is not None:
+            reg_rows = torch.zeros(z.size(0), dtype=torch.bool,
+                                   device=z.device)
+            if regularize:
+                reg_rows[reg_index] = True
         return _LowRankScales.apply(z.contiguous(), self.expand, flat_index,
-                                    self.negative_slope, block_size)
+                                    slope, block_size, reg_rows)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.channels}, '

@@ -19,6 +19,7 @@ __all__ = [
     'is_tracing',
     'check_channels',
     'check_edge_index',
+    'check_node_index',
     'check_edge_attr',
     'check_finite',
     'check_shape',
@@ -90,6 +91,31 @@ def check_edge_index(owner: str, edge_index, num_src: int,
                          f"'edge_index' (largest source index {src_max} for "
                          f"{num_src} source nodes, largest target index "
                          f"{dst_max} for {num_dst} target nodes)")
+
+
+def check_node_index(owner: str, name: str, index: Tensor,
+                     num_nodes: int) -> None:
+    """Checks a non-empty, sorted, duplicate-free 1-D tensor of node indices
+    in :obj:`[0, num_nodes)` (a node subset, e.g. the training nodes)."""
+    if not isinstance(index, Tensor) or index.dim() != 1 or \
+            index.dtype not in (torch.long, torch.int):
+        got = (f'{type(index).__name__}' if not isinstance(index, Tensor)
+               else f'{index.dtype} of shape {list(index.shape)}')
+        raise ValueError(f"'{owner}' expected '{name}' to be node indices "
+                         f"of dtype torch.long and shape [num_indices] "
+                         f"(got {got})")
+    if index.numel() == 0:
+        raise ValueError(f"'{owner}' expected '{name}' to hold at least one "
+                         f"node index")
+    if is_tracing():
+        return
+    if int(index.min()) < 0 or int(index.max()) >= num_nodes:
+        raise ValueError(f"'{owner}' found indices out of range in "
+                         f"'{name}' (smallest {int(index.min())}, largest "
+                         f"{int(index.max())}, for {num_nodes} nodes)")
+    if index.numel() > 1 and not bool((index[1:] > index[:-1]).all()):
+        raise ValueError(f"'{owner}' expected '{name}' sorted and without "
+                         f"duplicates (use torch.unique)")
 
 
 def check_edge_attr(owner: str, edge_attr: Optional[Tensor],

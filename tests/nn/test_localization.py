@@ -108,22 +108,38 @@ def test_regularizer_is_zero_at_identity_and_positive_otherwise():
     assert localization_regularizer(g, b + 1) == pytest.approx(1.0)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 9), d=st.integers(1, 6), rank=st.integers(1, 3),
-       block_size=st.integers(1, 4), seed=st.integers(0, 2**16))
-def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed):
+       block_size=st.integers(1, 4), seed=st.integers(0, 2**16),
+       scope=st.sampled_from(['all', 'subset', 'none']))
+def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed,
+                                            scope):
     """The blocked low-rank evaluation equals the dense gamma / beta and
-    regularizer, for any block size (blocks that split the entries)."""
+    regularizer (over all nodes, a subset, or none), for any block size
+    (blocks that split the entries)."""
     gen = torch.Generator().manual_seed(seed)
     loc = NodeLocalization(d, rank=rank).double()
     context = torch.randn(n, 2 * rank, generator=gen, dtype=torch.float64,
                           requires_grad=True)
     flat = torch.unique(torch.randint(0, n * d, (2 * n, ), generator=gen))
-    offsets, reg = loc.at(context, flat, block_size=block_size)
+    index = None
+    if scope == 'subset':
+        index = torch.unique(torch.randint(0, n, (max(n // 2, 1), ),
+                                           generator=gen))
+    offsets, reg = loc.at(context, flat, block_size=block_size,
+                          reg_index=index, regularize=scope != 'none')
     gamma, beta = loc(context)
+
+    def reference_reg():
+        if scope == 'none':
+            return gamma.new_zeros(())
+        if index is None:
+            return localization_regularizer(gamma, beta)
+        return localization_regularizer(gamma[index], beta[index])
+
     assert torch.allclose(offsets[:, 0], (gamma - 1).reshape(-1)[flat])
     assert torch.allclose(offsets[:, 1], beta.reshape(-1)[flat])
-    assert torch.allclose(reg, localization_regularizer(gamma, beta))
+    assert torch.allclose(reg, reference_reg())
     weights = torch.randn(offsets.shape, generator=gen, dtype=torch.float64)
     for params in ((context, ), (context, loc.expand)):
         fast = torch.autograd.grad((offsets * weights).sum() + 3 * reg,
@@ -131,8 +147,7 @@ def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed):
         ref = torch.autograd.grad(
             ((gamma - 1).reshape(-1)[flat] * weights[:, 0]).sum() +
             (beta.reshape(-1)[flat] * weights[:, 1]).sum() +
-            3 * localization_regularizer(gamma, beta), params,
-            retain_graph=True)
+            3 * reference_reg(), params, retain_graph=True)
         for a, b in zip(fast, ref):
             assert torch.allclose(a, b)
 
@@ -143,9 +158,11 @@ def test_scales_at_pairs_gradcheck():
     context = torch.randn(5, 2, 2, dtype=torch.float64, requires_grad=True)
     expand = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
     flat = torch.tensor([0, 3, 5, 6, 11, 19])
-    assert torch.autograd.gradcheck(
-        lambda c, e: _LowRankScales.apply(c, e, flat, 0.2, 2),
-        (context, expand))
+    rows = torch.tensor([True, False, False, True, True])
+    for reg_rows in (None, rows):
+        assert torch.autograd.gradcheck(
+            lambda c, e: _LowRankScales.apply(c, e, flat, 0.2, 2, reg_rows),
+            (context, expand))
 
 
 @pytest.mark.parametrize('with_transpose', [False, True])

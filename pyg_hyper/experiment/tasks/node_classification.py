@@ -24,12 +24,17 @@ MODELS = {
 }
 
 
+REG_SCOPES = ('all', 'train')
+
+
 @register_task
 class NodeClassificationTask(Task):
     """Full-batch transductive node classification, scored by accuracy.
 
     The loss is cross-entropy on the training nodes plus ``optim.reg_weight``
-    times the localization regularizer.
+    times the localization regularizer, averaged over every node's scales
+    (``optim.reg_scope: all``) or over those that reach the training nodes
+    (``train``).
     """
     name = 'node_classification'
     metric = 'accuracy'
@@ -67,10 +72,18 @@ class NodeClassificationTask(Task):
                 # on its "FiLM" weights; Adam's weight decay lambda is the
                 # gradient of TensorFlow's lambda * l2_loss = lambda/2 |p|^2).
                 'loc_weight_decay': 1.0,
+                # Which scales the regularizer averages: 'all' nodes, or
+                # 'train': those reaching the training nodes' outputs (the
+                # official code's receptive field of the training batch).
+                'reg_scope': 'all',
             },
         }
 
     def _model_spec(self, cfg):
+        scope = cfg['optim']['reg_scope']
+        if scope not in REG_SCOPES:
+            raise ValueError(f"unknown optim.reg_scope '{scope}'; valid "
+                             f"values: {', '.join(REG_SCOPES)}")
         name = cfg['model']['name']
         if name not in MODELS:
             raise ValueError(f"unknown model '{name}'; valid models: "
@@ -134,7 +147,11 @@ class NodeClassificationTask(Task):
     def train_epoch(self, model, data, optimizer, cfg):
         model.train()
         optimizer.zero_grad()
-        out, reg = model(data.x, data.edge_index, return_regularizer=True)
+        reg_nodes = None
+        if cfg['optim']['reg_scope'] == 'train':
+            reg_nodes = data.train_mask.nonzero().view(-1)
+        out, reg = model(data.x, data.edge_index, return_regularizer=True,
+                         reg_nodes=reg_nodes)
         loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
         loss = loss + cfg['optim']['reg_weight'] * reg
         loss.backward()

@@ -110,7 +110,8 @@ class LGATConv(LocalizedConv):
             torch.nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, edge_index: Adj,
-                return_regularizer: bool = False
+                return_regularizer: bool = False,
+                reg_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -120,11 +121,17 @@ class LGATConv(LocalizedConv):
                 (transposed) sparse adjacency.
             return_regularizer (bool, optional): Also return the
                 localization regularizer. (default: :obj:`False`)
+            reg_index (torch.Tensor, optional): Sorted indices of the nodes
+                whose node-level scales (and whose incoming edges'
+                edge-level scales) the regularizer averages, e.g. the
+                training nodes' receptive field, as the official code does.
+                (default: :obj:`None`, all nodes and edges)
         """
         H, C = self.heads, self.out_channels
         num_nodes = x.size(0)
         edges = self.normalized_edges(x, edge_index)
-        loc = self.localized_messages(x, edges)
+        loc = self.localized_messages(x, edges, reg_index,
+                                       return_regularizer)
         msg = loc.msg.view(-1, H, C)
         z = self.localized_node_transform(loc, edges)
         dst = edges.edge_index[1]

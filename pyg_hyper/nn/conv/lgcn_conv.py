@@ -93,7 +93,8 @@ class LGCNConv(LocalizedConv):
 
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_weight: OptTensor = None,
-                return_regularizer: bool = False
+                return_regularizer: bool = False,
+                reg_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -104,9 +105,15 @@ class LGCNConv(LocalizedConv):
             edge_weight (torch.Tensor, optional): Edge weights.
             return_regularizer (bool, optional): Also return the
                 localization regularizer. (default: :obj:`False`)
+            reg_index (torch.Tensor, optional): Sorted indices of the nodes
+                whose node-level scales (and whose incoming edges'
+                edge-level scales) the regularizer averages, e.g. the
+                training nodes' receptive field, as the official code does.
+                (default: :obj:`None`, all nodes and edges)
         """
         edges = self.normalized_edges(x, edge_index, edge_weight)
-        loc = self.localized_messages(x, edges)
+        loc = self.localized_messages(x, edges, reg_index,
+                                       return_regularizer)
         out = self.propagate(edges.edge_index, msg=loc.msg, norm=edges.norm,
                              size=(x.size(0), x.size(0)))
         if self.bias is not None:

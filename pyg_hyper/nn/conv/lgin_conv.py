@@ -3,7 +3,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from torch_geometric.typing import Adj
+from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.nn.inits import reset
 
 from pyg_hyper.nn.conv.localized_conv import LocalizedConv, finish
@@ -95,7 +95,8 @@ class LGINConv(LocalizedConv):
         reset(self.lin2)
 
     def forward(self, x: Tensor, edge_index: Adj,
-                return_regularizer: bool = False
+                return_regularizer: bool = False,
+                reg_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -105,10 +106,16 @@ class LGINConv(LocalizedConv):
                 (transposed) sparse adjacency.
             return_regularizer (bool, optional): Also return the
                 localization regularizer. (default: :obj:`False`)
+            reg_index (torch.Tensor, optional): Sorted indices of the nodes
+                whose node-level scales (and whose incoming edges'
+                edge-level scales) the regularizer averages, e.g. the
+                training nodes' receptive field, as the official code does.
+                (default: :obj:`None`, all nodes and edges)
         """
         num_nodes = x.size(0)
         edges = self.normalized_edges(x, edge_index)
-        loc = self.localized_messages(x, edges)
+        loc = self.localized_messages(x, edges, reg_index,
+                                       return_regularizer)
         # GIN sums neighbours with weight 1 and the node itself with 1 + eps
         # (the appended self loops); the context alone uses Ahat.
         coef = torch.ones_like(edges.norm)

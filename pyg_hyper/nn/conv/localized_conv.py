@@ -23,7 +23,11 @@ from pyg_hyper.nn.localization import (
     pairwise_edge_transform,
     use_sparse_features,
 )
-from pyg_hyper.utils.checks import check_channels, check_edge_index
+from pyg_hyper.utils.checks import (
+    check_channels,
+    check_edge_index,
+    check_node_index,
+)
 
 __all__ = ['LocalizedConv', 'NormalizedEdges', 'LocalizedMessages']
 
@@ -133,13 +137,19 @@ class LocalizedConv(MessagePassing):
         norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
         return NormalizedEdges(edge_index, norm, num_edges)
 
-    def localized_messages(self, x: Tensor,
-                           edges: NormalizedEdges) -> LocalizedMessages:
+    def localized_messages(self, x: Tensor, edges: NormalizedEdges,
+                           reg_index: OptTensor = None,
+                           regularize: bool = True) -> LocalizedMessages:
         r"""Per-edge :math:`\boldsymbol{\gamma}_{vu} \odot (\mathbf{h}_u
         \mathbf{W}_v + \mathbf{b}) + \boldsymbol{\beta}_{vu}` (each factor
-        only where its level is on), with the regularizer."""
+        only where its level is on), with the regularizer over the scales of
+        the nodes in :obj:`reg_index` and of the edges into them (all if
+        :obj:`None`; zero, and not computed, if :obj:`regularize=False`)."""
         src, dst = edges.edge_index[0], edges.edge_index[1]
         num_nodes = x.size(0)
+        if reg_index is not None:
+            check_node_index(self.__class__.__name__, 'reg_index', reg_index,
+                             num_nodes)
         # Sparse (bag-of-words) inputs: every product with x touches only
         # its non-zeros, listed once here.
         feats = (feature_nonzeros(x)
@@ -156,11 +166,15 @@ class LocalizedConv(MessagePassing):
                                      0, src),
                                  norm=edges.norm, size=(num_nodes, num_nodes))
             if isinstance(feats, FeatureNonzeros) and not self.materialize:
-                base, node_reg = self._sparse_node_localized(feats, ctx, src,
-                                                             dst)
+                base, node_reg = self._sparse_node_localized(
+                    feats, ctx, src, dst, reg_index, regularize)
             else:
                 gamma, beta = self.node_loc(ctx)
-                node_reg = localization_regularizer(gamma, beta)
+                if regularize:
+                    node_reg = localization_regularizer(
+                        *_rows((gamma, beta), reg_index))
+                else:
+                    node_reg = reg
                 if self.materialize:
                     weight = materialize_localized_weight(self.weight, gamma,
                                                           beta)
@@ -175,11 +189,21 @@ class LocalizedConv(MessagePassing):
         if self.edge_loc is not None:
             edge_gamma, edge_beta = self.edge_loc(feats, src, dst)
             msg = edge_gamma * (msg + self.msg_bias) + edge_beta
-            reg = reg + localization_regularizer(edge_gamma, edge_beta)
+            edge_scope = None
+            if regularize and reg_index is not None:
+                in_scope = torch.zeros(num_nodes, dtype=torch.bool,
+                                       device=dst.device)
+                edge_scope = in_scope.index_fill_(0, reg_index,
+                                                  True)[dst].nonzero().view(-1)
+            if regularize:
+                reg = reg + localization_regularizer(
+                    *_rows((edge_gamma, edge_beta), edge_scope))
         return LocalizedMessages(msg, base, reg)
 
     def _sparse_node_localized(self, feats: FeatureNonzeros, ctx: Tensor,
-                               src: Tensor, dst: Tensor
+                               src: Tensor, dst: Tensor,
+                               reg_index: OptTensor = None,
+                               regularize: bool = True
                                ) -> Tuple[Tensor, Tensor]:
         """:math:`h_u W_v` on sparse features, evaluating the node-level
         scales only at the (target, feature) pairs that occur."""
@@ -189,7 +213,9 @@ class LocalizedConv(MessagePassing):
         pairs = edge_feature_pairs(feats, src.index_select(0, perm),
                                    dst.index_select(0, perm),
                                    self.in_channels)
-        offsets, reg = self.node_loc.at(ctx, pairs.target_feat)
+        offsets, reg = self.node_loc.at(ctx, pairs.target_feat,
+                                        reg_index=reg_index,
+                                        regularize=regularize)
         base = pairwise_edge_transform(pairs, offsets[:, 0] + 1,
                                        offsets[:, 1], self.weight,
                                        perm.numel())
@@ -210,6 +236,12 @@ class LocalizedConv(MessagePassing):
     def _levels_repr(self) -> str:
         return (f'node_level={self.node_level}, '
                 f'edge_level={self.edge_level}')
+
+
+def _rows(tensors: Tuple[Tensor, ...], index: OptTensor
+          ) -> Tuple[Tensor, ...]:
+    return tensors if index is None else tuple(
+        t.index_select(0, index) for t in tensors)
 
 
 def finish(out: Tensor, reg: Tensor, return_regularizer: bool

@@ -1,10 +1,11 @@
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from torch_geometric.typing import Adj
+from torch_geometric.typing import Adj, OptTensor, SparseTensor
+from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
 
@@ -24,6 +25,29 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
                                    F.dropout(x.values(), p=p, training=True),
                                    x.size(), is_coalesced=True,
                                    check_invariants=False)
+
+
+def in_neighbourhood(edge_index: Adj, nodes: Tensor,
+                     num_nodes: int) -> Tensor:
+    """Sorted union of :obj:`nodes` and the sources of the edges into them:
+    the nodes a one-hop layer reads to compute :obj:`nodes`."""
+    if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
+        # A (transposed) adjacency stores [target, source].
+        edge_index = to_edge_index(edge_index)[0].flip(0)
+    member = torch.zeros(num_nodes, dtype=torch.bool, device=nodes.device)
+    member[nodes] = True
+    src, dst = edge_index[0], edge_index[1]
+    member[src[member[dst]]] = True
+    return member.nonzero().view(-1)
+
+
+def _run(conv: torch.nn.Module, x: Tensor, edge_index: Adj,
+         regularize: bool, reg_index: OptTensor
+         ) -> Tuple[Tensor, Optional[Tensor]]:
+    # Without the regularizer (evaluation) nothing is spent on it.
+    if not regularize:
+        return conv(x, edge_index), None
+    return conv(x, edge_index, return_regularizer=True, reg_index=reg_index)
 
 
 class LGNN(torch.nn.Module):
@@ -94,15 +118,26 @@ class LGNN(torch.nn.Module):
         self.conv2.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Adj,
-                return_regularizer: bool = False
+                return_regularizer: bool = False,
+                reg_nodes: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Returns class logits (and the summed localization regularizer of
-        both layers if :obj:`return_regularizer=True`)."""
+        both layers if :obj:`return_regularizer=True`).
+
+        :obj:`reg_nodes` (sorted node indices, e.g. the training nodes)
+        restricts the regularizer to the scales that reach those nodes'
+        outputs, as the official code computes it on a batch's receptive
+        field: the second layer's at :obj:`reg_nodes`, the first layer's at
+        :obj:`reg_nodes` and their in-neighbours. (default: :obj:`None`,
+        every node)"""
+        scope1 = scope2 = None
+        if reg_nodes is not None:
+            scope2 = reg_nodes
+            scope1 = in_neighbourhood(edge_index, reg_nodes, x.size(0))
         x = dropout_features(x, self.dropout, self.training)
-        x, reg1 = self.conv1(x, edge_index, return_regularizer=True)
-        x = F.elu(x)
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        x, reg2 = self.conv2(x, edge_index, return_regularizer=True)
+        x, reg1 = _run(self.conv1, x, edge_index, return_regularizer, scope1)
+        x = F.dropout(F.elu(x), p=self.dropout, training=self.training)
+        x, reg2 = _run(self.conv2, x, edge_index, return_regularizer, scope2)
         return (x, reg1 + reg2) if return_regularizer else x
 
     def __repr__(self) -> str:

@@ -25,6 +25,28 @@ def test_citation_configs_train_on_cora(model, tmp_path, data_root):
     assert res['metric'] == 'accuracy'
 
 
+def test_regularizer_on_the_training_nodes_receptive_field(data_root):
+    import torch
+    from pyg_hyper.experiment import get_task
+    task = get_task('node_classification')
+    cfg = {s: build_config(f'{CONFIGS}/lgcn.yaml',
+                           [f'data.root={data_root}', f'optim.reg_scope={s}'])
+           for s in ('all', 'train')}
+    data = task.data_for_seed(task.load_data(cfg['all'], 'cpu'),
+                              cfg['all'], 0)
+    losses = {}
+    for scope, c in cfg.items():
+        torch.manual_seed(0)  # same weights and dropout: only the scope
+        model = task.build_model(c, data)
+        losses[scope] = task.train_epoch(model, data, torch.optim.SGD(
+            model.parameters(), lr=0.0), c)
+    assert losses['all'] != losses['train']
+    with pytest.raises(ValueError, match="unknown optim.reg_scope 'val'; "
+                       "valid values: all, train"):
+        task._model_spec(build_config(f'{CONFIGS}/lgcn.yaml',
+                                      ['optim.reg_scope=val']))
+
+
 def test_describe_names_levels():
     names = [build_config(f'{CONFIGS}/{m}.yaml')['name']
              for m in ('gcn', 'lgcn', 'lgcn_node', 'lgcn_edge')]

@@ -2,7 +2,9 @@
 import pytest
 import torch
 
-from torch_geometric.utils import to_torch_csc_tensor
+from torch_geometric.utils import scatter, to_torch_csc_tensor
+
+from pyg_hyper.nn import localization_regularizer
 
 # 6 nodes, undirected, no self loops; node 5 is isolated.
 EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 0, 4],
@@ -84,6 +86,50 @@ def assert_sparse_features_match_dense(make, dim=5):
         assert torch.allclose(g, p.grad, atol=1e-6)
 
 
+def grad_or_zero(p):
+    return torch.zeros_like(p) if p.grad is None else p.grad.clone()
+
+
+def reference_regularizer(conv, x, scope):
+    """The regularizer from dense scales, written out: node-level scales of
+    the nodes in :obj:`scope`, edge-level scales of the edges into them."""
+    edges = conv.normalized_edges(x, EDGE_INDEX)
+    src, dst = edges.edge_index
+    ctx = scatter(edges.norm.unsqueeze(-1) *
+                  conv.node_loc.project(x)[src], dst, 0, dim_size=NUM_NODES)
+    gamma, beta = conv.node_loc(ctx)
+    edge_gamma, edge_beta = conv.edge_loc(x, src, dst)
+    into = torch.isin(dst, scope)
+    return (localization_regularizer(gamma[scope], beta[scope]) +
+            localization_regularizer(edge_gamma[into], edge_beta[into]))
+
+
+def assert_scoped_regularizer(make, dim=5):
+    """``reg_index`` changes only the regularizer, to the written-out
+    reference, on dense and sparse features, with the same gradients."""
+    torch.manual_seed(0)
+    conv = make(node_rank=2).double()
+    x = features(dim, sparse=True, dtype=torch.float64)
+    scope = torch.tensor([1, 3, 5])  # 5 is isolated: its self loop only
+    out_all, reg_all = conv(x, EDGE_INDEX, return_regularizer=True)
+    assert torch.allclose(
+        reg_all, reference_regularizer(conv, x, torch.arange(NUM_NODES)))
+    ref = reference_regularizer(conv, x, scope)
+    assert not torch.allclose(ref, reg_all)
+    conv.zero_grad()
+    ref.backward()
+    ref_grads = [grad_or_zero(p) for p in conv.parameters()]
+    for inputs in (x, x.to_sparse()):
+        conv.zero_grad()
+        out, reg = conv(inputs, EDGE_INDEX, return_regularizer=True,
+                        reg_index=scope)
+        assert torch.allclose(out, out_all)
+        assert torch.allclose(reg, ref)
+        reg.backward()
+        for (name, p), g in zip(conv.named_parameters(), ref_grads):
+            assert torch.allclose(grad_or_zero(p), g), name
+
+
 class LocalizedConvContract:
     """Tests every LGNN layer must pass; a test file subclasses it and
     defines :meth:`make` (its layer with 5 input channels)."""
@@ -108,6 +154,20 @@ class LocalizedConvContract:
     def test_sparse_features(self, node, edge):
         assert_sparse_features_match_dense(
             lambda: self.make(node_level=node, edge_level=edge))
+
+    def test_scoped_regularizer(self):
+        assert_scoped_regularizer(self.make)
+
+    @pytest.mark.parametrize('index,match', [
+        ([3, 1], 'sorted and without duplicates'),
+        ([1, 6], r'out of range in .reg_index. \(smallest 1, largest 6, '
+                 r'for 6 nodes\)'),
+        ([], 'at least one node index'),
+    ])
+    def test_bad_reg_index(self, index, match):
+        with pytest.raises(ValueError, match=match):
+            self.make()(features(5), EDGE_INDEX,
+                        reg_index=torch.tensor(index, dtype=torch.long))
 
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__

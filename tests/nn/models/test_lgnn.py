@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from pyg_hyper.nn.models import LGNN
-from pyg_hyper.nn.models.lgnn import dropout_features
-from tests.nn.conv.lgnn_cases import EDGE_INDEX, features
+from pyg_hyper.nn.models.lgnn import dropout_features, in_neighbourhood
+from tests.nn.conv.lgnn_cases import EDGE_INDEX, NUM_NODES, features
 
 
 @pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
@@ -39,3 +39,37 @@ def test_unknown_backbone_lists_valid():
     with pytest.raises(ValueError, match="unknown backbone 'sage'; valid "
                        "backbones: gcn, gat, gin"):
         LGNN(5, 4, 3, backbone='sage')
+
+
+def test_in_neighbourhood():
+    from torch_geometric.utils import to_torch_csc_tensor
+    adj_t = to_torch_csc_tensor(EDGE_INDEX, size=(NUM_NODES, NUM_NODES)).t()
+    for adj in (EDGE_INDEX, adj_t):
+        assert in_neighbourhood(adj, torch.tensor([1]), NUM_NODES).tolist() \
+            == [0, 1, 2]
+        assert in_neighbourhood(adj, torch.tensor([0, 5]),
+                                NUM_NODES).tolist() == [0, 1, 4, 5]
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_regularizer_scoped_to_reg_nodes(backbone):
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2).eval()
+    x = features(5)
+    out, reg = model(x, EDGE_INDEX, return_regularizer=True)
+    # Evaluation skips the regularizer, not the localization.
+    assert torch.allclose(model(x.to_sparse(), EDGE_INDEX), out, atol=1e-6)
+    everyone = torch.arange(NUM_NODES)
+    _, same = model(x, EDGE_INDEX, return_regularizer=True,
+                    reg_nodes=everyone)
+    assert torch.allclose(reg, same)
+    nodes = torch.tensor([1])
+    out_scoped, scoped = model(x, EDGE_INDEX, return_regularizer=True,
+                               reg_nodes=nodes)
+    assert torch.allclose(out, out_scoped)
+    # Layer 1 over node 1 and its in-neighbours, layer 2 over node 1.
+    h = torch.nn.functional.elu(model.conv1(x, EDGE_INDEX))
+    expected = (model.conv1(x, EDGE_INDEX, return_regularizer=True,
+                            reg_index=torch.tensor([0, 1, 2]))[1] +
+                model.conv2(h, EDGE_INDEX, return_regularizer=True,
+                            reg_index=nodes)[1])
+    assert torch.allclose(scoped, expected)
