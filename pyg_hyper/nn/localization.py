@@ -28,6 +28,7 @@ Why not :class:`~pyg_hyper.nn.HyperLinear`: :math:`\mathbf{W}_v` is affine in
 :math:`O(d_{in}^2)` per row, while the diagonal structure here costs
 :math:`O(d_{in})`.
 """
+import math
 from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
@@ -369,6 +370,28 @@ def _block_mask(reg_rows: Optional[Tensor], start: int, block: int,
     return reg_rows[start:start + block]
 
 
+#: Initializations of the localization parameters.
+LOC_INITS = ('glorot', 'he')
+
+
+def _check_init(owner: str, init: str) -> str:
+    if init not in LOC_INITS:
+        raise ValueError(f"'{owner}' got unknown init '{init}'; valid: "
+                         f"{', '.join(LOC_INITS)}")
+    return init
+
+
+def init_localization(weight: Tensor, init: str, fan_in: int) -> None:
+    """Glorot uniform, or He: a normal of standard deviation
+    :math:`\\sqrt{2/\\text{fan-in}}` truncated at two deviations (what the
+    official LGNN code's TensorFlow variance-scaling initializer draws)."""
+    if init == 'glorot':
+        glorot(weight)
+        return
+    std = math.sqrt(2.0 / fan_in)
+    torch.nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+
+
 def materialize_localized_weight(weight: Tensor, gamma: Tensor,
                                  beta: Tensor) -> Tensor:
     r"""Builds :math:`\mathbf{W}_v = \mathbf{W} \odot
@@ -405,10 +428,17 @@ class NodeLocalization(torch.nn.Module):
             :obj:`None`, a full :math:`d_{in} \times d_{in}` matrix)
         negative_slope (float, optional): LeakyReLU slope.
             (default: :obj:`0.2`)
+        init (str, optional): Initialization of :math:`\mathbf{M}`,
+            :obj:`"glorot"` or :obj:`"he"` (truncated normal with standard
+            deviation :math:`\sqrt{2 / \text{fan-in}}`, the official
+            code's variance scaling; :math:`\mathbf{M}_2` then starts with
+            standard deviation :math:`\sqrt{2/\text{rank}}`).
+            (default: :obj:`"glorot"`)
     """
     def __init__(self, channels: int, rank: Optional[int] = None,
-                 negative_slope: float = 0.2):
+                 negative_slope: float = 0.2, init: str = 'glorot'):
         super().__init__()
+        self.init = _check_init(self.__class__.__name__, init)
         self.channels = channels
         self.rank = rank
         self.negative_slope = negative_slope
@@ -422,9 +452,9 @@ class NodeLocalization(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        glorot(self.proj)
+        init_localization(self.proj, self.init, self.proj.size(0))
         if self.expand is not None:
-            glorot(self.expand)
+            init_localization(self.expand, self.init, self.expand.size(1))
 
     def project(self, x: Features) -> Tensor:
         """The linear part applied before aggregation,
@@ -508,10 +538,14 @@ class EdgeLocalization(torch.nn.Module):
         out_channels (int): Message width :math:`d_{out}`.
         negative_slope (float, optional): LeakyReLU slope.
             (default: :obj:`0.2`)
+        init (str, optional): Initialization of :math:`\mathbf{M}_c,
+            \mathbf{M}_n`, :obj:`"glorot"` or :obj:`"he"` (see
+            :class:`NodeLocalization`). (default: :obj:`"glorot"`)
     """
     def __init__(self, in_channels: int, out_channels: int,
-                 negative_slope: float = 0.2):
+                 negative_slope: float = 0.2, init: str = 'glorot'):
         super().__init__()
+        self.init = _check_init(self.__class__.__name__, init)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.negative_slope = negative_slope
@@ -523,8 +557,8 @@ class EdgeLocalization(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        glorot(self.center)
-        glorot(self.neighbor)
+        for weight in (self.center, self.neighbor):
+            init_localization(weight, self.init, self.in_channels)
 
     def forward(self, x: Features, src: Tensor,
                 dst: Tensor) -> Tuple[Tensor, Tensor]:

@@ -181,3 +181,21 @@ def test_csr_matmul_gradcheck(with_transpose):
 
     assert torch.allclose(fn(values, weight), x @ weight)
     assert torch.autograd.gradcheck(fn, (values, weight))
+
+
+def test_he_initialization_scales_with_fan_in():
+    from pyg_hyper.nn import EdgeLocalization
+    torch.manual_seed(0)
+    node = NodeLocalization(400, rank=8, init='he')
+    # M_2 (rank -> d_in) has fan-in 8: std sqrt(2/8) = 0.5 before the
+    # truncation at two deviations (which leaves 0.88 of it).
+    assert 0.40 < node.expand.std() < 0.48
+    assert node.expand.abs().max() <= 1.0
+    assert 0.055 < node.proj.std() < 0.07  # fan-in 400: 0.0707 * 0.88
+    glorot = NodeLocalization(400, rank=8)
+    assert glorot.expand.std() < 0.1
+    edge = EdgeLocalization(50, 4, init='he')
+    assert 0.15 < edge.center.std() < 0.2  # sqrt(2/50) * 0.88 = 0.176
+    with pytest.raises(ValueError, match="unknown init 'kaiming'; valid: "
+                       "glorot, he"):
+        NodeLocalization(4, init='kaiming')

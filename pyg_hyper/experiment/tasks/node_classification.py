@@ -63,6 +63,9 @@ class NodeClassificationTask(Task):
                 'dropout': 0.4,
                 'heads': 8,
                 'output_heads': 1,
+                # Localization parameters: 'glorot', or 'he' (the official
+                # code's variance scaling).
+                'loc_init': 'glorot',
             },
             'optim': {
                 'lr': 0.005,
@@ -128,7 +131,7 @@ class NodeClassificationTask(Task):
                     node_level=localized and m['node_level'],
                     edge_level=localized and m['edge_level'],
                     dropout=m['dropout'], heads=m['heads'],
-                    output_heads=m['output_heads'])
+                    output_heads=m['output_heads'], loc_init=m['loc_init'])
 
     def build_optimizer(self, cfg, model):
         # Localization parameters get their own (much stronger) L2.

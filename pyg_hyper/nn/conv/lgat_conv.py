@@ -65,6 +65,10 @@ class LGATConv(LocalizedConv):
             tests and benchmarks. (default: :obj:`False`)
         bias (bool, optional): Learn the additive bias
             :math:`\mathbf{b}^{\prime}`. (default: :obj:`True`)
+        loc_init (str, optional): Initialization of the localization
+            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
+            see :class:`~pyg_hyper.nn.NodeLocalization`).
+            (default: :obj:`"glorot"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

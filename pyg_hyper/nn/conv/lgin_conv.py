@@ -56,6 +56,10 @@ class LGINConv(LocalizedConv):
         materialize (bool, optional): Build the per-node weights
             :math:`\mathbf{W}_v` explicitly. The slow reference path, for
             tests and benchmarks. (default: :obj:`False`)
+        loc_init (str, optional): Initialization of the localization
+            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
+            see :class:`~pyg_hyper.nn.NodeLocalization`).
+            (default: :obj:`"glorot"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

@@ -54,13 +54,16 @@ class LocalizedConv(MessagePassing):
     switched off, a subclass reduces exactly to its backbone (GCN, GAT, GIN).
 
     Subclasses call :meth:`normalized_edges` and :meth:`localized_messages`
-    and aggregate the returned per-edge messages.
+    and aggregate the returned per-edge messages. :obj:`loc_init`
+    (:obj:`"glorot"` or :obj:`"he"`) initializes the localization
+    parameters (see :class:`~pyg_hyper.nn.NodeLocalization`).
     """
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
-                 materialize: bool = False, **kwargs):
+                 materialize: bool = False, loc_init: str = 'glorot',
+                 **kwargs):
         kwargs.setdefault('aggr', 'add')
         # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
         kwargs.setdefault('node_dim', 0)
@@ -78,11 +81,11 @@ class LocalizedConv(MessagePassing):
         self.weight = torch.nn.Parameter(torch.empty(in_channels,
                                                      msg_channels))
         self.node_loc = (NodeLocalization(in_channels, node_rank,
-                                          negative_slope)
+                                          negative_slope, loc_init)
                          if node_level else None)
         if edge_level:
             self.edge_loc = EdgeLocalization(in_channels, msg_channels,
-                                             negative_slope)
+                                             negative_slope, loc_init)
             # b inside gamma_vu * (h_u W_v + b): without edge-level
             # localization it would only rescale the outer bias.
             self.msg_bias = torch.nn.Parameter(torch.empty(msg_channels))

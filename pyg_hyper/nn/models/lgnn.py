@@ -82,12 +82,15 @@ class LGNN(torch.nn.Module):
             layer (averaged). (default: :obj:`1`)
         materialize (bool, optional): Use the materialized reference path in
             every layer. (default: :obj:`False`)
+        loc_init (str, optional): Initialization of the localization
+            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's).
+            (default: :obj:`"glorot"`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',
                  node_level: bool = True, edge_level: bool = True,
                  dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
-                 materialize: bool = False):
+                 materialize: bool = False, loc_init: str = 'glorot'):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
@@ -95,7 +98,7 @@ class LGNN(torch.nn.Module):
         self.backbone = backbone
         self.dropout = dropout
         levels = dict(node_level=node_level, edge_level=edge_level,
-                      materialize=materialize)
+                      materialize=materialize, loc_init=loc_init)
         if backbone == 'gcn':
             self.conv1 = LGCNConv(in_channels, hidden_channels,
                                   node_rank=hidden_channels, **levels)

@@ -73,3 +73,9 @@ def test_regularizer_scoped_to_reg_nodes(backbone):
                 model.conv2(h, EDGE_INDEX, return_regularizer=True,
                             reg_index=nodes)[1])
     assert torch.allclose(scoped, expected)
+
+
+def test_loc_init_reaches_every_layer():
+    model = LGNN(5, 4, 3, backbone='gat', heads=2, loc_init='he')
+    for conv in (model.conv1, model.conv2):
+        assert conv.node_loc.init == conv.edge_loc.init == 'he'
