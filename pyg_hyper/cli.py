@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                            'data.name (default: one column per property)')
     aggregate.add_argument('--split', default='test',
                            help='score to show (default: %(default)s)')
-    aggregate.add_argument('--digits', type=int, default=1,
-                           help='decimals (default: %(default)s)')
+    aggregate.add_argument('--digits', type=int, default=None,
+                           help='decimals (default: two significant digits '
+                           'of each std)')
     aggregate.add_argument('--output', default=None,
                            help='also write the table to this file')
 

@@ -35,7 +35,7 @@ def find_results(paths: Sequence[str]) -> List[str]:
 
 def leaderboard(paths: Sequence[str], rows: str = 'name',
                 cols: Optional[str] = None, split: str = 'test',
-                digits: int = 1) -> Dict[str, Any]:
+                digits: Optional[int] = None) -> Dict[str, Any]:
     """Builds a mean ± std table of :obj:`split` over runs.
 
     Args:
@@ -46,7 +46,8 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             ``'data.name'``). Without it, there is one column per run
             property (score, #params, epoch time, seeds).
         split: Which score to show (``'test'``, ``'val'``, ...).
-        digits: Decimals shown.
+        digits: Decimals shown; :obj:`None` shows two significant digits
+            of each cell's std (see :func:`format_mean_std`).
 
     Returns:
         A dict with ``'markdown'`` (the table) and ``'cells'`` (the numbers).

@@ -162,12 +162,19 @@ def mean_std(values: Iterable[float]) -> Dict[str, float]:
 
 
 def format_mean_std(stats: Mapping[str, float], scale: float = 1.0,
-                    digits: int = 2) -> str:
-    """``'83.02 ± 0.81'`` (values multiplied by :obj:`scale`)."""
+                    digits: Optional[int] = 2) -> str:
+    """``'83.02 ± 0.81'`` (values multiplied by :obj:`scale`). With
+    :obj:`digits=None`, as many decimals as show two significant digits of
+    the std (of the mean for a single seed), at least one: ROC-AUCs get
+    ``0.654 ± 0.014`` and accuracies in percent ``78.5 ± 1.9``."""
     if not stats or stats.get('n', 0) == 0:
         return '–'
-    return (f"{stats['mean'] * scale:.{digits}f} ± "
-            f"{stats['std'] * scale:.{digits}f}")
+    mean, std = stats['mean'] * scale, stats['std'] * scale
+    if digits is None:
+        ref = abs(std) or abs(mean)
+        digits = (1 if ref == 0 or not math.isfinite(ref) else
+                  max(1, 1 - math.floor(math.log10(ref))))
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def summarize(seed_records: Mapping[str, Mapping[str, Any]]) -> Dict:

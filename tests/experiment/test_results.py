@@ -1,0 +1,23 @@
+import pytest
+
+from pyg_hyper.experiment.results import format_mean_std
+
+
+@pytest.mark.parametrize('stats,scale,expected', [
+    # ROC-AUC over seeds: two significant digits of the std.
+    ({'mean': 0.65374, 'std': 0.01423, 'n': 10}, 1.0, '0.654 ± 0.014'),
+    # Accuracy in percent.
+    ({'mean': 0.7854, 'std': 0.0187, 'n': 10}, 100.0, '78.5 ± 1.9'),
+    # meV-sized errors never get fewer than one decimal.
+    ({'mean': 343.07, 'std': 26.41, 'n': 3}, 1.0, '343.1 ± 26.4'),
+    # One seed: the mean sets the precision.
+    ({'mean': 0.633, 'std': 0.0, 'n': 1}, 1.0, '0.63 ± 0.00'),
+])
+def test_automatic_digits(stats, scale, expected):
+    assert format_mean_std(stats, scale, digits=None) == expected
+
+
+def test_fixed_digits_and_empty():
+    stats = {'mean': 0.65374, 'std': 0.01423, 'n': 10}
+    assert format_mean_std(stats, digits=4) == '0.6537 ± 0.0142'
+    assert format_mean_std({'n': 0}) == '–'
