@@ -173,11 +173,8 @@ class LocalizedConv(MessagePassing):
                     feats, ctx, src, dst, reg_index, regularize)
             else:
                 gamma, beta = self.node_loc(ctx)
-                if regularize:
-                    node_reg = localization_regularizer(
-                        *_rows((gamma, beta), reg_index))
-                else:
-                    node_reg = reg
+                node_reg = (localization_regularizer(
+                    *_rows((gamma, beta), reg_index)) if regularize else reg)
                 if self.materialize:
                     weight = materialize_localized_weight(self.weight, gamma,
                                                           beta)
@@ -192,15 +189,12 @@ class LocalizedConv(MessagePassing):
         if self.edge_loc is not None:
             edge_gamma, edge_beta = self.edge_loc(feats, src, dst)
             msg = edge_gamma * (msg + self.msg_bias) + edge_beta
-            edge_scope = None
-            if regularize and reg_index is not None:
-                in_scope = torch.zeros(num_nodes, dtype=torch.bool,
-                                       device=dst.device)
-                edge_scope = in_scope.index_fill_(0, reg_index,
-                                                  True)[dst].nonzero().view(-1)
             if regularize:
+                # The edges into the scoped nodes carry their scales.
+                into = None if reg_index is None else torch.isin(
+                    dst, reg_index).nonzero().view(-1)
                 reg = reg + localization_regularizer(
-                    *_rows((edge_gamma, edge_beta), edge_scope))
+                    *_rows((edge_gamma, edge_beta), into))
         return LocalizedMessages(msg, base, reg)
 
     def _sparse_node_localized(self, feats: FeatureNonzeros, ctx: Tensor,
