@@ -35,6 +35,8 @@ from pyg_hyper.nn.models import IGN, HyperGIN, HyperIGN
 __all__ = ['TUTask', 'protocol_summary', 'MODELS']
 
 MODELS = ('gin', 'hyper_gin', 'ign', 'hyper_ign')
+# Hypernetwork widths of experiments/tu/configs/hyper_{gin,ign}.yaml.
+CONFIG_HYPER_CHANNELS = {'hyper_gin': 64, 'hyper_ign': 16}
 SOURCES = {'gin': 'GIN_format', 'tu': 'TUDataset'}
 #: Where the shared benchmark data sits relative to the repository.
 _SHARED = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
@@ -102,6 +104,9 @@ class TUTask(Task):
                 'batch_size': 32,
                 'iters_per_epoch': 0,  # >0: random batches (GIN: 50)
                 'eval_batch_size': 32,
+                # Train accuracy is for the curves only (neither protocol
+                # reads it) and costs about as much as a GIN epoch.
+                'eval_train': True,
             },
             'optim': {
                 'lr': 0.01,
@@ -209,6 +214,8 @@ class TUTask(Task):
         ds, device = data['dataset'], data['device']
         scores = {}
         for key, index in data['split'].items():
+            if key == 'train' and not cfg['train']['eval_train']:
+                continue
             correct = 0
             for batch in DataLoader(ds[index],
                                     batch_size=cfg['train']['eval_batch_size']):
@@ -219,7 +226,14 @@ class TUTask(Task):
         return scores
 
     def describe(self, cfg: Dict[str, Any]) -> str:
-        return f"{cfg['model']['name']}-{cfg['data']['name']}"
+        model = cfg['model']
+        label = model['name']
+        # A hypernetwork narrower or wider than the recorded configs' gets
+        # its own run folder, so that it never resumes into theirs.
+        if model['name'] in CONFIG_HYPER_CHANNELS and (
+                model['hyper_channels'] != CONFIG_HYPER_CHANNELS[label]):
+            label += f"-r{model['hyper_channels']}"
+        return f"{label}-{cfg['data']['name']}"
 
 
 def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:

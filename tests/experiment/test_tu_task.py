@@ -1,6 +1,6 @@
 import pytest
 
-from pyg_hyper.experiment import build_config, train
+from pyg_hyper.experiment import build_config, get_task, train
 from pyg_hyper.experiment.tu_task import protocol_summary
 
 SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
@@ -37,6 +37,26 @@ def test_gin_protocol_validates_on_the_held_out_fold(tmp_path, shared_data):
     hist = res['seeds']['0']['history']
     assert hist['val'] == hist['test']
     assert 'inner_val' not in protocol_summary(res)
+    assert len(hist['train']) == 2
+
+
+def test_run_names_tell_hypernetwork_widths_apart():
+    task = get_task('tu')
+    names = [task.describe(build_config(task='tu', overrides=o)) for o in (
+        ['model.name=gin', 'model.hyper_channels=8'],
+        ['model.name=hyper_gin', 'model.hyper_channels=64'],
+        ['model.name=hyper_gin', 'model.hyper_channels=8'],
+        ['model.name=hyper_ign', 'data.name=PTC'],
+    )]
+    assert names == ['gin-MUTAG', 'hyper_gin-MUTAG', 'hyper_gin-r8-MUTAG',
+                     'hyper_ign-PTC']
+
+
+def test_eval_train_off_skips_the_train_split(tmp_path, shared_data):
+    res = run(tmp_path, shared_data, 'seeds=1', 'train.eval_train=false')
+    hist = res['seeds']['0']['history']
+    assert 'train' not in hist
+    assert len(hist['test']) == 2 and 'inner_val' not in protocol_summary(res)
 
 
 def test_tu_source_and_bad_config(tmp_path, shared_data):
