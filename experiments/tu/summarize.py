@@ -47,8 +47,13 @@ def main():
         runs[(cfg['model']['name'], cfg['data']['name'])] = res
         summ = protocol_summary(res)
         seeds = res['seeds'].values()
+        # The run folder's name also tells a non-default hypernetwork width
+        # (e.g. hyper_gin-r8).
+        label = os.path.basename(os.path.dirname(path))
+        label = label[:-len(cfg['data']['name']) - 1]
         rows.append({
-            'model': cfg['model']['name'], 'dataset': cfg['data']['name'],
+            'model': cfg['model']['name'], 'label': label,
+            'dataset': cfg['data']['name'],
             'folds': summ['folds'], 'epochs': cfg['epochs'],
             'gin_protocol': summ['gin'],
             'inner_val_protocol': summ.get('inner_val'),
@@ -68,7 +73,7 @@ def main():
         inner = fmt(r['inner_val_protocol']) if r['inner_val_protocol'] \
             else '–'
         anchor = ANCHORS.get(r['model'], {}).get(r['dataset'], '–')
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['folds']} | "
+        lines.append(f"| {r['dataset']} | {r['label']} | {r['folds']} | "
                      f"{r['epochs']} | {fmt(r['gin_protocol'])} "
                      f"(epoch {r['gin_protocol']['epoch']}) | {inner} | "
                      f"{anchor} | {r['num_params']} | "
@@ -87,11 +92,13 @@ def main():
             if not common:
                 continue
             sa, sb = (protocol_summary(restrict(r, common)) for r in (a, b))
-            paired.append({'dataset': ds, 'plain': plain, 'hyper': hyper,
+            hyper_label = next(r['label'] for r in rows if r['model'] == hyper
+                               and r['dataset'] == ds)
+            paired.append({'dataset': ds, 'plain': plain, 'hyper': hyper_label,
                            'folds': [int(s) for s in common],
                            'plain_summary': sa, 'hyper_summary': sb})
             lines.append(
-                f"| {ds} | {plain} vs {hyper} | {len(common)} | "
+                f"| {ds} | {plain} vs {hyper_label} | {len(common)} | "
                 f"{fmt(sa['gin'])} / {fmt(sb['gin'])} | "
                 f"{fmt(sa['inner_val'])} / {fmt(sb['inner_val'])} |")
     os.makedirs(args.out, exist_ok=True)

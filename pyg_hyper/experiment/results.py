@@ -43,6 +43,14 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
+def _file_mode() -> int:
+    # mkstemp creates files readable by their owner only; results should get
+    # the permissions of any other file the user writes (0o666 minus umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes :obj:`data` to a temporary file in the same folder, then
     renames it over :obj:`path` (atomic on POSIX and Windows), so readers
@@ -51,6 +59,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
+        if hasattr(os, 'fchmod'):
+            os.fchmod(fd, _file_mode())
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

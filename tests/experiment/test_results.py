@@ -1,6 +1,10 @@
+import json
+import os
+import stat
+
 import pytest
 
-from pyg_hyper.experiment.results import format_mean_std
+from pyg_hyper.experiment.results import atomic_write_json, format_mean_std
 
 
 @pytest.mark.parametrize('stats,scale,expected', [
@@ -21,3 +25,18 @@ def test_fixed_digits_and_empty():
     stats = {'mean': 0.65374, 'std': 0.01423, 'n': 10}
     assert format_mean_std(stats, digits=4) == '0.6537 ± 0.0142'
     assert format_mean_std({'n': 0}) == '–'
+
+
+@pytest.mark.skipif(not hasattr(os, 'fchmod'), reason='POSIX permissions')
+def test_atomic_writes_get_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / 'results.json'
+        atomic_write_json(str(path), {'a': 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        atomic_write_json(str(path), {'a': 2})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert json.loads(path.read_text()) == {'a': 2}
