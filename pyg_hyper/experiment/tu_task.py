@@ -93,6 +93,8 @@ class TUTask(Task):
                 'num_layers': 4,  # GIN / Hyper-GIN message-passing layers
                 'dropout': 0.5,
                 'gin_pool': 'sum',
+                # 'layers': the GIN paper's sum of per-layer heads
+                'gin_readout': 'last',
                 'hyper_channels': 16,
                 'combine': 'concat',
                 'ign_channels': [16, 32, 256],
@@ -157,7 +159,7 @@ class TUTask(Task):
                             hyper=m['name'] == 'hyper_gin',
                             hyper_channels=m['hyper_channels'],
                             combine=m['combine'], pool=m['gin_pool'],
-                            dropout=m['dropout'])
+                            dropout=m['dropout'], readout=m['gin_readout'])
         if m['name'] in ('ign', 'hyper_ign'):
             kwargs = dict(mlp_channels=m['mlp_channels'], pool=m['ign_pool'],
                           max_dense_bytes=m['max_dense_bytes'])

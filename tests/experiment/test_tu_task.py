@@ -32,6 +32,14 @@ def test_models_train_on_published_folds(tmp_path, shared_data, model):
     assert len(summary['inner_val']['folds']) == 2
 
 
+def test_gin_paper_readout(tmp_path, shared_data):
+    res = run(tmp_path, shared_data, 'seeds=1', 'model.gin_readout=layers')
+    assert len(res['seeds']['0']['history']['test']) == 2
+    with pytest.raises(ValueError, match="Unknown readout 'all'"):
+        run(tmp_path / 'bad', shared_data, 'seeds=1',
+            'model.gin_readout=all')
+
+
 def test_gin_protocol_validates_on_the_held_out_fold(tmp_path, shared_data):
     res = run(tmp_path, shared_data, 'data.name=PTC', 'seeds=1')
     hist = res['seeds']['0']['history']

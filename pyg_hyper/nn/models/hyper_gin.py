@@ -16,6 +16,7 @@ from torch_geometric.typing import Adj, OptTensor
 
 from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
 
+READOUTS = ('last', 'layers')
 POOLS = {
     'sum': global_add_pool,
     'mean': global_mean_pool,
@@ -32,6 +33,19 @@ class HyperGIN(torch.nn.Module):
 
     The first layer's message is passed to every later layer as
     :obj:`first_message`, which is what stabilizes hypernetwork training.
+
+    With :obj:`readout="layers"` the graph output is the GIN paper's
+    (`"How Powerful are Graph Neural Networks?"
+    <https://arxiv.org/abs/1810.00826>`_, Eq. 4.2, official
+    :obj:`powerful-gnns` code): every layer, the input included, is pooled
+    and gets its own linear head, and the heads' outputs are summed,
+
+    .. math::
+        \mathbf{y}_G = \sum_{k=0}^{K} \mathrm{Dropout}\left(
+        \mathbf{W}_k \, \mathrm{POOL}\left(\{\mathbf{h}_v^{(k)}\}\right)
+        + \mathbf{b}_k \right),
+
+    with dropout on these predictions only (not between layers).
 
     With :obj:`hyper=False` the same stack is built from PyG's
     :class:`~torch_geometric.nn.conv.GINConv` (or
@@ -53,8 +67,12 @@ class HyperGIN(torch.nn.Module):
             (default: :obj:`"concat"`)
         pool (str, optional): :obj:`"sum"`, :obj:`"mean"` or :obj:`"max"`.
             (default: :obj:`"sum"`)
-        dropout (float, optional): Dropout after each layer.
-            (default: :obj:`0.5`)
+        dropout (float, optional): Dropout after each layer
+            (:obj:`readout="last"`) or on each layer's prediction
+            (:obj:`readout="layers"`). (default: :obj:`0.5`)
+        readout (str, optional): :obj:`"last"` (one head on the pooled last
+            layer) or :obj:`"layers"` (the GIN paper's sum of per-layer
+            heads, see above). (default: :obj:`"last"`)
         train_eps (bool, optional): Learn :math:`\epsilon`.
             (default: :obj:`False`)
         materialize (bool, optional): Use the materializing reference path in
@@ -81,8 +99,12 @@ class HyperGIN(torch.nn.Module):
         dropout: float = 0.5,
         train_eps: bool = False,
         materialize: bool = False,
+        readout: str = 'last',
     ):
         super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"Unknown readout '{readout}' (expected one of "
+                             f"{list(READOUTS)})")
         if pool not in POOLS:
             raise ValueError(f"Unknown pooling '{pool}' (expected one of "
                              f"{sorted(POOLS)})")
@@ -96,6 +118,7 @@ class HyperGIN(torch.nn.Module):
         self.hyper = hyper
         self.pool = pool
         self.dropout = dropout
+        self.readout = readout
 
         self.convs = torch.nn.ModuleList()
         self.norms = torch.nn.ModuleList()
@@ -118,20 +141,30 @@ class HyperGIN(torch.nn.Module):
                                     edge_dim=edge_dim)
             self.convs.append(conv)
             self.norms.append(torch.nn.BatchNorm1d(hidden_channels))
-        self.head = torch.nn.Linear(hidden_channels, out_channels)
+        widths = [hidden_channels]
+        if readout == 'layers':
+            widths = [in_channels] + [hidden_channels] * num_layers
+        self.heads = torch.nn.ModuleList(
+            [torch.nn.Linear(c, out_channels) for c in widths])
         self.reset_parameters()
 
     def reset_parameters(self):
         for conv, norm in zip(self.convs, self.norms):
             conv.reset_parameters()
             norm.reset_parameters()
-        self.head.reset_parameters()
+        for head in self.heads:
+            head.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Adj, edge_attr: OptTensor = None,
                 batch: OptTensor = None,
                 batch_size: Optional[int] = None) -> Tensor:
+        if batch is None:
+            batch = x.new_zeros(x.size(0), dtype=torch.long)
+            batch_size = 1
+        per_layer = self.readout == 'layers'
+        out = self._predict(0, x, batch, batch_size) if per_layer else None
         first_message: OptTensor = None
-        for conv, norm in zip(self.convs, self.norms):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if self.hyper:
                 x, message = conv(x, edge_index, edge_attr,
                                   first_message=first_message,
@@ -142,15 +175,23 @@ class HyperGIN(torch.nn.Module):
                 x = conv(x, edge_index, edge_attr)
             else:
                 x = conv(x, edge_index)
-            x = F.dropout(norm(x).relu(), p=self.dropout,
-                          training=self.training)
-        if batch is None:
-            batch = x.new_zeros(x.size(0), dtype=torch.long)
-            batch_size = 1
-        x = POOLS[self.pool](x, batch, size=batch_size)
-        return self.head(x)
+            x = norm(x).relu()
+            if per_layer:
+                out = out + self._predict(i + 1, x, batch, batch_size)
+            else:
+                x = F.dropout(x, p=self.dropout, training=self.training)
+        if per_layer:
+            return out
+        return self.heads[0](POOLS[self.pool](x, batch, size=batch_size))
+
+    def _predict(self, layer: int, x: Tensor, batch: Tensor,
+                 batch_size: Optional[int]) -> Tensor:
+        pooled = POOLS[self.pool](x, batch, size=batch_size)
+        return F.dropout(self.heads[layer](pooled), p=self.dropout,
+                         training=self.training)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.hidden_channels}, {self.out_channels}, '
-                f'num_layers={self.num_layers}, hyper={self.hyper})')
+                f'num_layers={self.num_layers}, hyper={self.hyper}, '
+                f'readout={self.readout})')

@@ -1,7 +1,7 @@
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GINConv, GINEConv
+from torch_geometric.nn import GINConv, GINEConv, global_add_pool
 
 from pyg_hyper.nn.conv import HyperGINConv
 from pyg_hyper.nn.models import HyperGIN
@@ -33,14 +33,16 @@ def test_shapes_and_layer_types(hyper):
                 batch_size=batch.num_graphs)
     assert out.shape == (6, 3)
     assert str(model) == (f'HyperGIN(5, 16, 3, num_layers=3, '
-                          f'hyper={hyper})')
+                          f'hyper={hyper}, readout=last)')
     plain = HyperGIN(5, 16, 3, num_layers=2, hyper=False)
     assert isinstance(plain.convs[0], GINConv)
 
 
+@pytest.mark.parametrize('readout', ['last', 'layers'])
 @pytest.mark.parametrize('hyper', [True, False])
-def test_batch_equals_graphs_one_by_one(hyper):
-    model = HyperGIN(5, 8, 2, num_layers=3, hyper=hyper, edge_dim=2).double()
+def test_batch_equals_graphs_one_by_one(hyper, readout):
+    model = HyperGIN(5, 8, 2, num_layers=3, hyper=hyper, edge_dim=2,
+                     readout=readout).double()
     model.eval()
     graphs = _graphs()
     batch = Batch.from_data_list(graphs)
@@ -85,7 +87,44 @@ def test_learns_a_toy_task():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.parametrize('hyper', [True, False])
+def test_layers_readout_sums_a_head_per_layer(hyper):
+    # The GIN paper's readout: the input and every layer are sum-pooled and
+    # get their own head; dropout hits the predictions, not the layers.
+    model = HyperGIN(5, 8, 3, num_layers=2, hyper=hyper, edge_dim=2,
+                     readout='layers', dropout=0.5).double()
+    assert [h.in_features for h in model.heads] == [5, 8, 8]
+    batch = Batch.from_data_list(_graphs())
+    x, ea = batch.x.double(), batch.edge_attr.double()
+    layers = [x]
+    hooks = [norm.register_forward_hook(
+        lambda mod, args, out: layers.append(out.relu()))
+        for norm in model.norms]
+
+    def expected():
+        return sum(head(global_add_pool(h, batch.batch)) * mask
+                   for head, h, mask in zip(model.heads, layers, masks))
+
+    model.eval()
+    masks = [1.0] * 3
+    out = model(x, batch.edge_index, ea, batch.batch, batch.num_graphs)
+    assert torch.allclose(out, expected(), atol=1e-10)
+
+    model.train()
+    del layers[1:]
+    torch.manual_seed(1)
+    out = model(x, batch.edge_index, ea, batch.batch, batch.num_graphs)
+    torch.manual_seed(1)  # the same dropout masks, one per prediction
+    masks = [torch.nn.functional.dropout(torch.ones(6, 3, dtype=x.dtype))
+             for _ in range(3)]
+    assert torch.allclose(out, expected(), atol=1e-10)
+    for hook in hooks:
+        hook.remove()
+
+
 def test_bad_arguments():
+    with pytest.raises(ValueError, match="Unknown readout 'mean'"):
+        HyperGIN(5, 8, 1, readout='mean')
     with pytest.raises(ValueError, match="Unknown pooling 'avg'"):
         HyperGIN(5, 8, 1, pool='avg')
     with pytest.raises(ValueError, match="'num_layers' must be at least 1"):
