@@ -292,7 +292,11 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     results: Dict[str, Any]
     if os.path.isfile(results_path) and not fresh:
         results = load_results(results_path)
-        diff = _config_diff(results['config'], cfg)
+        # A key that the record predates ran with what is now its default
+        # (options are added with backward-compatible defaults), so it only
+        # counts as a change if the new config sets it otherwise.
+        recorded = merge(build_config(task=cfg['task']), results['config'])
+        diff = _config_diff(recorded, cfg)
         if diff:
             raise ValueError(
                 f"'{out_dir}' holds results of a different config (differs "

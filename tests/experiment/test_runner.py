@@ -106,6 +106,21 @@ def test_resume_rejects_changed_config(toy_config, tmp_path):
     assert res['config']['optim']['lr'] == 0.5
 
 
+def test_resume_accepts_records_older_than_a_new_key(toy_config, tmp_path):
+    # A record written before an option existed resumes while that option
+    # keeps its default, and is refused once the option is changed.
+    _train(build_config(toy_config, ['seeds=1']), tmp_path / 'run')
+    path = tmp_path / 'run' / 'results.json'
+    saved = json.loads(path.read_text())
+    default_lr = saved['config']['optim'].pop('lr')
+    path.write_text(json.dumps(saved))
+    res = _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
+    assert sorted(res['seeds']) == ['0', '1']
+    with pytest.raises(ValueError, match=r'differs in: optim\.lr'):
+        _train(build_config(toy_config, [f'optim.lr={default_lr * 2}']),
+               tmp_path / 'run')
+
+
 def test_mid_seed_checkpoint_resumes(toy_config, tmp_path, monkeypatch):
     cfg = build_config(toy_config, ['seeds=1', 'epochs=20', 'patience=0',
                                     'checkpoint_every=5'])
