@@ -44,13 +44,12 @@ def main():
         with open(path) as f:
             res = json.load(f)
         cfg = res['config']
-        runs[(cfg['model']['name'], cfg['data']['name'])] = res
+        # The run name (TUTask.describe) also tells a non-default
+        # hypernetwork width, e.g. hyper_gin-r8-MUTAG.
+        label = res['name'][:-len(cfg['data']['name']) - 1]
+        runs[(cfg['model']['name'], cfg['data']['name'])] = res, label
         summ = protocol_summary(res)
         seeds = res['seeds'].values()
-        # The run folder's name also tells a non-default hypernetwork width
-        # (e.g. hyper_gin-r8).
-        label = os.path.basename(os.path.dirname(path))
-        label = label[:-len(cfg['data']['name']) - 1]
         rows.append({
             'model': cfg['model']['name'], 'label': label,
             'dataset': cfg['data']['name'],
@@ -87,13 +86,11 @@ def main():
         for ds in sorted({d for (_, d) in runs}):
             if (plain, ds) not in runs or (hyper, ds) not in runs:
                 continue
-            a, b = runs[(plain, ds)], runs[(hyper, ds)]
+            (a, _), (b, hyper_label) = runs[(plain, ds)], runs[(hyper, ds)]
             common = sorted(set(a['seeds']) & set(b['seeds']), key=int)
             if not common:
                 continue
             sa, sb = (protocol_summary(restrict(r, common)) for r in (a, b))
-            hyper_label = next(r['label'] for r in rows if r['model'] == hyper
-                               and r['dataset'] == ds)
             paired.append({'dataset': ds, 'plain': plain, 'hyper': hyper_label,
                            'folds': [int(s) for s in common],
                            'plain_summary': sa, 'hyper_summary': sb})
