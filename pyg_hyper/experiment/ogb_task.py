@@ -42,7 +42,11 @@ from pyg_hyper.experiment.distributed import (
     rank_and_world,
     wrap_ddp,
 )
-from pyg_hyper.experiment.task import Task, register_task
+from pyg_hyper.experiment.task import (
+    Task,
+    generator_init_label,
+    register_task,
+)
 
 __all__ = ['OGBMolTask', 'OGBRocAucTask', 'OGBAPTask', 'OGBRMSETask']
 
@@ -77,6 +81,8 @@ class OGBMolTask(Task):
                 'hyper_channels': 64,
                 'hyper_hidden_channels': 0,  # 0 = emb_dim
                 'combine': 'concat',
+                # 'zero': hyper layers start as GIN layers (HyperLinear)
+                'generator_init': 'uniform',
                 # 'leaderboard' = the atom categories of the ogb releases
                 # behind the leaderboard's #params; 'installed' = this ogb's.
                 'atom_dims': 'installed',
@@ -231,6 +237,7 @@ class OGBMolTask(Task):
             if named != ['full']:
                 label += '-' + (named[0] if named else
                                 f"r{size['hyper_channels']}h{hidden}")
+            label += generator_init_label(model['generator_init'])
         return label + ('-virtual' if model['virtual_node'] else '')
 
 

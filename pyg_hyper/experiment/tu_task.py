@@ -29,7 +29,11 @@ from pyg_hyper.datasets.protocols import (
     inner_val_protocol,
     stratified_folds,
 )
-from pyg_hyper.experiment.task import Task, register_task
+from pyg_hyper.experiment.task import (
+    Task,
+    generator_init_label,
+    register_task,
+)
 from pyg_hyper.nn.models import IGN, HyperGIN, HyperIGN
 
 __all__ = ['TUTask', 'protocol_summary', 'MODELS']
@@ -97,6 +101,8 @@ class TUTask(Task):
                 'gin_readout': 'last',
                 'hyper_channels': 16,
                 'combine': 'concat',
+                # 'zero': Hyper-GIN's layers start as GIN layers (HyperLinear)
+                'generator_init': 'uniform',
                 'ign_channels': [16, 32, 256],
                 'mlp_channels': [512, 256],
                 'ign_pool': 'max',
@@ -159,7 +165,8 @@ class TUTask(Task):
                             hyper=m['name'] == 'hyper_gin',
                             hyper_channels=m['hyper_channels'],
                             combine=m['combine'], pool=m['gin_pool'],
-                            dropout=m['dropout'], readout=m['gin_readout'])
+                            dropout=m['dropout'], readout=m['gin_readout'],
+                            generator_init=m['generator_init'])
         if m['name'] in ('ign', 'hyper_ign'):
             kwargs = dict(mlp_channels=m['mlp_channels'], pool=m['ign_pool'],
                           max_dense_bytes=m['max_dense_bytes'])
@@ -235,6 +242,8 @@ class TUTask(Task):
         if model['name'] in CONFIG_HYPER_CHANNELS and (
                 model['hyper_channels'] != CONFIG_HYPER_CHANNELS[label]):
             label += f"-r{model['hyper_channels']}"
+        if model['name'] == 'hyper_gin':
+            label += generator_init_label(model['generator_init'])
         return f"{label}-{cfg['data']['name']}"
 
 

@@ -35,10 +35,22 @@ from torch import Tensor
 from torch.nn import Parameter
 
 __all__ = [
+    'GENERATOR_INITS',
     'HyperLinear',
     'hyper_linear',
     'materialize_hyper_weight',
 ]
+
+
+#: How :class:`HyperLinear` initializes the hypernetwork's output layer.
+GENERATOR_INITS = ('uniform', 'zero')
+
+
+def check_generator_init(owner: str, generator_init: str) -> None:
+    if generator_init not in GENERATOR_INITS:
+        raise ValueError(f"'{owner}' got unknown generator_init "
+                         f"'{generator_init}' (expected one of "
+                         f"{list(GENERATOR_INITS)})")
 
 
 def _append_one(t: Tensor) -> Tensor:
@@ -178,6 +190,15 @@ class HyperLinear(torch.nn.Module):
             (default: :obj:`True`)
         chunk_size (int, optional): If set, rows are processed in chunks of
             this size to bound peak memory. (default: :obj:`None`)
+        generator_init (str, optional): :obj:`"uniform"` draws every
+            :math:`\mathbf{A}_k, \mathbf{B}` at the same scale, so the
+            generated map is row-dependent from the start. :obj:`"zero"`
+            sets :math:`\mathbf{A}_k, \mathbf{a}_k = 0` and gives
+            :math:`\mathbf{B}, \mathbf{b}` :class:`torch.nn.Linear`'s
+            initialization: the layer starts as one shared linear map and
+            learns how its weights depend on the code (the
+            zero-initialized generator of Riegler et al., ICCV 2015; not in
+            Nachmani & Wolf). (default: :obj:`"uniform"`)
 
     Shapes:
         - **input:** rows :math:`(N, F_{in})`, codes :math:`(N, r)`
@@ -185,8 +206,10 @@ class HyperLinear(torch.nn.Module):
     """
     def __init__(self, in_channels: int, out_channels: int,
                  hyper_channels: int, bias: bool = True,
-                 chunk_size: Optional[int] = None):
+                 chunk_size: Optional[int] = None,
+                 generator_init: str = 'uniform'):
         super().__init__()
+        check_generator_init(self.__class__.__name__, generator_init)
         for name, value in (('in_channels', in_channels),
                             ('out_channels', out_channels),
                             ('hyper_channels', hyper_channels)):
@@ -201,6 +224,7 @@ class HyperLinear(torch.nn.Module):
         self.hyper_channels = hyper_channels
         self.bias = bias
         self.chunk_size = chunk_size
+        self.generator_init = generator_init
         self.weight = Parameter(
             torch.empty(out_channels,
                         (hyper_channels + 1) * (in_channels + int(bias))))
@@ -209,7 +233,15 @@ class HyperLinear(torch.nn.Module):
     def reset_parameters(self):
         r"""Initializes :math:`\mathbf{A}_k, \mathbf{B}` so that the generated
         weight has the scale of a default :class:`torch.nn.Linear` weight when
-        the code entries are :math:`\mathcal{O}(1)` (as after :obj:`tanh`)."""
+        the code entries are :math:`\mathcal{O}(1)` (as after :obj:`tanh`);
+        see :obj:`generator_init`."""
+        if self.generator_init == 'zero':
+            theta = self.weight.data.view(self.out_channels,
+                                          self.hyper_channels + 1, -1)
+            theta.zero_()
+            bound = 1.0 / math.sqrt(self.in_channels)
+            theta[:, -1].uniform_(-bound, bound)  # the shared B, b
+            return
         bound = 1.0 / math.sqrt(self.in_channels * (self.hyper_channels + 1))
         torch.nn.init.uniform_(self.weight, -bound, bound)
 
@@ -245,5 +277,8 @@ class HyperLinear(torch.nn.Module):
         return hyper_linear(x, z, self.weight, self.bias, self.chunk_size)
 
     def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, '
-                f'hyper_channels={self.hyper_channels}, bias={self.bias}')
+        out = (f'{self.in_channels}, {self.out_channels}, '
+               f'hyper_channels={self.hyper_channels}, bias={self.bias}')
+        if self.generator_init != 'uniform':
+            out += f', generator_init={self.generator_init}'
+        return out

@@ -144,9 +144,14 @@ class HyperMLP(torch.nn.Module):
             (default: :obj:`"tanh"`)
         chunk_size (int, optional): Row chunking for
             :class:`HyperLinear`. (default: :obj:`None`)
+        generator_init (str, optional): Initialization of every layer's
+            generator, :obj:`"uniform"` or :obj:`"zero"` (start as a plain
+            shared MLP), see :class:`HyperLinear`.
+            (default: :obj:`"uniform"`)
     """
     def __init__(self, channel_list: List[int], hyper_channels: int,
-                 act: str = 'tanh', chunk_size: Optional[int] = None):
+                 act: str = 'tanh', chunk_size: Optional[int] = None,
+                 generator_init: str = 'uniform'):
         super().__init__()
         if len(channel_list) < 2:
             raise ValueError(f"'channel_list' needs at least an input and an "
@@ -160,7 +165,8 @@ class HyperMLP(torch.nn.Module):
         self.act = act
         self._act = acts[act]
         self.lins = torch.nn.ModuleList([
-            HyperLinear(i, o, hyper_channels, chunk_size=chunk_size)
+            HyperLinear(i, o, hyper_channels, chunk_size=chunk_size,
+                        generator_init=generator_init)
             for i, o in zip(channel_list[:-1], channel_list[1:])
         ])
 

@@ -4,7 +4,6 @@ Super-Resolution" <https://openaccess.thecvf.com/content_iccv_2015/html/Riegler_
 (ICCV 2015)."""
 from typing import Optional, Sequence, Tuple
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +107,10 @@ class ConditionedSR(torch.nn.Module):
         else:
             self.encoder = torch.nn.Linear(s * s, hyper_channels)
             code_channels = hyper_channels
-        self.lin1 = HyperLinear(in_channels * f1 * f1, n1, code_channels)
+        # A_j, a_j = 0: the generator starts at zero, and W1^0, b1^0 get the
+        # default Conv2d initialization.
+        self.lin1 = HyperLinear(in_channels * f1 * f1, n1, code_channels,
+                                generator_init='zero')
         self.conv2 = torch.nn.Conv2d(n1, n2, f2, padding=f2 // 2)
         self.conv3 = torch.nn.Conv2d(n2, in_channels, f3, padding=f3 // 2)
         self.reset_parameters()
@@ -118,14 +120,7 @@ class ConditionedSR(torch.nn.Module):
             self.encoder.reset_parameters()
         self.conv2.reset_parameters()
         self.conv3.reset_parameters()
-        fan_in = self.lin1.in_channels
-        theta = self.lin1.weight.data.view(self.lin1.out_channels,
-                                           self.lin1.hyper_channels + 1,
-                                           fan_in + 1)
-        theta.zero_()  # A_j, a_j = 0: the generator starts at zero.
-        # W1^0, b1^0: the default Conv2d initialization.
-        bound = 1.0 / math.sqrt(fan_in)
-        theta[:, -1].uniform_(-bound, bound)
+        self.lin1.reset_parameters()
         if self.residual:
             # Start at the bicubic input, so early training refines it
             # instead of first having to learn the identity.

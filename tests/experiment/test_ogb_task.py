@@ -64,6 +64,9 @@ def test_run_names_tell_the_models_apart():
     assert names == {'molhiv-gin', 'molhiv-gin-virtual', 'molhiv-hyper-gin',
                      'molhiv-hyper-gin-virtual', 'molhiv-hyper-gin-cheap',
                      'molhiv-hyper-gin-cheap-virtual'}
+    zero = build_config(str(CONFIGS / 'full' / 'hyper-gin-cheap.yaml'),
+                        overrides=['model.generator_init=zero'])
+    assert zero['name'] == 'molhiv-hyper-gin-cheap-zeroinit'
 
 
 def run_cli(nproc, root, out, tmp_path):

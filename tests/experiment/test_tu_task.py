@@ -55,9 +55,15 @@ def test_run_names_tell_hypernetwork_widths_apart():
         ['model.name=hyper_gin', 'model.hyper_channels=64'],
         ['model.name=hyper_gin', 'model.hyper_channels=8'],
         ['model.name=hyper_ign', 'data.name=PTC'],
+        ['model.name=hyper_gin', 'model.hyper_channels=8',
+         'model.generator_init=zero'],
     )]
     assert names == ['gin-MUTAG', 'hyper_gin-MUTAG', 'hyper_gin-r8-MUTAG',
-                     'hyper_ign-PTC']
+                     'hyper_ign-PTC', 'hyper_gin-r8-zeroinit-MUTAG']
+    with pytest.raises(ValueError, match=r"model.generator_init must be one "
+                       r"of \['uniform', 'zero'\] \(got 'he'\)"):
+        build_config(task='tu', overrides=['model.name=hyper_gin',
+                                           'model.generator_init=he'])
 
 
 def test_eval_train_off_skips_the_train_split(tmp_path, shared_data):

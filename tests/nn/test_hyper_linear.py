@@ -113,3 +113,34 @@ def test_bad_input():
         HyperLinear(4, 3, 0)
     with pytest.raises(ValueError, match="'chunk_size' must be"):
         HyperLinear(4, 3, 2, chunk_size=0)
+
+
+@pytest.mark.parametrize('bias', [True, False])
+def test_zero_generator_init_starts_as_one_shared_linear_map(bias):
+    torch.manual_seed(0)
+    lin = HyperLinear(6, 4, 3, bias=bias, generator_init='zero').double()
+    theta = lin.weight.view(4, 4, 6 + int(bias))
+    assert torch.all(theta[:, :3] == 0)  # A_k (and a_k) start at zero
+    shared = theta[:, 3]
+    bound = 1.0 / 6**0.5  # torch.nn.Linear's default, weight and bias
+    assert 0 < shared.abs().max() <= bound
+    assert shared.abs().max() > 0.5 * bound  # not a narrower uniform init
+    x = torch.randn(5, 6, dtype=torch.double)
+    expected = x @ shared[:, :6].t()
+    if bias:
+        expected = expected + shared[:, 6]
+    for z in (torch.randn(5, 3, dtype=torch.double),
+              torch.zeros(5, 3, dtype=torch.double)):
+        assert torch.allclose(lin(x, z), expected)
+    # The generator still learns: its gradient is not zero at the start.
+    z = torch.randn(5, 3, dtype=torch.double)
+    lin(x, z).square().sum().backward()
+    assert theta.grad is None and lin.weight.grad.view_as(theta)[:, :3].abs(
+    ).sum() > 0
+    assert 'generator_init=zero' in repr(lin)
+    assert 'generator_init' not in repr(HyperLinear(6, 4, 3))
+
+
+def test_bad_generator_init():
+    with pytest.raises(ValueError, match="generator_init 'he'.*'uniform'"):
+        HyperLinear(6, 4, 3, generator_init='he')

@@ -13,6 +13,7 @@ from torch_geometric.typing import (
 )
 from torch_geometric.utils import spmm
 
+from pyg_hyper.nn.hyper_linear import check_generator_init
 from pyg_hyper.nn.hypernetwork import (
     FirstMessageCombiner,
     HyperMLP,
@@ -106,6 +107,12 @@ class HyperGINConv(MessagePassing):
         materialize (bool, optional): If set to :obj:`True`, builds the
             per-node weight tensors explicitly. This is the slow reference
             path, kept for tests and benchmarks. (default: :obj:`False`)
+        generator_init (str, optional): :obj:`"uniform"` or :obj:`"zero"`:
+            with :obj:`"zero"`, :math:`f`'s output layer starts at zero
+            except for the shared :math:`\mathbf{B}`, so the layer starts as
+            a GIN layer with a plain tanh MLP and learns the node-wise
+            weights from there (see :class:`~pyg_hyper.nn.HyperLinear`).
+            (default: :obj:`"uniform"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -137,6 +144,7 @@ class HyperGINConv(MessagePassing):
         chunk_size: Optional[int] = None,
         materialize: bool = False,
         edge_encoder: Optional[torch.nn.Module] = None,
+        generator_init: str = 'uniform',
         **kwargs,
     ):
         kwargs.setdefault('aggr', 'add')
@@ -148,6 +156,8 @@ class HyperGINConv(MessagePassing):
         self.first_channels = first_channels or in_channels
         self.edge_dim = edge_dim
         self.materialize = materialize
+        check_generator_init(self.__class__.__name__, generator_init)
+        self.generator_init = generator_init
         self.initial_eps = eps
         if train_eps:
             self.eps = torch.nn.Parameter(torch.empty(1))
@@ -173,7 +183,8 @@ class HyperGINConv(MessagePassing):
         self.hyper = HyperNetwork(self.combiner.out_channels, hyper_channels,
                                   hyper_layers)
         self.nn = HyperMLP([in_channels, self.hidden_channels, out_channels],
-                           hyper_channels, act='tanh', chunk_size=chunk_size)
+                           hyper_channels, act='tanh', chunk_size=chunk_size,
+                           generator_init=generator_init)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -275,7 +286,10 @@ class HyperGINConv(MessagePassing):
         return spmm(adj_t, x[0], reduce=self.aggr)
 
     def __repr__(self) -> str:
+        init = ('' if self.generator_init == 'uniform' else
+                f', generator_init={self.generator_init}')
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hidden_channels={self.hidden_channels}'
                 f', hyper_channels={self.hyper_channels}, '
-                f'combine={self.combiner.mode}, edge_dim={self.edge_dim})')
+                f'combine={self.combiner.mode}, edge_dim={self.edge_dim}'
+                f'{init})')

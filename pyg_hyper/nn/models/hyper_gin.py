@@ -77,6 +77,10 @@ class HyperGIN(torch.nn.Module):
             (default: :obj:`False`)
         materialize (bool, optional): Use the materializing reference path in
             the hyper layers. (default: :obj:`False`)
+        generator_init (str, optional): Initialization of the hyper layers'
+            generators, :obj:`"uniform"` or :obj:`"zero"` (start as GIN with
+            plain tanh MLPs), see :class:`~pyg_hyper.nn.conv.HyperGINConv`.
+            (default: :obj:`"uniform"`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
@@ -100,6 +104,7 @@ class HyperGIN(torch.nn.Module):
         train_eps: bool = False,
         materialize: bool = False,
         readout: str = 'last',
+        generator_init: str = 'uniform',
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -130,7 +135,8 @@ class HyperGIN(torch.nn.Module):
                                     first_channels=in_channels,
                                     combine=combine, train_eps=train_eps,
                                     edge_dim=edge_dim,
-                                    materialize=materialize)
+                                    materialize=materialize,
+                                    generator_init=generator_init)
             else:
                 mlp = MLP([c_in, hidden_channels, hidden_channels],
                           act='relu', norm='batch_norm')

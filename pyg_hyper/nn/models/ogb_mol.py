@@ -155,6 +155,10 @@ class OGBMolGNN(torch.nn.Module):
         combine (str, optional): How the hypernetwork combines current and
             first message, :obj:`"concat"` or :obj:`"convex"`.
             (default: :obj:`"concat"`)
+        generator_init (str, optional): :obj:`"uniform"` or :obj:`"zero"`
+            (the hyper layers start as GIN layers with plain tanh MLPs), see
+            :class:`~pyg_hyper.nn.conv.HyperGINConv`
+            (:obj:`conv="hyper_gin"` only). (default: :obj:`"uniform"`)
         atom_feature_dims (List[int], optional): Category counts of the atom
             features; :obj:`None` takes the installed ogb's, and
             :data:`OGB_LEADERBOARD_ATOM_DIMS` those of the leaderboard's
@@ -183,6 +187,7 @@ class OGBMolGNN(torch.nn.Module):
         hyper_channels: int = 64,
         hyper_hidden_channels: Optional[int] = None,
         combine: str = 'concat',
+        generator_init: str = 'uniform',
         atom_feature_dims: Optional[Sequence[int]] = None,
         bond_feature_dims: Optional[Sequence[int]] = None,
     ):
@@ -230,6 +235,7 @@ class OGBMolGNN(torch.nn.Module):
                                  hidden_channels=hyper_hidden_channels,
                                  hyper_channels=hyper_channels,
                                  combine=combine, train_eps=True,
+                                 generator_init=generator_init,
                                  edge_encoder=CategoricalEncoder(bond_dims,
                                                                  emb_dim)))
             self.norms.append(BatchNorm1d(emb_dim))

@@ -97,6 +97,34 @@ def test_reduces_to_gin_when_code_is_ignored():
     assert torch.allclose(conv(x, EDGE_INDEX), gin(x, EDGE_INDEX))
 
 
+def test_zero_generator_init_starts_as_gin_with_a_tanh_mlp():
+    torch.manual_seed(0)
+    conv = HyperGINConv(5, 4, hidden_channels=3, hyper_channels=2,
+                        generator_init='zero').double()
+    assert str(conv).endswith('edge_dim=None, generator_init=zero)')
+    mlp = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Tanh(),
+                              torch.nn.Linear(3, 4)).double()
+    gin = GINConv(mlp)
+    with torch.no_grad():
+        for lin, plain in zip(conv.nn.lins, (mlp[0], mlp[2])):
+            theta = lin.weight.view(lin.out_channels, 3, lin.in_channels + 1)
+            plain.weight.copy_(theta[:, 2, :-1])
+            plain.bias.copy_(theta[:, 2, -1])
+    x = torch.randn(4, 5, dtype=torch.double)
+    assert torch.allclose(conv(x, EDGE_INDEX), gin(x, EDGE_INDEX))
+    # The hypernetwork has no say yet, but gets a say once A_k moves.
+    with torch.no_grad():
+        for p in conv.hyper.parameters():
+            p.add_(1.0)
+    assert torch.allclose(conv(x, EDGE_INDEX), gin(x, EDGE_INDEX))
+    with torch.no_grad():
+        conv.nn.lins[0].weight.add_(0.1)
+    assert not torch.allclose(conv(x, EDGE_INDEX), gin(x, EDGE_INDEX))
+    with pytest.raises(ValueError, match="'HyperGINConv' got unknown "
+                       "generator_init 'he'"):
+        HyperGINConv(5, 4, generator_init='he')
+
+
 def test_gradcheck():
     conv = HyperGINConv(3, 2, hyper_channels=2, edge_dim=2).double()
     x = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
