@@ -101,7 +101,7 @@ class TUTask(Task):
                 'gin_readout': 'last',
                 'hyper_channels': 16,
                 'combine': 'concat',
-                # 'zero': Hyper-GIN's layers start as GIN layers (HyperLinear)
+                # 'zero': hyper layers start as their plain twin's layers
                 'generator_init': 'uniform',
                 'ign_channels': [16, 32, 256],
                 'mlp_channels': [512, 256],
@@ -173,7 +173,8 @@ class TUTask(Task):
             if m['name'] == 'hyper_ign':
                 return HyperIGN(in_ch, m['ign_channels'], out_ch,
                                 hyper_channels=m['hyper_channels'],
-                                combine=m['combine'], **kwargs)
+                                combine=m['combine'],
+                                generator_init=m['generator_init'], **kwargs)
             return IGN(in_ch, m['ign_channels'], out_ch, **kwargs)
         raise ValueError(f"model.name must be one of {list(MODELS)} "
                          f"(got '{m['name']}')")
@@ -242,7 +243,7 @@ class TUTask(Task):
         if model['name'] in CONFIG_HYPER_CHANNELS and (
                 model['hyper_channels'] != CONFIG_HYPER_CHANNELS[label]):
             label += f"-r{model['hyper_channels']}"
-        if model['name'] == 'hyper_gin':
+        if model['name'] in CONFIG_HYPER_CHANNELS:
             label += generator_init_label(model['generator_init'])
         return f"{label}-{cfg['data']['name']}"
 

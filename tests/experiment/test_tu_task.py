@@ -57,9 +57,12 @@ def test_run_names_tell_hypernetwork_widths_apart():
         ['model.name=hyper_ign', 'data.name=PTC'],
         ['model.name=hyper_gin', 'model.hyper_channels=8',
          'model.generator_init=zero'],
+        ['model.name=hyper_ign', 'model.generator_init=zero'],
+        ['model.name=ign', 'model.generator_init=zero'],  # nothing to init
     )]
     assert names == ['gin-MUTAG', 'hyper_gin-MUTAG', 'hyper_gin-r8-MUTAG',
-                     'hyper_ign-PTC', 'hyper_gin-r8-zeroinit-MUTAG']
+                     'hyper_ign-PTC', 'hyper_gin-r8-zeroinit-MUTAG',
+                     'hyper_ign-zeroinit-MUTAG', 'ign-MUTAG']
     with pytest.raises(ValueError, match=r"model.generator_init must be one "
                        r"of \['uniform', 'zero'\] \(got 'he'\)"):
         build_config(task='tu', overrides=['model.name=hyper_gin',

@@ -19,6 +19,7 @@ from pyg_hyper.nn.dense.ign import (
     init_coefficients,
 )
 from pyg_hyper.nn.hypernetwork import FirstMessageCombiner, HyperNetwork
+from pyg_hyper.nn.hyper_linear import check_generator_init
 from pyg_hyper.utils.checks import check_dense_input
 
 __all__ = [
@@ -141,6 +142,14 @@ class HyperEquivariant2to2(DenseLayer):
             forming them (see above). (default: :obj:`False`)
         materialize (bool, optional): Use the direct reference form.
             (default: :obj:`False`)
+        generator_init (str, optional): :obj:`"uniform"` spreads the official
+            initialization's variance over all :math:`r + 1` terms of a
+            generated coefficient. :obj:`"zero"` starts the code-dependent
+            terms at zero and gives the constant term the official
+            :math:`\mathcal{N}(0, 2 / (D + S))`, so the layer starts as an
+            :class:`~pyg_hyper.nn.dense.Equivariant2to2` layer (as
+            :class:`~pyg_hyper.nn.HyperLinear`'s :obj:`generator_init`).
+            (default: :obj:`"uniform"`)
 
     Shapes:
         - **input:** tensors :math:`(B, D, m, m)`, node mask :math:`(B, m)`
@@ -160,9 +169,12 @@ class HyperEquivariant2to2(DenseLayer):
         bias: bool = True,
         factorized: bool = False,
         materialize: bool = False,
+        generator_init: str = 'uniform',
     ):
         super().__init__(in_channels, out_channels,
                          ('all_bias', 'diag_bias'), bias)
+        check_generator_init(self.__class__.__name__, generator_init)
+        self.generator_init = generator_init
         self.hyper_channels = hyper_channels
         self.first_channels = first_channels or in_channels
         self.factorized = factorized
@@ -181,10 +193,16 @@ class HyperEquivariant2to2(DenseLayer):
     def reset_parameters(self):
         self.combiner.reset_parameters()
         self.hyper.reset_parameters()
-        # Spread the official N(0, 2 / (D + S)) variance over the r + 1
-        # terms of a generated coefficient (tanh codes are O(1)).
-        init_coefficients(self.weight, self.in_channels, self.out_channels,
-                          fan=self.hyper_channels + 1)
+        if self.generator_init == 'zero':
+            with torch.no_grad():
+                self.weight[:-1].zero_()
+            init_coefficients(self.weight[-1], self.in_channels,
+                              self.out_channels)
+        else:
+            # Spread the official N(0, 2 / (D + S)) variance over the r + 1
+            # terms of a generated coefficient (tanh codes are O(1)).
+            init_coefficients(self.weight, self.in_channels,
+                              self.out_channels, fan=self.hyper_channels + 1)
         self.reset_biases()
 
     def code(self, red: DenseReductions,
@@ -260,6 +278,8 @@ class HyperEquivariant2to2(DenseLayer):
         return out
 
     def __repr__(self) -> str:
+        init = ('' if self.generator_init == 'uniform' else
+                f', generator_init={self.generator_init}')
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hyper_channels={self.hyper_channels}, '
-                f'combine={self.combiner.mode})')
+                f'combine={self.combiner.mode}{init})')

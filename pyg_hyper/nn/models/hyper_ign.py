@@ -31,6 +31,10 @@ class HyperIGN(IGN):
             (default: :obj:`False`)
         materialize (bool, optional): Use the reference path.
             (default: :obj:`False`)
+        generator_init (str, optional): :obj:`"uniform"` or :obj:`"zero"`
+            (start as :class:`IGN`), see
+            :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`.
+            (default: :obj:`"uniform"`)
         **kwargs (optional): Further arguments of :class:`IGN`.
     """
     def __init__(
@@ -42,13 +46,15 @@ class HyperIGN(IGN):
         combine: str = 'concat',
         factorized: bool = False,
         materialize: bool = False,
+        generator_init: str = 'uniform',
         **kwargs,
     ):
         # make_layer runs inside IGN.__init__ and reads these.
         self._hyper_args = dict(hyper_channels=hyper_channels,
                                 first_channels=in_channels + 1,
                                 combine=combine, factorized=factorized,
-                                materialize=materialize)
+                                materialize=materialize,
+                                generator_init=generator_init)
         super().__init__(in_channels, hidden_channels, out_channels, **kwargs)
         self.hyper_channels = hyper_channels
 

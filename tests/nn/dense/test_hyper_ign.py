@@ -130,3 +130,28 @@ def test_invariants_are_diag_and_offdiag_means():
     assert torch.allclose(inv, diag_offdiag_pool(x, mask, 'mean'))
     one = graph_invariants(x[:1, :, :1, :1])
     assert torch.allclose(one[:, 2:], torch.zeros(1, 2, dtype=x.dtype))
+
+
+@pytest.mark.parametrize('factorized', [True, False])
+def test_zero_generator_init_starts_as_ign(factorized):
+    from pyg_hyper.nn.dense import Equivariant2to2
+    x, mask = padded_batch()
+    layer = make_layer(generator_init='zero')
+    assert 'generator_init=zero' in repr(layer)
+    assert torch.all(layer.weight[:-1] == 0)
+    std = layer.weight[-1].std().item()  # the official N(0, 2 / (D + S))
+    assert 0.3 < std / (2 / 5)**0.5 < 1.7
+    plain = Equivariant2to2(2, 3).double()
+    with torch.no_grad():
+        plain.weight.copy_(layer.weight[-1])
+        plain.all_bias.copy_(layer.all_bias)
+        plain.diag_bias.copy_(layer.diag_bias)
+    expected = plain(x, mask)
+    assert torch.allclose(run(layer, x, mask, factorized=factorized),
+                          expected)
+    with torch.no_grad():  # the code matters once its terms move
+        layer.weight[0].add_(0.5)
+    assert not torch.allclose(run(layer, x, mask), expected)
+    with pytest.raises(ValueError, match="'HyperEquivariant2to2' got "
+                       "unknown generator_init 'he'"):
+        HyperEquivariant2to2(2, 3, generator_init='he')
