@@ -9,7 +9,7 @@ images, under additive Gaussian noise (sigma 0.15) and under 10%
 salt-and-pepper noise. A hyper-convolution layer has 388 + 5 C_in C_out
 parameters (plus its bias) whatever its kernel size.
 
-    python experiments/vision/hyperconv_noise.py [--epochs 10] [--seed 0]
+    python experiments/vision/hyperconv_noise.py [--epochs 20] [--seed 0]
 """
 import argparse
 import math
@@ -111,7 +111,7 @@ def loss_fn(logits, y):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--epochs', type=int, default=20)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     started = time.time()
