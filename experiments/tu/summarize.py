@@ -5,6 +5,7 @@ folders written by ``pyg-hyper train``.
 """
 import argparse
 import glob
+import itertools
 import json
 import os
 
@@ -47,7 +48,10 @@ def main():
         # The run name (TUTask.describe) also tells a non-default
         # hypernetwork width, e.g. hyper_gin-r8-MUTAG.
         label = res['name'][:-len(cfg['data']['name']) - 1]
-        runs[(cfg['model']['name'], cfg['data']['name'])] = res, label
+        # A model can have several runs (hypernetwork width, generator
+        # init), each compared with its twin.
+        runs.setdefault((cfg['model']['name'], cfg['data']['name']),
+                        []).append((res, label))
         summ = protocol_summary(res)
         seeds = res['seeds'].values()
         rows.append({
@@ -84,20 +88,21 @@ def main():
               '|---|---|---|---|---|']
     for plain, hyper in TWINS:
         for ds in sorted({d for (_, d) in runs}):
-            if (plain, ds) not in runs or (hyper, ds) not in runs:
-                continue
-            (a, _), (b, hyper_label) = runs[(plain, ds)], runs[(hyper, ds)]
-            common = sorted(set(a['seeds']) & set(b['seeds']), key=int)
-            if not common:
-                continue
-            sa, sb = (protocol_summary(restrict(r, common)) for r in (a, b))
-            paired.append({'dataset': ds, 'plain': plain, 'hyper': hyper_label,
-                           'folds': [int(s) for s in common],
-                           'plain_summary': sa, 'hyper_summary': sb})
-            lines.append(
-                f"| {ds} | {plain} vs {hyper_label} | {len(common)} | "
-                f"{fmt(sa['gin'])} / {fmt(sb['gin'])} | "
-                f"{fmt(sa['inner_val'])} / {fmt(sb['inner_val'])} |")
+            for (a, plain_label), (b, hyper_label) in itertools.product(
+                    runs.get((plain, ds), []), runs.get((hyper, ds), [])):
+                common = sorted(set(a['seeds']) & set(b['seeds']), key=int)
+                if not common:
+                    continue
+                sa, sb = (protocol_summary(restrict(r, common))
+                          for r in (a, b))
+                paired.append({'dataset': ds, 'plain': plain_label,
+                               'hyper': hyper_label,
+                               'folds': [int(s) for s in common],
+                               'plain_summary': sa, 'hyper_summary': sb})
+                lines.append(
+                    f"| {ds} | {plain_label} vs {hyper_label} | "
+                    f"{len(common)} | {fmt(sa['gin'])} / {fmt(sb['gin'])} | "
+                    f"{fmt(sa['inner_val'])} / {fmt(sb['inner_val'])} |")
     os.makedirs(args.out, exist_ok=True)
     atomic_write_json(os.path.join(args.out, 'leaderboard.json'),
                       {'runs': rows, 'paired': paired})
