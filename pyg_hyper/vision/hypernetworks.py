@@ -358,8 +358,19 @@ class HyperLSTMCell(torch.nn.Module):
 
 
 class HyperLSTM(torch.nn.Module):
-    r"""Runs a :class:`HyperLSTMCell` over a sequence (time-major, as
-    :class:`torch.nn.LSTM` with :obj:`batch_first=False`).
+    r"""The HyperLSTM of `"HyperNetworks" <https://arxiv.org/abs/1609.09106>`_
+    (Ha, Dai & Le, ICLR 2017): a :class:`HyperLSTMCell` run over a sequence
+    (time-major, as :class:`torch.nn.LSTM` with :obj:`batch_first=False`),
+
+    .. math::
+        (\mathbf{h}_t, \mathbf{c}_t, \hat{\mathbf{h}}_t, \hat{\mathbf{c}}_t)
+        = \mathrm{HyperLSTMCell}(\mathbf{x}_t; \mathbf{h}_{t-1},
+        \mathbf{c}_{t-1}, \hat{\mathbf{h}}_{t-1}, \hat{\mathbf{c}}_{t-1}),
+        \qquad t = 1, \dots, T,
+
+    where the hyper LSTM's state :math:`\hat{\mathbf{h}}_t` rescales the
+    main LSTM's weight rows at every step (Eq. 8, see
+    :class:`HyperLSTMCell`).
 
     Args:
         input_size (int): Input size.

@@ -553,9 +553,15 @@ class HyperSeg(torch.nn.Module):
     Patch-wise Hypernetwork for Real-time Semantic Segmentation"
     <https://arxiv.org/abs/2012.11582>`_ (Nirkin, Wolf & Hassner, CVPR 2021).
 
-    The backbone returns features :math:`\mathbf{F}_1, \dots, \mathbf{F}_n`
-    from fine to coarse; :class:`ContextHead` turns :math:`\mathbf{F}_n`
-    into the signal map, and :class:`HyperSegDecoder` decodes the image and
+    .. math::
+        \mathbf{F}_1, \dots, \mathbf{F}_n = b(\mathbf{I}), \qquad
+        \boldsymbol\phi = h(\mathbf{F}_n), \qquad
+        \boldsymbol\theta^{m_i} = w_i(\boldsymbol\phi_i), \qquad
+        \mathbf{S} = d(\{\mathbf{F}_i\} \mid \{\boldsymbol\theta^{m_i}\})
+
+    The backbone :math:`b` returns features :math:`\mathbf{F}_1, \dots,
+    \mathbf{F}_n` from fine to coarse; :class:`ContextHead` (:math:`h`)
+    turns :math:`\mathbf{F}_n` into the signal map :math:`\boldsymbol\phi`, and :class:`HyperSegDecoder` decodes the image and
     :math:`\mathbf{F}_1, \dots, \mathbf{F}_{n-1}` (coarse to fine, the last
     :obj:`len(level_channels)` of them) with patch-wise generated weights.
     The logits are bilinearly resized to the image.

@@ -94,6 +94,11 @@ def test_gradcheck():
     g = torch.randn(1, 9, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(DynamicFilterConv2d(3), (x, g),
                                     fast_mode=True)
+    # The whole network: filter generation, softmax and filtering.
+    for local in (True, False):
+        net = DynamicFilterNetwork(2, kernel_size=3, hidden_channels=4,
+                                   local=local).double()
+        assert torch.autograd.gradcheck(net, (x, ), fast_mode=True)
 
 
 def test_bad_inputs():
@@ -102,6 +107,8 @@ def test_bad_inputs():
         layer(torch.rand(1, 1, 3, 3), torch.rand(1, 25, 3, 3))
     with pytest.raises(ValueError, match=r"'filters' of shape \[1, 25, 6, 6\]"):
         layer(torch.rand(1, 1, 6, 6), torch.rand(1, 9, 6, 6))
+    with pytest.raises(ValueError, match='larger than the 3x3'):
+        DynamicFilterConv2d(5)(torch.rand(1, 1, 3, 3), torch.rand(1, 25))
     with pytest.raises(ValueError, match=r"'filters' of shape \[2, 9\]"):
         DynamicFilterConv2d(3)(torch.rand(2, 1, 6, 6), torch.rand(2, 8))
     with pytest.raises(ValueError, match='odd'):

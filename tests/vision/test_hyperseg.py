@@ -197,8 +197,32 @@ def test_gradcheck():
     assert torch.autograd.gradcheck(patchwise_conv2d, (x, w), fast_mode=True)
 
 
+def test_gradcheck_blocks_and_model():
+    # Every module, double precision, eval mode (batch norm as a fixed
+    # affine map, so the function is deterministic).
+    torch.manual_seed(0)
+    conv = HyperPatchConv2d(2, 2, kernel_size=3).double().eval()
+    block = HyperPatchInvertedResidual(2, 2, 3, expand_ratio=2).double()
+    block.eval()
+    x = torch.randn(1, 2, 4, 4, dtype=torch.double, requires_grad=True)
+    for layer in (conv, block):
+        wmap = torch.randn(1, layer.num_weights, 2, 2, dtype=torch.double,
+                           requires_grad=True)
+        assert torch.autograd.gradcheck(layer, (x, wmap), fast_mode=True)
+    head = ContextHead(4, levels=2).double().eval()
+    feat = torch.randn(1, 4, 4, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(head, (feat, ), fast_mode=True)
+    model = HyperSeg(_Backbone(), [8, 16], 3, 2, [4, 4]).double().eval()
+    img = torch.randn(1, 3, 8, 8, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(model, (img, ), fast_mode=True)
+
+
 def test_bad_inputs():
     layer = HyperPatchConv2d(3, 2, kernel_size=3)
+    block = HyperPatchInvertedResidual(4, 4, 3)
+    with pytest.raises(ValueError, match='with 4 channels'):
+        block(torch.randn(1, 3, 8, 8),
+              torch.randn(1, block.num_weights, 2, 2))
     with pytest.raises(ValueError, match='multiples of the grid'):
         layer(torch.randn(1, 3, 7, 8), torch.randn(1, 54, 2, 2))
     with pytest.raises(ValueError, match=r"'weights' of shape \[1, 54"):
