@@ -11,7 +11,8 @@ import _common
 
 from pyg_hyper.experiment.results import atomic_write_text
 
-ORDER = ['dfn_steerable', 'moving_digits', 'klein_blobs',
+ORDER = ['dfn_steerable', 'moving_digits', 'moving_digits_shared',
+         'klein_blobs',
          'static_hypernet_digits', 'hyperconv_noise', 'hyperseg_synthetic',
          'conditioned_sr']
 STATIC = _common.ROOT / 'docs' / 'source' / '_static' / 'vision'
