@@ -6,7 +6,10 @@ Models work on the bicubic upsampling (SRCNN 9-1-5, 32/16 channels, residual
 on the bicubic input):
 
 * ConditionedSR: ONE model for all kernels, first layer
-  W1(k) = W1_0 + FC(k) (generator initialized at zero);
+  W1(k) = W1_0 + FC(z(k)) (generator initialized at zero), with the kernel
+  encoded to z(k) = tanh(E k) of width ``--hyper-channels`` (default 4, the
+  size of the four specialists together; 0 feeds k itself, 321k
+  parameters);
 * a kernel-agnostic SRCNN trained on all kernels;
 * one SRCNN PER test kernel, each trained on its kernel only (4 models).
 
@@ -21,7 +24,7 @@ four fixed test kernels. Patches are
 textured ones (standard deviation >= 0.05).
 
     python experiments/vision/conditioned_sr.py [--steps 800] \
-        [--one-model-steps 3200] [--seeds 0 1]
+        [--one-model-steps 3200] [--hyper-channels 4] [--seeds 0 1]
 
 PSNR columns are means over the seeds; the last column gives each seed's.
 """
@@ -160,7 +163,8 @@ def run_seed(seed, args, train_imgs, tests, kernels, test_hr):
     results = {'Bicubic': {'params': 0,
                            **{n: psnr(lr, test_hr) for n, lr in tests.items()}}}
     cond, secs = arm(lambda: ConditionedSR(
-        S, hidden_channels=(32, 16), hyper_channels=args.hyper_channels),
+        S, hidden_channels=(32, 16),
+        hyper_channels=args.hyper_channels or None),
         one_model_steps)
     results['ConditionedSR (one model)'] = {
         'params': _common.num_params(cond), 'train_s': secs, **evaluate(cond)}
@@ -188,7 +192,10 @@ def main():
                         help='steps of the conditioned and the agnostic '
                         'model (default: as many as all specialists '
                         'together)')
-    parser.add_argument('--hyper-channels', type=int, default=None)
+    # 4: one model of the size of the four specialists together (14.5k vs
+    # 14.2k parameters); 0: the generator reads the kernel directly, W1(k) =
+    # W1_0 + FC(k), 321k parameters (see README.md).
+    parser.add_argument('--hyper-channels', type=int, default=4)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     args = parser.parse_args()
     started = time.time()
