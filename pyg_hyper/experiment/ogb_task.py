@@ -44,7 +44,7 @@ from pyg_hyper.experiment.distributed import (
 )
 from pyg_hyper.experiment.task import (
     Task,
-    generator_init_label,
+    hyper_variant_label,
     register_task,
 )
 
@@ -83,6 +83,8 @@ class OGBMolTask(Task):
                 'combine': 'concat',
                 # 'zero': hyper layers start as GIN layers (HyperLinear)
                 'generator_init': 'uniform',
+                # true: codes divided by their width (HyperLinear)
+                'normalize_code': False,
                 # 'leaderboard' = the atom categories of the ogb releases
                 # behind the leaderboard's #params; 'installed' = this ogb's.
                 'atom_dims': 'installed',
@@ -237,7 +239,7 @@ class OGBMolTask(Task):
             if named != ['full']:
                 label += '-' + (named[0] if named else
                                 f"r{size['hyper_channels']}h{hidden}")
-            label += generator_init_label(model['generator_init'])
+            label += hyper_variant_label(model)
         return label + ('-virtual' if model['virtual_node'] else '')
 
 

@@ -27,15 +27,17 @@ BUILTIN_TASK_MODULES: List[str] = [
 ]
 
 
-def generator_init_label(generator_init: str) -> str:
-    """The run-name suffix of a hyper model's generator initialization
-    (none for the default), so that runs that differ only in it never
-    resume into each other's folders."""
+def hyper_variant_label(model: Dict[str, Any]) -> str:
+    """The run-name suffix of a hyper model's non-default generator options
+    (``model.generator_init``, ``model.normalize_code``), so that runs that
+    differ only in them never resume into each other's folders."""
     from pyg_hyper.nn.hyper_linear import GENERATOR_INITS
-    if generator_init not in GENERATOR_INITS:
+    init = model['generator_init']
+    if init not in GENERATOR_INITS:
         raise ValueError(f"model.generator_init must be one of "
-                         f"{list(GENERATOR_INITS)} (got {generator_init!r})")
-    return '' if generator_init == 'uniform' else f'-{generator_init}init'
+                         f"{list(GENERATOR_INITS)} (got {init!r})")
+    label = '' if init == 'uniform' else f'-{init}init'
+    return label + ('-ncode' if model['normalize_code'] else '')
 
 
 class Task:

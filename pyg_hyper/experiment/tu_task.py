@@ -31,7 +31,7 @@ from pyg_hyper.datasets.protocols import (
 )
 from pyg_hyper.experiment.task import (
     Task,
-    generator_init_label,
+    hyper_variant_label,
     register_task,
 )
 from pyg_hyper.nn.models import IGN, HyperGIN, HyperIGN
@@ -103,6 +103,8 @@ class TUTask(Task):
                 'combine': 'concat',
                 # 'zero': hyper layers start as their plain twin's layers
                 'generator_init': 'uniform',
+                # true: codes divided by their width (HyperLinear)
+                'normalize_code': False,
                 'ign_channels': [16, 32, 256],
                 'mlp_channels': [512, 256],
                 'ign_pool': 'max',
@@ -166,7 +168,8 @@ class TUTask(Task):
                             hyper_channels=m['hyper_channels'],
                             combine=m['combine'], pool=m['gin_pool'],
                             dropout=m['dropout'], readout=m['gin_readout'],
-                            generator_init=m['generator_init'])
+                            generator_init=m['generator_init'],
+                            normalize_code=m['normalize_code'])
         if m['name'] in ('ign', 'hyper_ign'):
             kwargs = dict(mlp_channels=m['mlp_channels'], pool=m['ign_pool'],
                           max_dense_bytes=m['max_dense_bytes'])
@@ -174,7 +177,8 @@ class TUTask(Task):
                 return HyperIGN(in_ch, m['ign_channels'], out_ch,
                                 hyper_channels=m['hyper_channels'],
                                 combine=m['combine'],
-                                generator_init=m['generator_init'], **kwargs)
+                                generator_init=m['generator_init'],
+                                normalize_code=m['normalize_code'], **kwargs)
             return IGN(in_ch, m['ign_channels'], out_ch, **kwargs)
         raise ValueError(f"model.name must be one of {list(MODELS)} "
                          f"(got '{m['name']}')")
@@ -244,7 +248,7 @@ class TUTask(Task):
                 model['hyper_channels'] != CONFIG_HYPER_CHANNELS[label]):
             label += f"-r{model['hyper_channels']}"
         if model['name'] in CONFIG_HYPER_CHANNELS:
-            label += generator_init_label(model['generator_init'])
+            label += hyper_variant_label(model)
         return f"{label}-{cfg['data']['name']}"
 
 

@@ -148,10 +148,14 @@ class HyperMLP(torch.nn.Module):
             generator, :obj:`"uniform"` or :obj:`"zero"` (start as a plain
             shared MLP), see :class:`HyperLinear`.
             (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide the code by its width in
+            every layer's generator, see :class:`HyperLinear`.
+            (default: :obj:`False`)
     """
     def __init__(self, channel_list: List[int], hyper_channels: int,
                  act: str = 'tanh', chunk_size: Optional[int] = None,
-                 generator_init: str = 'uniform'):
+                 generator_init: str = 'uniform',
+                 normalize_code: bool = False):
         super().__init__()
         if len(channel_list) < 2:
             raise ValueError(f"'channel_list' needs at least an input and an "
@@ -166,7 +170,8 @@ class HyperMLP(torch.nn.Module):
         self._act = acts[act]
         self.lins = torch.nn.ModuleList([
             HyperLinear(i, o, hyper_channels, chunk_size=chunk_size,
-                        generator_init=generator_init)
+                        generator_init=generator_init,
+                        normalize_code=normalize_code)
             for i, o in zip(channel_list[:-1], channel_list[1:])
         ])
 

@@ -59,10 +59,19 @@ def test_run_names_tell_hypernetwork_widths_apart():
          'model.generator_init=zero'],
         ['model.name=hyper_ign', 'model.generator_init=zero'],
         ['model.name=ign', 'model.generator_init=zero'],  # nothing to init
+        ['model.name=hyper_ign', 'model.generator_init=zero',
+         'model.normalize_code=true'],
+        ['model.name=hyper_gin', 'model.normalize_code=true'],
     )]
     assert names == ['gin-MUTAG', 'hyper_gin-MUTAG', 'hyper_gin-r8-MUTAG',
                      'hyper_ign-PTC', 'hyper_gin-r8-zeroinit-MUTAG',
-                     'hyper_ign-zeroinit-MUTAG', 'ign-MUTAG']
+                     'hyper_ign-zeroinit-MUTAG', 'ign-MUTAG',
+                     'hyper_ign-zeroinit-ncode-MUTAG',
+                     'hyper_gin-r16-ncode-MUTAG']
+    with pytest.raises(ValueError, match="'model.normalize_code'.*expects "
+                       "true or false"):
+        build_config(task='tu', overrides=['model.name=hyper_gin',
+                                           'model.normalize_code=2'])
     with pytest.raises(ValueError, match=r"model.generator_init must be one "
                        r"of \['uniform', 'zero'\] \(got 'he'\)"):
         build_config(task='tu', overrides=['model.name=hyper_gin',

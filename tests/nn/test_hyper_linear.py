@@ -144,3 +144,17 @@ def test_zero_generator_init_starts_as_one_shared_linear_map(bias):
 def test_bad_generator_init():
     with pytest.raises(ValueError, match="generator_init 'he'.*'uniform'"):
         HyperLinear(6, 4, 3, generator_init='he')
+
+
+@pytest.mark.parametrize('materialize', [False, True])
+def test_normalize_code_divides_the_code_by_its_width(materialize):
+    torch.manual_seed(0)
+    lin = HyperLinear(5, 3, 4).double()
+    normalized = HyperLinear(5, 3, 4, normalize_code=True).double()
+    normalized.load_state_dict(lin.state_dict())
+    x = torch.randn(6, 5, dtype=torch.double)
+    z = torch.randn(6, 4, dtype=torch.double)
+    out = normalized(x, z, materialize=materialize)
+    assert torch.allclose(out, lin(x, z / 4))
+    assert not torch.allclose(out, lin(x, z))
+    assert 'normalize_code=True' in repr(normalized)

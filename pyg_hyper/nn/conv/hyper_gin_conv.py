@@ -113,6 +113,10 @@ class HyperGINConv(MessagePassing):
             a GIN layer with a plain tanh MLP and learns the node-wise
             weights from there (see :class:`~pyg_hyper.nn.HyperLinear`).
             (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide the code by its width before
+            :math:`f`'s output layer, so that Adam moves the generated
+            weights about as fast as plain ones (see
+            :class:`~pyg_hyper.nn.HyperLinear`). (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -145,6 +149,7 @@ class HyperGINConv(MessagePassing):
         materialize: bool = False,
         edge_encoder: Optional[torch.nn.Module] = None,
         generator_init: str = 'uniform',
+        normalize_code: bool = False,
         **kwargs,
     ):
         kwargs.setdefault('aggr', 'add')
@@ -158,6 +163,7 @@ class HyperGINConv(MessagePassing):
         self.materialize = materialize
         check_generator_init(self.__class__.__name__, generator_init)
         self.generator_init = generator_init
+        self.normalize_code = normalize_code
         self.initial_eps = eps
         if train_eps:
             self.eps = torch.nn.Parameter(torch.empty(1))
@@ -184,7 +190,8 @@ class HyperGINConv(MessagePassing):
                                   hyper_layers)
         self.nn = HyperMLP([in_channels, self.hidden_channels, out_channels],
                            hyper_channels, act='tanh', chunk_size=chunk_size,
-                           generator_init=generator_init)
+                           generator_init=generator_init,
+                           normalize_code=normalize_code)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -288,6 +295,8 @@ class HyperGINConv(MessagePassing):
     def __repr__(self) -> str:
         init = ('' if self.generator_init == 'uniform' else
                 f', generator_init={self.generator_init}')
+        if self.normalize_code:
+            init += ', normalize_code=True'
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hidden_channels={self.hidden_channels}'
                 f', hyper_channels={self.hyper_channels}, '

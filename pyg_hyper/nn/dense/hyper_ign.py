@@ -150,6 +150,10 @@ class HyperEquivariant2to2(DenseLayer):
             :class:`~pyg_hyper.nn.dense.Equivariant2to2` layer (as
             :class:`~pyg_hyper.nn.HyperLinear`'s :obj:`generator_init`).
             (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide the code by its width
+            before it meets :math:`\boldsymbol\Theta`, so that Adam moves
+            the generated coefficients about as fast as plain ones (see
+            :class:`~pyg_hyper.nn.HyperLinear`). (default: :obj:`False`)
 
     Shapes:
         - **input:** tensors :math:`(B, D, m, m)`, node mask :math:`(B, m)`
@@ -170,11 +174,13 @@ class HyperEquivariant2to2(DenseLayer):
         factorized: bool = False,
         materialize: bool = False,
         generator_init: str = 'uniform',
+        normalize_code: bool = False,
     ):
         super().__init__(in_channels, out_channels,
                          ('all_bias', 'diag_bias'), bias)
         check_generator_init(self.__class__.__name__, generator_init)
         self.generator_init = generator_init
+        self.normalize_code = normalize_code
         self.hyper_channels = hyper_channels
         self.first_channels = first_channels or in_channels
         self.factorized = factorized
@@ -226,6 +232,8 @@ class HyperEquivariant2to2(DenseLayer):
                              f"[{B}, {2 * self.first_channels}] "
                              f"(got {list(first.shape)})")
         z = self.hyper(self.combiner(inv, first))
+        if self.normalize_code:
+            z = z / self.hyper_channels
         return torch.cat([z, z.new_ones(z.size(0), 1)], dim=-1), inv
 
     def coefficients(self, z1: Tensor) -> Tensor:
@@ -280,6 +288,8 @@ class HyperEquivariant2to2(DenseLayer):
     def __repr__(self) -> str:
         init = ('' if self.generator_init == 'uniform' else
                 f', generator_init={self.generator_init}')
+        if self.normalize_code:
+            init += ', normalize_code=True'
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hyper_channels={self.hyper_channels}, '
                 f'combine={self.combiner.mode}{init})')

@@ -81,6 +81,9 @@ class HyperGIN(torch.nn.Module):
             generators, :obj:`"uniform"` or :obj:`"zero"` (start as GIN with
             plain tanh MLPs), see :class:`~pyg_hyper.nn.conv.HyperGINConv`.
             (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide the hypernetwork codes by
+            their width (see :class:`~pyg_hyper.nn.conv.HyperGINConv`).
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`,
@@ -105,6 +108,7 @@ class HyperGIN(torch.nn.Module):
         materialize: bool = False,
         readout: str = 'last',
         generator_init: str = 'uniform',
+        normalize_code: bool = False,
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -136,7 +140,8 @@ class HyperGIN(torch.nn.Module):
                                     combine=combine, train_eps=train_eps,
                                     edge_dim=edge_dim,
                                     materialize=materialize,
-                                    generator_init=generator_init)
+                                    generator_init=generator_init,
+                                    normalize_code=normalize_code)
             else:
                 mlp = MLP([c_in, hidden_channels, hidden_channels],
                           act='relu', norm='batch_norm')

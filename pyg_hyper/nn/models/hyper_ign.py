@@ -35,6 +35,10 @@ class HyperIGN(IGN):
             (start as :class:`IGN`), see
             :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`.
             (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide each hypernetwork's code by
+            its width (see
+            :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`).
+            (default: :obj:`False`)
         **kwargs (optional): Further arguments of :class:`IGN`.
     """
     def __init__(
@@ -47,6 +51,7 @@ class HyperIGN(IGN):
         factorized: bool = False,
         materialize: bool = False,
         generator_init: str = 'uniform',
+        normalize_code: bool = False,
         **kwargs,
     ):
         # make_layer runs inside IGN.__init__ and reads these.
@@ -54,7 +59,8 @@ class HyperIGN(IGN):
                                 first_channels=in_channels + 1,
                                 combine=combine, factorized=factorized,
                                 materialize=materialize,
-                                generator_init=generator_init)
+                                generator_init=generator_init,
+                                normalize_code=normalize_code)
         super().__init__(in_channels, hidden_channels, out_channels, **kwargs)
         self.hyper_channels = hyper_channels
 

@@ -159,6 +159,9 @@ class OGBMolGNN(torch.nn.Module):
             (the hyper layers start as GIN layers with plain tanh MLPs), see
             :class:`~pyg_hyper.nn.conv.HyperGINConv`
             (:obj:`conv="hyper_gin"` only). (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide the hypernetwork codes by
+            their width (see :class:`~pyg_hyper.nn.conv.HyperGINConv`;
+            :obj:`conv="hyper_gin"` only). (default: :obj:`False`)
         atom_feature_dims (List[int], optional): Category counts of the atom
             features; :obj:`None` takes the installed ogb's, and
             :data:`OGB_LEADERBOARD_ATOM_DIMS` those of the leaderboard's
@@ -188,6 +191,7 @@ class OGBMolGNN(torch.nn.Module):
         hyper_hidden_channels: Optional[int] = None,
         combine: str = 'concat',
         generator_init: str = 'uniform',
+        normalize_code: bool = False,
         atom_feature_dims: Optional[Sequence[int]] = None,
         bond_feature_dims: Optional[Sequence[int]] = None,
     ):
@@ -236,6 +240,7 @@ class OGBMolGNN(torch.nn.Module):
                                  hyper_channels=hyper_channels,
                                  combine=combine, train_eps=True,
                                  generator_init=generator_init,
+                                 normalize_code=normalize_code,
                                  edge_encoder=CategoricalEncoder(bond_dims,
                                                                  emb_dim)))
             self.norms.append(BatchNorm1d(emb_dim))

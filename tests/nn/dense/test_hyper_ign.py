@@ -155,3 +155,19 @@ def test_zero_generator_init_starts_as_ign(factorized):
     with pytest.raises(ValueError, match="'HyperEquivariant2to2' got "
                        "unknown generator_init 'he'"):
         HyperEquivariant2to2(2, 3, generator_init='he')
+
+
+@pytest.mark.parametrize('factorized', [True, False])
+def test_normalize_code_divides_the_code_by_its_width(factorized):
+    x, mask = padded_batch()
+    layer = make_layer()
+    normalized = make_layer(normalize_code=True)
+    assert 'normalize_code=True' in repr(normalized)
+    with torch.no_grad():  # the same function once A_k absorb the 1/r
+        normalized.weight[:-1] *= 4
+    assert torch.allclose(run(normalized, x, mask, factorized=factorized),
+                          run(layer, x, mask, factorized=factorized))
+    z1, _ = normalized.code(dense_reductions(x, mask))
+    z1_plain, _ = layer.code(dense_reductions(x, mask))
+    assert torch.allclose(z1[:, :-1], z1_plain[:, :-1] / 4)
+    assert torch.all(z1[:, -1] == 1)
