@@ -34,4 +34,8 @@ run hyper_gin_cheap PTC model.gin_readout=last model.generator_init=zero "$@"
 run hyper_ign MUTAG model.generator_init=zero "$@"
 run hyper_ign PTC epochs=9 optim.lr=0.00128 optim.gamma=0.6 \
   model.generator_init=zero "$@"
+# ... and with the code divided by its width (normalize_code).
+run hyper_ign MUTAG model.generator_init=zero model.normalize_code=true "$@"
+run hyper_ign PTC epochs=9 optim.lr=0.00128 optim.gamma=0.6 \
+  model.generator_init=zero model.normalize_code=true "$@"
 python "$(dirname "$0")/summarize.py" "$OUT" --out "$OUT"
