@@ -53,6 +53,15 @@ def check_generator_init(owner: str, generator_init: str) -> None:
                          f"{list(GENERATOR_INITS)})")
 
 
+def generator_options_repr(generator_init: str,
+                           normalize_code: bool) -> str:
+    """The non-default generator options, as a hyper layer's repr shows
+    them."""
+    out = '' if generator_init == 'uniform' else (
+        f', generator_init={generator_init}')
+    return out + (', normalize_code=True' if normalize_code else '')
+
+
 def _append_one(t: Tensor) -> Tensor:
     return torch.cat([t, t.new_ones(t.shape[:-1] + (1, ))], dim=-1)
 
@@ -291,10 +300,7 @@ class HyperLinear(torch.nn.Module):
         return hyper_linear(x, z, self.weight, self.bias, self.chunk_size)
 
     def extra_repr(self) -> str:
-        out = (f'{self.in_channels}, {self.out_channels}, '
-               f'hyper_channels={self.hyper_channels}, bias={self.bias}')
-        if self.generator_init != 'uniform':
-            out += f', generator_init={self.generator_init}'
-        if self.normalize_code:
-            out += ', normalize_code=True'
-        return out
+        return (f'{self.in_channels}, {self.out_channels}, '
+                f'hyper_channels={self.hyper_channels}, bias={self.bias}'
+                + generator_options_repr(self.generator_init,
+                                         self.normalize_code))

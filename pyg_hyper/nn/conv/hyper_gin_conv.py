@@ -13,7 +13,10 @@ from torch_geometric.typing import (
 )
 from torch_geometric.utils import spmm
 
-from pyg_hyper.nn.hyper_linear import check_generator_init
+from pyg_hyper.nn.hyper_linear import (
+    check_generator_init,
+    generator_options_repr,
+)
 from pyg_hyper.nn.hypernetwork import (
     FirstMessageCombiner,
     HyperMLP,
@@ -293,10 +296,8 @@ class HyperGINConv(MessagePassing):
         return spmm(adj_t, x[0], reduce=self.aggr)
 
     def __repr__(self) -> str:
-        init = ('' if self.generator_init == 'uniform' else
-                f', generator_init={self.generator_init}')
-        if self.normalize_code:
-            init += ', normalize_code=True'
+        init = generator_options_repr(self.generator_init,
+                                      self.normalize_code)
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hidden_channels={self.hidden_channels}'
                 f', hyper_channels={self.hyper_channels}, '

@@ -19,7 +19,10 @@ from pyg_hyper.nn.dense.ign import (
     init_coefficients,
 )
 from pyg_hyper.nn.hypernetwork import FirstMessageCombiner, HyperNetwork
-from pyg_hyper.nn.hyper_linear import check_generator_init
+from pyg_hyper.nn.hyper_linear import (
+    check_generator_init,
+    generator_options_repr,
+)
 from pyg_hyper.utils.checks import check_dense_input
 
 __all__ = [
@@ -286,10 +289,8 @@ class HyperEquivariant2to2(DenseLayer):
         return out
 
     def __repr__(self) -> str:
-        init = ('' if self.generator_init == 'uniform' else
-                f', generator_init={self.generator_init}')
-        if self.normalize_code:
-            init += ', normalize_code=True'
+        init = generator_options_repr(self.generator_init,
+                                      self.normalize_code)
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, hyper_channels={self.hyper_channels}, '
                 f'combine={self.combiner.mode}{init})')
