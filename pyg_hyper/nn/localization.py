@@ -90,8 +90,10 @@ def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
     transpose = None
     if torch.is_grad_enabled():
         # Only weight gradients use the transpose: skip its sort in
-        # evaluation.
-        perm = torch.argsort(col, stable=True)
+        # evaluation. (A stable sort of 32-bit keys takes half the time of
+        # 64-bit ones on CPU; feature counts always fit.)
+        keys = col.int() if x.size(1) < 2**31 else col
+        perm = torch.argsort(keys, stable=True)
         transpose = (compressed_pointer(torch.bincount(col,
                                                        minlength=x.size(1))),
                      row[perm], perm)

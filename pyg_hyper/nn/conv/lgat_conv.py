@@ -115,7 +115,8 @@ class LGATConv(LocalizedConv):
 
     def forward(self, x: Tensor, edge_index: Adj,
                 return_regularizer: bool = False,
-                reg_index: OptTensor = None
+                reg_index: OptTensor = None,
+                output_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -130,14 +131,19 @@ class LGATConv(LocalizedConv):
                 edge-level scales) the regularizer averages, e.g. the
                 training nodes' receptive field, as the official code does.
                 (default: :obj:`None`, all nodes and edges)
+            output_index (torch.Tensor, optional): Sorted indices of the
+                only nodes whose outputs are computed (the other rows are
+                zero): only the edges into them are localized, e.g. the
+                training nodes' receptive field in a training step, as the
+                official code does. The regularizer then defaults to these
+                nodes' scales. (default: :obj:`None`, all nodes)
         """
         H, C = self.heads, self.out_channels
         num_nodes = x.size(0)
-        edges = self.normalized_edges(x, edge_index)
-        loc = self.localized_messages(x, edges, reg_index,
-                                       return_regularizer)
+        edges, loc = self.localize(x, edge_index, None, reg_index,
+                                   output_index, return_regularizer)
         msg = loc.msg.view(-1, H, C)
-        z = self.localized_node_transform(loc, edges)
+        z = self.localized_node_transform(loc, edges, num_nodes)
         dst = edges.edge_index[1]
         score = ((msg * self.att_src).sum(-1) +
                  (z.view(-1, H, C) * self.att_dst).sum(-1)[dst])

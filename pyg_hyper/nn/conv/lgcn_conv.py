@@ -98,7 +98,8 @@ class LGCNConv(LocalizedConv):
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_weight: OptTensor = None,
                 return_regularizer: bool = False,
-                reg_index: OptTensor = None
+                reg_index: OptTensor = None,
+                output_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -114,10 +115,15 @@ class LGCNConv(LocalizedConv):
                 edge-level scales) the regularizer averages, e.g. the
                 training nodes' receptive field, as the official code does.
                 (default: :obj:`None`, all nodes and edges)
+            output_index (torch.Tensor, optional): Sorted indices of the
+                only nodes whose outputs are computed (the other rows are
+                zero): only the edges into them are localized, e.g. the
+                training nodes' receptive field in a training step, as the
+                official code does. The regularizer then defaults to these
+                nodes' scales. (default: :obj:`None`, all nodes)
         """
-        edges = self.normalized_edges(x, edge_index, edge_weight)
-        loc = self.localized_messages(x, edges, reg_index,
-                                       return_regularizer)
+        edges, loc = self.localize(x, edge_index, edge_weight, reg_index,
+                                   output_index, return_regularizer)
         out = self.propagate(edges.edge_index, msg=loc.msg, norm=edges.norm,
                              size=(x.size(0), x.size(0)))
         if self.bias is not None:

@@ -100,7 +100,8 @@ class LGINConv(LocalizedConv):
 
     def forward(self, x: Tensor, edge_index: Adj,
                 return_regularizer: bool = False,
-                reg_index: OptTensor = None
+                reg_index: OptTensor = None,
+                output_index: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the layer.
 
@@ -115,11 +116,16 @@ class LGINConv(LocalizedConv):
                 edge-level scales) the regularizer averages, e.g. the
                 training nodes' receptive field, as the official code does.
                 (default: :obj:`None`, all nodes and edges)
+            output_index (torch.Tensor, optional): Sorted indices of the
+                only nodes whose outputs are computed (the other rows are
+                zero): only the edges into them are localized, e.g. the
+                training nodes' receptive field in a training step, as the
+                official code does. The regularizer then defaults to these
+                nodes' scales. (default: :obj:`None`, all nodes)
         """
         num_nodes = x.size(0)
-        edges = self.normalized_edges(x, edge_index)
-        loc = self.localized_messages(x, edges, reg_index,
-                                       return_regularizer)
+        edges, loc = self.localize(x, edge_index, None, reg_index,
+                                   output_index, return_regularizer)
         # GIN sums neighbours with weight 1 and the node itself with 1 + eps
         # (the appended self loops); the context alone uses Ahat.
         coef = torch.ones_like(edges.norm)
@@ -128,7 +134,13 @@ class LGINConv(LocalizedConv):
         coef = torch.where(is_loop, 1 + self.eps, coef)
         out = self.propagate(edges.edge_index, msg=loc.msg, norm=coef,
                              size=(num_nodes, num_nodes))
-        out = self.lin2(torch.relu(out + self.bias1))
+        if output_index is None:
+            out = self.lin2(torch.relu(out + self.bias1))
+        else:  # the MLP of the computed rows only; the others stay zero
+            rows = self.lin2(torch.relu(out.index_select(0, output_index) +
+                                        self.bias1))
+            out = rows.new_zeros(num_nodes, rows.size(-1)).index_copy(
+                0, output_index, rows)
         return finish(out, loc.regularizer, return_regularizer)
 
     def __repr__(self) -> str:

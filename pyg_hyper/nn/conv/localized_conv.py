@@ -103,9 +103,12 @@ class LocalizedConv(MessagePassing):
             torch.nn.init.zeros_(self.msg_bias)
 
     def normalized_edges(self, x: Tensor, edge_index: Adj,
-                         edge_weight: OptTensor = None) -> NormalizedEdges:
+                         edge_weight: OptTensor = None,
+                         output_index: OptTensor = None) -> NormalizedEdges:
         """Checks the inputs and returns the GCN-normalized edges with self
-        loops (the context weights :math:`\\hat{A}`)."""
+        loops (the context weights :math:`\\hat{A}`); with
+        :obj:`output_index`, only the edges into those nodes, normalized
+        with the whole graph's degrees."""
         name = self.__class__.__name__
         if not isinstance(x, Tensor):
             raise ValueError(f"'{name}' expected 'x' to be one tensor of "
@@ -138,7 +141,34 @@ class LocalizedConv(MessagePassing):
         deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
         inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
         norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
-        return NormalizedEdges(edge_index, norm, num_edges)
+        edges = NormalizedEdges(edge_index, norm, num_edges)
+        if output_index is not None:
+            check_node_index(name, 'output_index', output_index, num_nodes)
+            edges = edges_into(edges, output_index, num_nodes)
+        return edges
+
+    def localize(self, x: Tensor, edge_index: Adj,
+                 edge_weight: OptTensor = None, reg_index: OptTensor = None,
+                 output_index: OptTensor = None, regularize: bool = True
+                 ) -> Tuple[NormalizedEdges, LocalizedMessages]:
+        """:meth:`normalized_edges` and :meth:`localized_messages` in one
+        call. With :obj:`output_index`, only those nodes' incoming messages
+        are built, and the regularizer covers the scales that are built:
+        those of :obj:`reg_index` (which must then lie within
+        :obj:`output_index`), or of :obj:`output_index` itself."""
+        edges = self.normalized_edges(x, edge_index, edge_weight,
+                                      output_index)
+        if output_index is not None:
+            if reg_index is None:
+                reg_index = output_index
+            elif regularize and not bool(torch.isin(reg_index,
+                                                    output_index).all()):
+                raise ValueError(
+                    f"'{self.__class__.__name__}' expected 'reg_index' to "
+                    f"be a subset of 'output_index': the scales of nodes "
+                    f"whose outputs are not computed are not built")
+        return edges, self.localized_messages(x, edges, reg_index,
+                                              regularize)
 
     def localized_messages(self, x: Tensor, edges: NormalizedEdges,
                            reg_index: OptTensor = None,
@@ -210,8 +240,10 @@ class LocalizedConv(MessagePassing):
         pairs = edge_feature_pairs(feats, src.index_select(0, perm),
                                    dst.index_select(0, perm),
                                    self.in_channels)
-        offsets, reg = self.node_loc.at(ctx, pairs.target_feat,
-                                        reg_index=reg_index,
+        flat, ctx, reg_index = _compact_targets(pairs.target_feat, ctx,
+                                                dst, reg_index, regularize,
+                                                self.in_channels)
+        offsets, reg = self.node_loc.at(ctx, flat, reg_index=reg_index,
                                         regularize=regularize)
         base = pairwise_edge_transform(pairs, offsets[:, 0] + 1,
                                        offsets[:, 1], self.weight,
@@ -221,11 +253,18 @@ class LocalizedConv(MessagePassing):
         return base.index_select(0, inverse), reg
 
     def localized_node_transform(self, loc: LocalizedMessages,
-                                 edges: NormalizedEdges) -> Tensor:
+                                 edges: NormalizedEdges,
+                                 num_nodes: int) -> Tensor:
         r""":math:`\mathbf{h}_v \mathbf{W}_v` for every node (its own
         localized transform, e.g. GAT's target term): the self loops'
-        messages before edge-level localization."""
-        return loc.base[edges.num_loops_start:]
+        messages before edge-level localization (zero for the nodes whose
+        self loop was left out by :obj:`output_index`)."""
+        loops = loc.base[edges.num_loops_start:]
+        if loops.size(0) == num_nodes:
+            return loops
+        nodes = edges.edge_index[1, edges.num_loops_start:]
+        return loops.new_zeros((num_nodes, ) + loops.shape[1:]).index_copy(
+            0, nodes, loops)
 
     def message(self, msg: Tensor, norm: Tensor) -> Tensor:
         return norm.unsqueeze(-1) * msg
@@ -233,6 +272,49 @@ class LocalizedConv(MessagePassing):
     def _levels_repr(self) -> str:
         return (f'node_level={self.node_level}, '
                 f'edge_level={self.edge_level}')
+
+
+def edges_into(edges: NormalizedEdges, nodes: Tensor,
+               num_nodes: int) -> NormalizedEdges:
+    """The edges whose target is in :obj:`nodes` (sorted), weights kept.
+
+    Every edge into a kept node is kept, so a layer computes those nodes'
+    outputs, contexts and attention exactly, and skips the rest of the graph
+    (e.g. the part that cannot reach the training nodes)."""
+    member = torch.zeros(num_nodes, dtype=torch.bool, device=nodes.device)
+    member[nodes] = True
+    keep = member[edges.edge_index[1]].nonzero().view(-1)
+    num_kept_edges = int((keep < edges.num_loops_start).sum())
+    return NormalizedEdges(edges.edge_index.index_select(1, keep),
+                           edges.norm.index_select(0, keep), num_kept_edges)
+
+
+def _compact_targets(flat: Tensor, ctx: Tensor, dst: Tensor,
+                     reg_index: OptTensor, regularize: bool, dim: int
+                     ) -> Tuple[Tensor, Tensor, OptTensor]:
+    """Keeps only the context rows of nodes that receive an edge or are
+    regularized, renumbering the flat (node, feature) entries: the
+    node-level scales are then built for those rows only."""
+    num_nodes = ctx.size(0)
+    if regularize and reg_index is None:
+        return flat, ctx, reg_index  # every node's scales are regularized
+    needed = torch.zeros(num_nodes, dtype=torch.bool, device=ctx.device)
+    needed[dst] = True
+    if regularize:
+        needed[reg_index] = True
+    rows = needed.nonzero().view(-1)
+    if rows.numel() == num_nodes:
+        return flat, ctx, reg_index
+    position = torch.full((num_nodes, ), -1, dtype=torch.long,
+                          device=ctx.device)
+    position[rows] = torch.arange(rows.numel(), device=ctx.device)
+    node = torch.div(flat, dim, rounding_mode='floor')
+    flat = position.index_select(0, node) * dim + (flat - node * dim)
+    if regularize:
+        reg_index = position.index_select(0, reg_index)
+        if reg_index.numel() == rows.numel():
+            reg_index = None  # every kept row is regularized
+    return flat, ctx.index_select(0, rows), reg_index
 
 
 def _rows(tensors: Tuple[Tensor, ...], index: OptTensor

@@ -42,12 +42,13 @@ def in_neighbourhood(edge_index: Adj, nodes: Tensor,
 
 
 def _run(conv: torch.nn.Module, x: Tensor, edge_index: Adj,
-         regularize: bool, reg_index: OptTensor
+         regularize: bool, reg_index: OptTensor, output_index: OptTensor
          ) -> Tuple[Tensor, Optional[Tensor]]:
     # Without the regularizer (evaluation) nothing is spent on it.
     if not regularize:
-        return conv(x, edge_index), None
-    return conv(x, edge_index, return_regularizer=True, reg_index=reg_index)
+        return conv(x, edge_index, output_index=output_index), None
+    return conv(x, edge_index, return_regularizer=True, reg_index=reg_index,
+                output_index=output_index)
 
 
 class LGNN(torch.nn.Module):
@@ -122,7 +123,8 @@ class LGNN(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Adj,
                 return_regularizer: bool = False,
-                reg_nodes: OptTensor = None
+                reg_nodes: OptTensor = None,
+                output_nodes: OptTensor = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Returns class logits (and the summed localization regularizer of
         both layers if :obj:`return_regularizer=True`).
@@ -132,15 +134,33 @@ class LGNN(torch.nn.Module):
         outputs, as the official code computes it on a batch's receptive
         field: the second layer's at :obj:`reg_nodes`, the first layer's at
         :obj:`reg_nodes` and their in-neighbours. (default: :obj:`None`,
-        every node)"""
+        every node)
+
+        :obj:`output_nodes` (sorted node indices) computes the logits of
+        those nodes only (the other rows are zero), and of the graph only
+        what reaches them: the second layer the edges into
+        :obj:`output_nodes`, the first layer the edges into them and their
+        in-neighbours. Their logits are exactly the full forward's; a
+        training step on the training nodes does a fraction of the work, as
+        the official code's receptive-field batches do. The regularizer then
+        covers the scales it builds unless :obj:`reg_nodes` (which must lie
+        within :obj:`output_nodes`) narrows it. (default: :obj:`None`, every
+        node)"""
+        num_nodes = x.size(0)
         scope1 = scope2 = None
         if reg_nodes is not None:
             scope2 = reg_nodes
-            scope1 = in_neighbourhood(edge_index, reg_nodes, x.size(0))
+            scope1 = in_neighbourhood(edge_index, reg_nodes, num_nodes)
+        field1 = field2 = None
+        if output_nodes is not None:
+            field2 = output_nodes
+            field1 = in_neighbourhood(edge_index, output_nodes, num_nodes)
         x = dropout_features(x, self.dropout, self.training)
-        x, reg1 = _run(self.conv1, x, edge_index, return_regularizer, scope1)
+        x, reg1 = _run(self.conv1, x, edge_index, return_regularizer, scope1,
+                       field1)
         x = F.dropout(F.elu(x), p=self.dropout, training=self.training)
-        x, reg2 = _run(self.conv2, x, edge_index, return_regularizer, scope2)
+        x, reg2 = _run(self.conv2, x, edge_index, return_regularizer, scope2,
+                       field2)
         return (x, reg1 + reg2) if return_regularizer else x
 
     def __repr__(self) -> str:

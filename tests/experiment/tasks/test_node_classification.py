@@ -41,6 +41,25 @@ def test_regularizer_on_the_training_nodes_receptive_field(data_root):
         losses[scope] = task.train_epoch(model, data, torch.optim.SGD(
             model.parameters(), lr=0.0), c)
     assert losses['all'] != losses['train']
+    # 'train' computes only the training nodes' receptive field: the same
+    # loss as the whole graph with the regularizer scoped to it.
+    c = build_config(f'{CONFIGS}/lgcn.yaml', [f'data.root={data_root}',
+                                              'model.dropout=0.0'])
+    torch.manual_seed(0)
+    model = task.build_model(c, data)
+    train_nodes = data.train_mask.nonzero().view(-1)
+    out, reg = model(data.x, data.edge_index, return_regularizer=True,
+                     reg_nodes=train_nodes)
+    whole = torch.nn.functional.cross_entropy(
+        out[data.train_mask], data.y[data.train_mask]) + reg
+    c['optim']['reg_scope'] = 'train'
+    calls = []
+    forward = model.forward
+    model.forward = lambda *a, **kw: calls.append(kw) or forward(*a, **kw)
+    field = task.train_epoch(model, data, torch.optim.SGD(
+        model.parameters(), lr=0.0), c)
+    assert field == pytest.approx(float(whole), rel=1e-5)
+    assert torch.equal(calls[0]['output_nodes'], train_nodes)
     with pytest.raises(ValueError, match="unknown optim.reg_scope 'val'; "
                        "valid values: all, train"):
         task._model_spec(build_config(f'{CONFIGS}/lgcn.yaml',

@@ -130,6 +130,42 @@ def assert_scoped_regularizer(make, dim=5):
             assert torch.allclose(grad_or_zero(p), g), name
 
 
+def assert_output_index_computes_those_rows(make, dim=5):
+    """``output_index`` gives exactly the full forward's rows there (zero
+    elsewhere), the regularizer scoped to those nodes, and the same
+    gradients, on dense and sparse features and the materialized path."""
+    nodes = torch.tensor([1, 4, 5])  # 5 is isolated: its self loop only
+    for materialize in (False, True):
+        torch.manual_seed(0)
+        conv = make(node_rank=2, materialize=materialize).double()
+        x = features(dim, sparse=True, dtype=torch.float64)
+        for inputs in (x, x.to_sparse()):
+            conv.zero_grad()
+            full, reg = conv(inputs, EDGE_INDEX, return_regularizer=True,
+                             reg_index=nodes)
+            (full[nodes].sum() + reg).backward()
+            grads = [grad_or_zero(p) for p in conv.parameters()]
+            conv.zero_grad()
+            out, field_reg = conv(inputs, EDGE_INDEX, return_regularizer=True,
+                                  output_index=nodes)
+            assert torch.allclose(out[nodes], full[nodes])
+            assert out[[0, 2, 3]].abs().max() == 0
+            assert torch.allclose(field_reg, reg)
+            (out[nodes].sum() + field_reg).backward()
+            for (name, p), g in zip(conv.named_parameters(), grads):
+                assert torch.allclose(grad_or_zero(p), g), name
+    # A narrower regularizer within the computed rows is allowed ...
+    _, narrow = conv(x, EDGE_INDEX, return_regularizer=True,
+                     reg_index=torch.tensor([4]), output_index=nodes)
+    assert torch.allclose(narrow, conv(x, EDGE_INDEX, return_regularizer=True,
+                                       reg_index=torch.tensor([4]))[1])
+    # ... one outside them is refused.
+    with pytest.raises(ValueError, match="expected 'reg_index' to be a "
+                       "subset of 'output_index'"):
+        conv(x, EDGE_INDEX, return_regularizer=True,
+             reg_index=torch.tensor([0, 1]), output_index=nodes)
+
+
 class LocalizedConvContract:
     """Tests every LGNN layer must pass; a test file subclasses it and
     defines :meth:`make` (its layer with 5 input channels)."""
@@ -157,6 +193,18 @@ class LocalizedConvContract:
 
     def test_scoped_regularizer(self):
         assert_scoped_regularizer(self.make)
+
+    @pytest.mark.parametrize('node,edge', [(True, True), (True, False),
+                                           (False, True), (False, False)])
+    def test_output_index(self, node, edge):
+        assert_output_index_computes_those_rows(
+            lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
+
+    @pytest.mark.parametrize('name', ['reg_index', 'output_index'])
+    def test_bad_node_index_names_it(self, name):
+        with pytest.raises(ValueError, match=rf"out of range in .{name}."):
+            self.make()(features(5), EDGE_INDEX,
+                        **{name: torch.tensor([2, 9])})
 
     @pytest.mark.parametrize('index,match', [
         ([3, 1], 'sorted and without duplicates'),

@@ -79,3 +79,28 @@ def test_loc_init_reaches_every_layer():
     model = LGNN(5, 4, 3, backbone='gat', heads=2, loc_init='he')
     for conv in (model.conv1, model.conv2):
         assert conv.node_loc.init == conv.edge_loc.init == 'he'
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+@pytest.mark.parametrize('sparse', [False, True])
+def test_output_nodes_compute_their_receptive_field_only(backbone, sparse):
+    torch.manual_seed(0)
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2, dropout=0.0).double()
+    x = features(5, sparse=True, dtype=torch.float64)
+    x = x.to_sparse() if sparse else x
+    nodes = torch.tensor([1, 5])
+    out, reg = model(x, EDGE_INDEX, return_regularizer=True, reg_nodes=nodes)
+    (out[nodes].sum() + reg).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    field, field_reg = model(x, EDGE_INDEX, return_regularizer=True,
+                             output_nodes=nodes)
+    assert torch.allclose(field[nodes], out[nodes])
+    assert field[[0, 2, 3, 4]].abs().max() == 0
+    assert torch.allclose(field_reg, reg)
+    (field[nodes].sum() + field_reg).backward()
+    for (name, p), g in zip(model.named_parameters(), grads):
+        assert torch.allclose(p.grad, g), name
+    with pytest.raises(ValueError, match="subset of 'output_index'"):
+        model(x, EDGE_INDEX, return_regularizer=True, output_nodes=nodes,
+              reg_nodes=torch.tensor([0, 1]))
