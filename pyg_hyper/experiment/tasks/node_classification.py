@@ -69,6 +69,10 @@ class NodeClassificationTask(Task):
                 # Localization parameters: 'glorot', or 'he' (the official
                 # code's variance scaling).
                 'loc_init': 'glorot',
+                # The official code's other two differences: dropout on
+                # every message, and ELU on the logits.
+                'message_dropout': 0.0,
+                'output_elu': False,
             },
             'optim': {
                 'lr': 0.005,
@@ -135,7 +139,9 @@ class NodeClassificationTask(Task):
                     node_level=localized and m['node_level'],
                     edge_level=localized and m['edge_level'],
                     dropout=m['dropout'], heads=m['heads'],
-                    output_heads=m['output_heads'], loc_init=m['loc_init'])
+                    output_heads=m['output_heads'], loc_init=m['loc_init'],
+                    message_dropout=m['message_dropout'],
+                    output_elu=m['output_elu'])
 
     def build_optimizer(self, cfg, model):
         # Localization parameters get their own (much stronger) L2.

@@ -69,6 +69,9 @@ class LGATConv(LocalizedConv):
             parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
             see :class:`~pyg_hyper.nn.NodeLocalization`).
             (default: :obj:`"glorot"`)
+        message_dropout (float, optional): Dropout on every localized
+            message before the aggregation, in training (the official
+            code's). (default: :obj:`0.0`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -150,8 +153,9 @@ class LGATConv(LocalizedConv):
         score = F.leaky_relu(score, self.attention_slope)
         alpha = softmax(score, dst, num_nodes=num_nodes)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = self.propagate(edges.edge_index, msg=msg, norm=alpha,
-                             size=(num_nodes, num_nodes))
+        out = self.propagate(edges.edge_index,
+                             msg=self.drop_messages(msg),
+                             norm=alpha, size=(num_nodes, num_nodes))
         out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
         if self.bias is not None:
             out = out + self.bias

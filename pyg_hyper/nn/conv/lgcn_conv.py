@@ -64,6 +64,9 @@ class LGCNConv(LocalizedConv):
             parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
             see :class:`~pyg_hyper.nn.NodeLocalization`).
             (default: :obj:`"glorot"`)
+        message_dropout (float, optional): Dropout on every localized
+            message before the aggregation, in training (the official
+            code's). (default: :obj:`0.0`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -124,8 +127,9 @@ class LGCNConv(LocalizedConv):
         """
         edges, loc = self.localize(x, edge_index, edge_weight, reg_index,
                                    output_index, return_regularizer)
-        out = self.propagate(edges.edge_index, msg=loc.msg, norm=edges.norm,
-                             size=(x.size(0), x.size(0)))
+        out = self.propagate(edges.edge_index,
+                             msg=self.drop_messages(loc.msg),
+                             norm=edges.norm, size=(x.size(0), x.size(0)))
         if self.bias is not None:
             out = out + self.bias
         return finish(out, loc.regularizer, return_regularizer)

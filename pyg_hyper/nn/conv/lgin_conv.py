@@ -60,6 +60,9 @@ class LGINConv(LocalizedConv):
             parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
             see :class:`~pyg_hyper.nn.NodeLocalization`).
             (default: :obj:`"glorot"`)
+        message_dropout (float, optional): Dropout on every localized
+            message before the aggregation, in training (the official
+            code's). (default: :obj:`0.0`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -132,8 +135,9 @@ class LGINConv(LocalizedConv):
         is_loop = torch.arange(coef.numel(), device=coef.device) >= \
             edges.num_loops_start
         coef = torch.where(is_loop, 1 + self.eps, coef)
-        out = self.propagate(edges.edge_index, msg=loc.msg, norm=coef,
-                             size=(num_nodes, num_nodes))
+        out = self.propagate(edges.edge_index,
+                             msg=self.drop_messages(loc.msg),
+                             norm=coef, size=(num_nodes, num_nodes))
         if output_index is None:
             out = self.lin2(torch.relu(out + self.bias1))
         else:  # the MLP of the computed rows only; the others stay zero

@@ -4,6 +4,7 @@ localized per-edge messages and the regularizer."""
 from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.nn.conv import MessagePassing
@@ -57,13 +58,16 @@ class LocalizedConv(MessagePassing):
     and aggregate the returned per-edge messages. :obj:`loc_init`
     (:obj:`"glorot"` or :obj:`"he"`) initializes the localization
     parameters (see :class:`~pyg_hyper.nn.NodeLocalization`).
+    :obj:`message_dropout` drops entries of every localized message before
+    the aggregation during training, as the official code does (default
+    :obj:`0.0`: off).
     """
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, loc_init: str = 'glorot',
-                 **kwargs):
+                 message_dropout: float = 0.0, **kwargs):
         kwargs.setdefault('aggr', 'add')
         # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
         kwargs.setdefault('node_dim', 0)
@@ -72,7 +76,12 @@ class LocalizedConv(MessagePassing):
             raise ValueError(f"'{self.__class__.__name__}' needs positive "
                              f"'in_channels' and 'out_channels' (got "
                              f"{in_channels}, {msg_channels})")
+        if not 0.0 <= message_dropout < 1.0:
+            raise ValueError(f"'{self.__class__.__name__}' expected "
+                             f"'message_dropout' in [0, 1) (got "
+                             f"{message_dropout})")
         self.in_channels = in_channels
+        self.message_dropout = message_dropout
         self.node_level = node_level
         self.edge_level = edge_level
         self.node_rank = node_rank
@@ -265,6 +274,12 @@ class LocalizedConv(MessagePassing):
         nodes = edges.edge_index[1, edges.num_loops_start:]
         return loops.new_zeros((num_nodes, ) + loops.shape[1:]).index_copy(
             0, nodes, loops)
+
+    def drop_messages(self, msg: Tensor) -> Tensor:
+        """Dropout on the per-edge messages that enter the aggregation."""
+        if self.message_dropout == 0.0:
+            return msg
+        return F.dropout(msg, p=self.message_dropout, training=self.training)
 
     def message(self, msg: Tensor, norm: Tensor) -> Tensor:
         return norm.unsqueeze(-1) * msg

@@ -86,20 +86,28 @@ class LGNN(torch.nn.Module):
         loc_init (str, optional): Initialization of the localization
             parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's).
             (default: :obj:`"glorot"`)
+        message_dropout (float, optional): Dropout on every localized
+            message before each layer's aggregation (the official code's;
+            see :class:`~pyg_hyper.nn.conv.LGCNConv`). (default: :obj:`0.0`)
+        output_elu (bool, optional): Apply ELU to the logits as well, as
+            the official code does. (default: :obj:`False`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',
                  node_level: bool = True, edge_level: bool = True,
                  dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
-                 materialize: bool = False, loc_init: str = 'glorot'):
+                 materialize: bool = False, loc_init: str = 'glorot',
+                 message_dropout: float = 0.0, output_elu: bool = False):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
                              f"valid backbones: {', '.join(BACKBONES)}")
         self.backbone = backbone
         self.dropout = dropout
+        self.output_elu = output_elu
         levels = dict(node_level=node_level, edge_level=edge_level,
-                      materialize=materialize, loc_init=loc_init)
+                      materialize=materialize, loc_init=loc_init,
+                      message_dropout=message_dropout)
         if backbone == 'gcn':
             self.conv1 = LGCNConv(in_channels, hidden_channels,
                                   node_rank=hidden_channels, **levels)
@@ -161,6 +169,8 @@ class LGNN(torch.nn.Module):
         x = F.dropout(F.elu(x), p=self.dropout, training=self.training)
         x, reg2 = _run(self.conv2, x, edge_index, return_regularizer, scope2,
                        field2)
+        if self.output_elu:
+            x = F.elu(x)
         return (x, reg1 + reg2) if return_regularizer else x
 
     def __repr__(self) -> str:

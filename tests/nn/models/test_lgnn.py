@@ -104,3 +104,25 @@ def test_output_nodes_compute_their_receptive_field_only(backbone, sparse):
     with pytest.raises(ValueError, match="subset of 'output_index'"):
         model(x, EDGE_INDEX, return_regularizer=True, output_nodes=nodes,
               reg_nodes=torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_message_dropout_and_output_elu(backbone):
+    torch.manual_seed(0)
+    plain = LGNN(5, 4, 3, backbone=backbone, heads=2, dropout=0.0)
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2, dropout=0.0,
+                 message_dropout=0.5, output_elu=True)
+    model.load_state_dict(plain.state_dict())
+    x = features(5)
+    assert model.conv1.message_dropout == 0.5
+    # Evaluation: no message dropout, ELU on the logits.
+    model.eval(), plain.eval()
+    assert torch.allclose(model(x, EDGE_INDEX),
+                          torch.nn.functional.elu(plain(x, EDGE_INDEX)))
+    # Training: the messages are dropped (rescaled), so outputs differ.
+    model.train()
+    torch.manual_seed(1)
+    assert not torch.allclose(model(x, EDGE_INDEX), model(x, EDGE_INDEX))
+    with pytest.raises(ValueError, match=r"expected 'message_dropout' in "
+                       r"\[0, 1\) \(got 1.0\)"):
+        LGNN(5, 4, 3, backbone=backbone, message_dropout=1.0)
