@@ -6,7 +6,7 @@ It is benchmark-agnostic; a benchmark plugs in through
 import math
 import os
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch_geometric import seed_everything
@@ -52,6 +52,12 @@ RUNNER_DEFAULTS: Dict[str, Any] = {
     'epochs': 1000,  # maximum number of training epochs
     'patience': 200,  # epochs without validation gain before stopping; 0=off
     'min_epochs': 0,  # no early stop before this many epochs
+    # Model selection: 'val' keeps the epoch with a strictly better val
+    # score; 'val_and_loss' is GAT's (and LGNN's) official rule: keep an
+    # epoch whose val score is at least and val loss at most the best seen,
+    # and reset the patience when either improves.
+    'selection': 'val',
+    'select_from': 0,  # epochs before this are neither kept nor counted
     'eval_every': 1,  # evaluate every this many epochs
     'checkpoint_every': 0,  # save a resumable mid-seed state; 0 = never
     'save_models': True,  # keep best-validation weights for 'evaluate'
@@ -101,13 +107,26 @@ def build_config(path: Optional[str] = None,
     return cfg
 
 
+#: Model-selection rules (config key ``selection``).
+SELECTIONS = ('val', 'val_and_loss')
+
+
 def _validate_runner_keys(cfg: Mapping[str, Any]) -> None:
     for key, low in (('seeds', 1), ('epochs', 1), ('eval_every', 1),
                      ('patience', 0), ('min_epochs', 0), ('seed_start', 0),
-                     ('checkpoint_every', 0), ('threads', 0)):
+                     ('checkpoint_every', 0), ('threads', 0),
+                     ('select_from', 0)):
         if not isinstance(cfg[key], int) or cfg[key] < low:
             raise ConfigError(f"config key '{key}' must be an integer >= "
                               f"{low} (got {cfg[key]!r})")
+    if cfg['select_from'] >= cfg['epochs']:
+        raise ConfigError(f"config key 'select_from' ({cfg['select_from']}) "
+                          f"must be below 'epochs' ({cfg['epochs']}): no "
+                          f"epoch could be selected")
+    if cfg['selection'] not in SELECTIONS:
+        raise ConfigError(f"config key 'selection' must be one of "
+                          f"{', '.join(SELECTIONS)} (got "
+                          f"{cfg['selection']!r})")
 
 
 def seed_list(cfg: Mapping[str, Any]) -> List[int]:
@@ -145,6 +164,7 @@ class _SeedState:
     def __init__(self) -> None:
         self.epoch = 0  # epochs finished
         self.best_value: Optional[float] = None
+        self.best_loss: Optional[float] = None  # selection 'val_and_loss'
         self.best_epoch = 0
         self.best_scores: Dict[str, float] = {}
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
@@ -167,6 +187,32 @@ def _is_better(value: float, best: Optional[float],
     if best is None:
         return True
     return value > best if higher_is_better else value < best
+
+
+def _select(rule: str, scores: Mapping[str, float], state: _SeedState,
+            higher_is_better: bool) -> Tuple[bool, bool]:
+    """Applies a selection rule to one evaluation: returns (whether it
+    resets the patience, whether its weights are kept), and updates the
+    running bests."""
+    val = scores['val']
+    if rule == 'val':
+        better = _is_better(val, state.best_value, higher_is_better)
+        if better:
+            state.best_value = val
+        return better, better
+    if 'val_loss' not in scores:
+        raise ValueError("selection 'val_and_loss' needs a 'val_loss' "
+                         "score from the task's evaluate()")
+    loss = scores['val_loss']
+    at_least = state.best_value is None or (
+        val >= state.best_value if higher_is_better
+        else val <= state.best_value)
+    at_most = state.best_loss is None or loss <= state.best_loss
+    if at_least:
+        state.best_value = val
+    if at_most:
+        state.best_loss = loss
+    return at_least or at_most, at_least and at_most
 
 
 def _cpu_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
@@ -221,17 +267,22 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
             state.history['loss'].append(loss)
             for key, value in scores.items():
                 state.history.setdefault(key, []).append(value)
-            if _is_better(scores['val'], state.best_value,
-                          task.higher_is_better):
-                state.best_value = scores['val']
+            improved, keep = False, False
+            if state.epoch >= cfg['select_from']:
+                improved, keep = _select(cfg['selection'], scores, state,
+                                         task.higher_is_better)
+                if not improved:
+                    state.since_best += cfg['eval_every']
+            if keep:
                 state.best_epoch = state.epoch
                 state.best_scores = scores
                 state.best_state = _cpu_state_dict(model)
+            if improved:
                 state.since_best = 0
-            else:
-                state.since_best += cfg['eval_every']
+            best = ('-' if state.best_value is None
+                    else f'{state.best_value:.4f}')
             bar.set_postfix(loss=f'{loss:.4f}', val=f"{scores['val']:.4f}",
-                            best=f'{state.best_value:.4f}', refresh=False)
+                            best=best, refresh=False)
             if (cfg['patience'] > 0 and state.since_best >= cfg['patience']
                     and state.epoch >= cfg['min_epochs']):
                 stopped_early = True

@@ -186,3 +186,41 @@ def test_evaluate_reproduces_recorded_scores(toy_config, tmp_path):
 
 def test_seed_list(toy_config):
     assert seed_list(build_config(toy_config, ['seed_start=3'])) == [3, 4, 5]
+
+
+def test_val_and_loss_selection_is_gats_rule():
+    state = runner_mod._SeedState()
+    steps = [((0.5, 1.0), (True, True)),   # the first evaluation is kept
+             ((0.6, 1.1), (True, False)),  # better val only: patience reset
+             ((0.6, 0.9), (True, True)),   # val at least, loss at most: kept
+             ((0.55, 0.95), (False, False)),
+             ((0.55, 0.8), (True, False))]  # better loss only
+    for (val, loss), expected in steps:
+        got = runner_mod._select('val_and_loss',
+                                 {'val': val, 'val_loss': loss}, state, True)
+        assert got == expected, (val, loss)
+    assert state.best_value == 0.6 and state.best_loss == 0.8
+    plain = runner_mod._SeedState()
+    assert [runner_mod._select('val', {'val': v}, plain, True)
+            for v in (0.5, 0.5, 0.6)] == [(True, True), (False, False),
+                                          (True, True)]
+
+
+def test_select_from_delays_selection(toy_config, tmp_path):
+    cfg = build_config(toy_config, ['epochs=30', 'patience=3',
+                                    'select_from=20', 'seeds=1'])
+    rec = _train(cfg, tmp_path / 'run')['seeds']['0']
+    assert rec['best_epoch'] >= 20 and rec['epochs_run'] >= 20
+
+
+def test_bad_selection_settings(toy_config, tmp_path):
+    from pyg_hyper.experiment import ConfigError
+    with pytest.raises(ConfigError, match="'selection' must be one of val, "
+                       "val_and_loss"):
+        build_config(toy_config, ['selection=loss'])
+    with pytest.raises(ConfigError, match=r"'select_from' \(40\) must be "
+                       r"below 'epochs' \(40\)"):
+        build_config(toy_config, ['epochs=40', 'select_from=40'])
+    cfg = build_config(toy_config, ['selection=val_and_loss', 'seeds=1'])
+    with pytest.raises(ValueError, match="needs a 'val_loss' score"):
+        _train(cfg, tmp_path / 'run')
