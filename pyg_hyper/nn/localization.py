@@ -52,11 +52,53 @@ __all__ = [
     'pairwise_edge_transform',
     'materialize_localized_weight',
     'localization_regularizer',
+    'WeightDropout',
 ]
 
 #: Inputs with at most this fraction of non-zeros use the sparse path of
 #: :func:`localized_edge_transform` (Cora's features have 1.3%).
 SPARSE_DENSITY = 0.1
+
+
+#: Modulus of the counter-based hash behind :class:`WeightDropout` (the
+#: Mersenne prime 2^31 - 1: products of two residues fit in 64 bits).
+_HASH_PRIME = 2147483647
+
+
+class WeightDropout(NamedTuple):
+    r"""Dropout on the per-node weights :math:`\mathbf{W}_v`, as the
+    official LGNN code applies it to the weights it builds, without building
+    them: :meth:`mask` returns the rows of every :math:`\mathbf{W}_v`'s mask
+    that a computation touches.
+
+    The mask entry of :math:`(v, k, j)` is a hash of the entry and
+    :obj:`seed`, not a random draw, so every edge into :math:`v` sees the
+    same mask of :math:`\mathbf{W}_v` (as when :math:`\mathbf{W}_v` is
+    built once and dropped), only the needed rows are ever made, and the
+    materialized reference reproduces it exactly. Draw a new :obj:`seed`
+    from torch's generator for every forward pass (:meth:`draw`).
+    """
+    p: float
+    seed: int
+
+    @classmethod
+    def draw(cls, p: float) -> 'WeightDropout':
+        return cls(p, int(torch.randint(0, _HASH_PRIME, ())))
+
+    def mask(self, entry: Tensor, out_channels: int,
+             dtype: torch.dtype = torch.float32) -> Tensor:
+        """Rows :math:`M_v[k, :]` for flat entries :math:`v d_{in} + k`:
+        :math:`(|entry|, d_{out})`, each 0 or :math:`1 / (1 - p)`."""
+        channel = torch.arange(out_channels, device=entry.device)
+        x = (entry.unsqueeze(-1) * out_channels + channel) % _HASH_PRIME
+        x = (x + self.seed) % _HASH_PRIME
+        # Three multiplicative rounds modulo the prime, each followed by an
+        # xor-shift, decorrelate neighbouring entries.
+        for a, b in ((48271, 12345), (69621, 2463534), (16807, 7)):
+            x = (x * a + b) % _HASH_PRIME
+            x = x ^ (x >> 15)
+        keep = x.double() >= self.p * _HASH_PRIME
+        return keep.to(dtype) / (1.0 - self.p)
 
 
 def localization_regularizer(gamma: Tensor, beta: Tensor) -> Tensor:
@@ -136,7 +178,9 @@ def use_sparse_features(x: Tensor, sparse: Optional[bool]) -> bool:
 def localized_edge_transform(x: Features, gamma: Optional[Tensor],
                              beta: Optional[Tensor], weight: Tensor,
                              src: Tensor, dst: Tensor,
-                             sparse: Optional[bool] = None) -> Tensor:
+                             sparse: Optional[bool] = None,
+                             weight_dropout: Optional[WeightDropout] = None
+                             ) -> Tensor:
     r"""Computes :math:`\mathbf{h}_u \mathbf{W}_v` for every edge
     :math:`u \to v` without materializing :math:`\mathbf{W}_v`.
 
@@ -157,19 +201,35 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
             inputs always take it. Both paths give the same output and the
             same gradients for :obj:`gamma`, :obj:`beta` and :obj:`weight`;
             the sparse path gives :obj:`x` gradients only at its non-zeros.
+        weight_dropout (WeightDropout, optional): Dropout on every
+            :math:`\mathbf{W}_v`. It costs :math:`O(P d_{out})` on the sparse
+            path (:math:`P` (edge, non-zero feature) pairs) and
+            :math:`O(|\mathcal{E}| d_{in} d_{out})` on the dense one.
+            (default: :obj:`None`)
 
     Returns:
         torch.Tensor: :math:`(E, d_{out})`.
     """
     if isinstance(x, Tensor) and use_sparse_features(x, sparse):
         x = feature_nonzeros(x)
-    if gamma is None and beta is None:
+    if gamma is None and beta is None and weight_dropout is None:
         # Plain linear map: transform once per node, then gather per edge.
         return feature_matmul(x, weight).index_select(0, src)
     if isinstance(x, FeatureNonzeros):
-        return sparse_edge_transform(x, gamma, beta, weight, src, dst)
+        return sparse_edge_transform(x, gamma, beta, weight, src, dst,
+                                     weight_dropout)
     h = x[src]
-    out = (h * gamma[dst] if gamma is not None else h) @ weight
+    scaled = h * gamma[dst] if gamma is not None else h
+    if weight_dropout is not None:
+        d_in, d_out = weight.shape
+        entry = (dst.unsqueeze(-1) * d_in +
+                 torch.arange(d_in, device=dst.device))
+        mask = weight_dropout.mask(entry, d_out, weight.dtype)
+        out = torch.einsum('ek,ekj->ej', scaled, weight * mask)
+        if beta is not None:
+            out = out + torch.einsum('ek,ekj->ej', h * beta[dst], mask)
+        return out
+    out = scaled @ weight
     if beta is not None:
         out = out + (h * beta[dst]).sum(-1, keepdim=True)
     return out
@@ -205,7 +265,9 @@ def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
 
 def sparse_edge_transform(x: FeatureNonzeros, gamma: Optional[Tensor],
                           beta: Optional[Tensor], weight: Tensor,
-                          src: Tensor, dst: Tensor) -> Tensor:
+                          src: Tensor, dst: Tensor,
+                          weight_dropout: Optional[WeightDropout] = None
+                          ) -> Tensor:
     r"""The sparse path of :func:`localized_edge_transform`: one term per
     :class:`EdgeFeaturePairs` entry, so the cost is proportional to the
     non-zeros reaching each edge rather than to :math:`|\mathcal{E}|
@@ -218,17 +280,28 @@ def sparse_edge_transform(x: FeatureNonzeros, gamma: Optional[Tensor],
         pairs, None if gamma is None else gamma.reshape(-1).index_select(
             0, at),
         None if beta is None else beta.reshape(-1).index_select(0, at),
-        weight, src.numel())
+        weight, src.numel(), weight_dropout)
 
 
 def pairwise_edge_transform(pairs: EdgeFeaturePairs,
                             gamma: Optional[Tensor], beta: Optional[Tensor],
-                            weight: Tensor, num_edges: int) -> Tensor:
+                            weight: Tensor, num_edges: int,
+                            weight_dropout: Optional[WeightDropout] = None
+                            ) -> Tensor:
     r""":math:`\mathbf{h}_u \mathbf{W}_v` per edge from the scales at the
     pairs only: :obj:`gamma` and :obj:`beta` are :math:`(P,)`
     (:math:`\gamma_{v,k}` and :math:`\beta_{v,k}` at each pair), or
-    :obj:`None`."""
+    :obj:`None`. With :obj:`weight_dropout`, each pair's term gets its row
+    of the mask of :math:`\mathbf{W}_v` (:math:`P \times d_{out}` work)."""
     scaled = pairs.val if gamma is None else pairs.val * gamma
+    if weight_dropout is not None:
+        mask = weight_dropout.mask(pairs.target_feat, weight.size(1),
+                                   weight.dtype)
+        term = scaled.unsqueeze(-1) * weight.index_select(0, pairs.feat)
+        if beta is not None:
+            term = term + (pairs.val * beta).unsqueeze(-1)
+        return term.new_zeros(num_edges, weight.size(1)).index_add_(
+            0, pairs.edge, term * mask)
     out = csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge, scaled, weight)
     if beta is not None:
         ones = weight.new_ones(weight.size(0), 1)

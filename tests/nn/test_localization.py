@@ -199,3 +199,25 @@ def test_he_initialization_scales_with_fan_in():
     with pytest.raises(ValueError, match="unknown init 'kaiming'; valid: "
                        "glorot, he"):
         NodeLocalization(4, init='kaiming')
+
+
+def test_weight_dropout_mask_is_a_fair_deterministic_hash():
+    from pyg_hyper.nn.localization import WeightDropout
+    entries = torch.arange(100_000)
+    drop = WeightDropout(0.4, 123)
+    mask = drop.mask(entries, 8)
+    assert mask.shape == (100_000, 8)
+    assert mask.unique().tolist() == pytest.approx([0.0, 1 / 0.6])
+    assert abs(float((mask > 0).float().mean()) - 0.6) < 0.01
+    # The same entry gets the same row whatever else is asked for ...
+    assert torch.equal(drop.mask(entries[[7, 3, 7]], 8), mask[[7, 3, 7]])
+    # ... and neighbouring entries and channels are uncorrelated.
+    keep = (mask > 0).float()
+    assert abs(float(torch.corrcoef(torch.stack([keep[:-1, 0],
+                                                 keep[1:, 0]]))[0, 1])) < 0.02
+    assert abs(float(torch.corrcoef(keep[:, :2].t())[0, 1])) < 0.02
+    # Another seed gives another mask (agreeing at chance, 0.6^2 + 0.4^2).
+    other = WeightDropout(0.4, 124).mask(entries, 8) > 0
+    assert abs(float(((mask > 0) == other).float().mean()) - 0.52) < 0.01
+    torch.manual_seed(0)
+    assert WeightDropout.draw(0.4) != WeightDropout.draw(0.4)

@@ -69,9 +69,11 @@ class NodeClassificationTask(Task):
                 # Localization parameters: 'glorot', or 'he' (the official
                 # code's variance scaling).
                 'loc_init': 'glorot',
-                # The official code's other two differences: dropout on
-                # every message, and ELU on the logits.
+                # The official code's other differences: dropout on every
+                # message and on every per-node weight W_v (L* models with
+                # node-level localization), and ELU on the logits.
                 'message_dropout': 0.0,
+                'weight_dropout': 0.0,
                 'output_elu': False,
             },
             'optim': {
@@ -141,6 +143,8 @@ class NodeClassificationTask(Task):
                     dropout=m['dropout'], heads=m['heads'],
                     output_heads=m['output_heads'], loc_init=m['loc_init'],
                     message_dropout=m['message_dropout'],
+                    weight_dropout=(m['weight_dropout'] if localized and
+                                    m['node_level'] else 0.0),
                     output_elu=m['output_elu'])
 
     def build_optimizer(self, cfg, model):

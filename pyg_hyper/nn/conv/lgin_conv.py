@@ -63,6 +63,10 @@ class LGINConv(LocalizedConv):
         message_dropout (float, optional): Dropout on every localized
             message before the aggregation, in training (the official
             code's). (default: :obj:`0.0`)
+        weight_dropout (float, optional): Dropout on every per-node
+            weight :math:`\mathbf{W}_v` in training (the official code's),
+            without building :math:`\mathbf{W}_v`; needs
+            :obj:`node_level=True`. (default: :obj:`0.0`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

@@ -16,6 +16,7 @@ from pyg_hyper.nn.localization import (
     EdgeLocalization,
     FeatureNonzeros,
     NodeLocalization,
+    WeightDropout,
     feature_nonzeros,
     localization_regularizer,
     edge_feature_pairs,
@@ -59,15 +60,18 @@ class LocalizedConv(MessagePassing):
     (:obj:`"glorot"` or :obj:`"he"`) initializes the localization
     parameters (see :class:`~pyg_hyper.nn.NodeLocalization`).
     :obj:`message_dropout` drops entries of every localized message before
-    the aggregation during training, as the official code does (default
-    :obj:`0.0`: off).
+    the aggregation during training, and :obj:`weight_dropout` entries of
+    every per-node weight :math:`\mathbf{W}_v` (without building it: see
+    :class:`~pyg_hyper.nn.localization.WeightDropout`), as the official
+    code does (defaults :obj:`0.0`: off).
     """
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, loc_init: str = 'glorot',
-                 message_dropout: float = 0.0, **kwargs):
+                 message_dropout: float = 0.0, weight_dropout: float = 0.0,
+                 **kwargs):
         kwargs.setdefault('aggr', 'add')
         # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
         kwargs.setdefault('node_dim', 0)
@@ -76,12 +80,19 @@ class LocalizedConv(MessagePassing):
             raise ValueError(f"'{self.__class__.__name__}' needs positive "
                              f"'in_channels' and 'out_channels' (got "
                              f"{in_channels}, {msg_channels})")
-        if not 0.0 <= message_dropout < 1.0:
-            raise ValueError(f"'{self.__class__.__name__}' expected "
-                             f"'message_dropout' in [0, 1) (got "
-                             f"{message_dropout})")
+        name = self.__class__.__name__
+        for key, value in (('message_dropout', message_dropout),
+                           ('weight_dropout', weight_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"'{name}' expected '{key}' in [0, 1) "
+                                 f"(got {value})")
+        if weight_dropout > 0 and not node_level:
+            raise ValueError(f"'{name}' got 'weight_dropout' without "
+                             f"node-level localization: there is no "
+                             f"per-node weight W_v to drop")
         self.in_channels = in_channels
         self.message_dropout = message_dropout
+        self.weight_dropout = weight_dropout
         self.node_level = node_level
         self.edge_level = edge_level
         self.node_rank = node_rank
@@ -207,9 +218,11 @@ class LocalizedConv(MessagePassing):
                                  msg=self.node_loc.project(feats).index_select(
                                      0, src),
                                  norm=edges.norm, size=(num_nodes, num_nodes))
+            drop = (WeightDropout.draw(self.weight_dropout)
+                    if self.training and self.weight_dropout > 0 else None)
             if isinstance(feats, FeatureNonzeros) and not self.materialize:
                 base, node_reg = self._sparse_node_localized(
-                    feats, ctx, src, dst, reg_index, regularize)
+                    feats, ctx, src, dst, reg_index, regularize, drop)
             else:
                 gamma, beta = self.node_loc(ctx)
                 node_reg = (localization_regularizer(
@@ -217,12 +230,18 @@ class LocalizedConv(MessagePassing):
                 if self.materialize:
                     weight = materialize_localized_weight(self.weight, gamma,
                                                           beta)
+                    if drop is not None:
+                        weight = weight * drop.mask(
+                            torch.arange(weight[..., 0].numel(),
+                                         device=weight.device),
+                            weight.size(-1), weight.dtype).view_as(weight)
                     dense = x.to_dense() if x.is_sparse else x
                     base = torch.einsum('ei,eio->eo', dense[src],
                                         weight[dst])
                 else:
-                    base = localized_edge_transform(feats, gamma, beta,
-                                                    self.weight, src, dst)
+                    base = localized_edge_transform(
+                        feats, gamma, beta, self.weight, src, dst,
+                        weight_dropout=drop)
             reg = reg + node_reg
         msg = base
         if self.edge_loc is not None:
@@ -239,7 +258,8 @@ class LocalizedConv(MessagePassing):
     def _sparse_node_localized(self, feats: FeatureNonzeros, ctx: Tensor,
                                src: Tensor, dst: Tensor,
                                reg_index: OptTensor = None,
-                               regularize: bool = True
+                               regularize: bool = True,
+                               weight_dropout: Optional[WeightDropout] = None
                                ) -> Tuple[Tensor, Tensor]:
         """:math:`h_u W_v` on sparse features, evaluating the node-level
         scales only at the (target, feature) pairs that occur."""
@@ -256,7 +276,7 @@ class LocalizedConv(MessagePassing):
                                         regularize=regularize)
         base = pairwise_edge_transform(pairs, offsets[:, 0] + 1,
                                        offsets[:, 1], self.weight,
-                                       perm.numel())
+                                       perm.numel(), weight_dropout)
         inverse = torch.empty_like(perm).scatter_(
             0, perm, torch.arange(perm.numel(), device=perm.device))
         return base.index_select(0, inverse), reg

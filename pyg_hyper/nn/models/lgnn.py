@@ -91,13 +91,17 @@ class LGNN(torch.nn.Module):
             see :class:`~pyg_hyper.nn.conv.LGCNConv`). (default: :obj:`0.0`)
         output_elu (bool, optional): Apply ELU to the logits as well, as
             the official code does. (default: :obj:`False`)
+        weight_dropout (float, optional): Dropout on every per-node weight
+            :math:`\mathbf{W}_v` (the official code's; node-level
+            localization only). (default: :obj:`0.0`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',
                  node_level: bool = True, edge_level: bool = True,
                  dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
                  materialize: bool = False, loc_init: str = 'glorot',
-                 message_dropout: float = 0.0, output_elu: bool = False):
+                 message_dropout: float = 0.0, output_elu: bool = False,
+                 weight_dropout: float = 0.0):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
@@ -107,7 +111,8 @@ class LGNN(torch.nn.Module):
         self.output_elu = output_elu
         levels = dict(node_level=node_level, edge_level=edge_level,
                       materialize=materialize, loc_init=loc_init,
-                      message_dropout=message_dropout)
+                      message_dropout=message_dropout,
+                      weight_dropout=weight_dropout)
         if backbone == 'gcn':
             self.conv1 = LGCNConv(in_channels, hidden_channels,
                                   node_rank=hidden_channels, **levels)

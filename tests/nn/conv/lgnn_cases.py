@@ -166,6 +166,35 @@ def assert_output_index_computes_those_rows(make, dim=5):
              reg_index=torch.tensor([0, 1]), output_index=nodes)
 
 
+def assert_weight_dropout_matches_materialized(make, dim=5):
+    """Dropout on every W_v, applied without building W_v (sparse pairs and
+    dense edges), equals dropping the materialized W_v with the same mask;
+    it changes the training output and is off in evaluation."""
+    torch.manual_seed(0)
+    fast = make(materialize=False, weight_dropout=0.5).double()
+    slow = make(materialize=True, weight_dropout=0.5).double()
+    slow.load_state_dict(fast.state_dict())
+    plain = make(materialize=False).double()
+    plain.load_state_dict(fast.state_dict())
+    for sparse in (False, True):
+        x = features(dim, sparse=sparse, dtype=torch.float64)
+        for conv in (fast, slow):
+            conv.zero_grad()
+        torch.manual_seed(1)
+        ref = slow(x, EDGE_INDEX)
+        torch.manual_seed(1)
+        out = fast(x, EDGE_INDEX)
+        assert torch.allclose(out, ref)
+        assert not torch.allclose(out, plain(x, EDGE_INDEX))
+        ref.pow(2).sum().backward()
+        out.pow(2).sum().backward()
+        for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
+            assert torch.allclose(grad_or_zero(p), grad_or_zero(q)), name
+        fast.eval()
+        assert torch.allclose(fast(x, EDGE_INDEX), plain.eval()(x, EDGE_INDEX))
+        fast.train(), plain.train()
+
+
 class LocalizedConvContract:
     """Tests every LGNN layer must pass; a test file subclasses it and
     defines :meth:`make` (its layer with 5 input channels)."""
@@ -199,6 +228,21 @@ class LocalizedConvContract:
     def test_output_index(self, node, edge):
         assert_output_index_computes_those_rows(
             lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
+
+    @pytest.mark.parametrize('edge', [True, False])
+    def test_weight_dropout(self, edge):
+        assert_weight_dropout_matches_materialized(
+            lambda **kw: self.make(node_rank=2, edge_level=edge, **kw))
+
+    def test_bad_dropouts(self):
+        name = type(self.make()).__name__
+        with pytest.raises(ValueError, match=rf"'{name}' got "
+                           r"'weight_dropout' without node-level"):
+            self.make(node_level=False, weight_dropout=0.5)
+        for key in ('weight_dropout', 'message_dropout'):
+            with pytest.raises(ValueError, match=rf"expected '{key}' in "
+                               r"\[0, 1\) \(got 1.0\)"):
+                self.make(**{key: 1.0})
 
     @pytest.mark.parametrize('name', ['reg_index', 'output_index'])
     def test_bad_node_index_names_it(self, name):
