@@ -62,7 +62,7 @@ class LocalizedConv(MessagePassing):
     :obj:`message_dropout` drops entries of every localized message before
     the aggregation during training, and :obj:`weight_dropout` entries of
     every per-node weight :math:`\mathbf{W}_v` (without building it: see
-    :class:`~pyg_hyper.nn.localization.WeightDropout`), as the official
+    :class:`~pyg_hyper.nn.WeightDropout`), as the official
     code does (defaults :obj:`0.0`: off).
     """
     def __init__(self, in_channels: int, msg_channels: int,
