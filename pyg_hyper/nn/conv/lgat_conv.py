@@ -8,9 +8,14 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
-from pyg_hyper.nn.conv.localized_conv import LocalizedConv, finish
+from pyg_hyper.nn.conv.localized_conv import (
+    LocalizedConv,
+    finish,
+    with_shared_docs,
+)
 
 
+@with_shared_docs
 class LGATConv(LocalizedConv):
     r"""The localized graph attention operator (LGAT) from the `"Node-wise
     Localization of Graph Neural Networks"
@@ -65,17 +70,7 @@ class LGATConv(LocalizedConv):
             tests and benchmarks. (default: :obj:`False`)
         bias (bool, optional): Learn the additive bias
             :math:`\mathbf{b}^{\prime}`. (default: :obj:`True`)
-        loc_init (str, optional): Initialization of the localization
-            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
-            see :class:`~pyg_hyper.nn.NodeLocalization`).
-            (default: :obj:`"glorot"`)
-        message_dropout (float, optional): Dropout on every localized
-            message before the aggregation, in training (the official
-            code's). (default: :obj:`0.0`)
-        weight_dropout (float, optional): Dropout on every per-node
-            weight :math:`\mathbf{W}_v` in training (the official code's),
-            without building :math:`\mathbf{W}_v`; needs
-            :obj:`node_level=True`. (default: :obj:`0.0`)
+        {LOCALIZED_CONV_ARGS}
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -131,19 +126,7 @@ class LGATConv(LocalizedConv):
             x (torch.Tensor): Node features.
             edge_index (torch.Tensor or SparseTensor): Edge indices or a
                 (transposed) sparse adjacency.
-            return_regularizer (bool, optional): Also return the
-                localization regularizer. (default: :obj:`False`)
-            reg_index (torch.Tensor, optional): Sorted indices of the nodes
-                whose node-level scales (and whose incoming edges'
-                edge-level scales) the regularizer averages, e.g. the
-                training nodes' receptive field, as the official code does.
-                (default: :obj:`None`, all nodes and edges)
-            output_index (torch.Tensor, optional): Sorted indices of the
-                only nodes whose outputs are computed (the other rows are
-                zero): only the edges into them are localized, e.g. the
-                training nodes' receptive field in a training step, as the
-                official code does. The regularizer then defaults to these
-                nodes' scales. (default: :obj:`None`, all nodes)
+            {LOCALIZED_FORWARD_ARGS}
         """
         H, C = self.heads, self.out_channels
         num_nodes = x.size(0)

@@ -6,9 +6,14 @@ from torch import Tensor
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.nn.inits import reset
 
-from pyg_hyper.nn.conv.localized_conv import LocalizedConv, finish
+from pyg_hyper.nn.conv.localized_conv import (
+    LocalizedConv,
+    finish,
+    with_shared_docs,
+)
 
 
+@with_shared_docs
 class LGINConv(LocalizedConv):
     r"""The localized graph isomorphism operator (LGIN) from the `"Node-wise
     Localization of Graph Neural Networks"
@@ -56,17 +61,7 @@ class LGINConv(LocalizedConv):
         materialize (bool, optional): Build the per-node weights
             :math:`\mathbf{W}_v` explicitly. The slow reference path, for
             tests and benchmarks. (default: :obj:`False`)
-        loc_init (str, optional): Initialization of the localization
-            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
-            see :class:`~pyg_hyper.nn.NodeLocalization`).
-            (default: :obj:`"glorot"`)
-        message_dropout (float, optional): Dropout on every localized
-            message before the aggregation, in training (the official
-            code's). (default: :obj:`0.0`)
-        weight_dropout (float, optional): Dropout on every per-node
-            weight :math:`\mathbf{W}_v` in training (the official code's),
-            without building :math:`\mathbf{W}_v`; needs
-            :obj:`node_level=True`. (default: :obj:`0.0`)
+        {LOCALIZED_CONV_ARGS}
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -116,19 +111,7 @@ class LGINConv(LocalizedConv):
             x (torch.Tensor): Node features.
             edge_index (torch.Tensor or SparseTensor): Edge indices or a
                 (transposed) sparse adjacency.
-            return_regularizer (bool, optional): Also return the
-                localization regularizer. (default: :obj:`False`)
-            reg_index (torch.Tensor, optional): Sorted indices of the nodes
-                whose node-level scales (and whose incoming edges'
-                edge-level scales) the regularizer averages, e.g. the
-                training nodes' receptive field, as the official code does.
-                (default: :obj:`None`, all nodes and edges)
-            output_index (torch.Tensor, optional): Sorted indices of the
-                only nodes whose outputs are computed (the other rows are
-                zero): only the edges into them are localized, e.g. the
-                training nodes' receptive field in a training step, as the
-                official code does. The regularizer then defaults to these
-                nodes' scales. (default: :obj:`None`, all nodes)
+            {LOCALIZED_FORWARD_ARGS}
         """
         num_nodes = x.size(0)
         edges, loc = self.localize(x, edge_index, None, reg_index,

@@ -352,6 +352,48 @@ def _compact_targets(flat: Tensor, ctx: Tensor, dst: Tensor,
     return flat, ctx.index_select(0, rows), reg_index
 
 
+#: Argument docs shared by the LGNN layers (:func:`with_shared_docs`).
+SHARED_DOCS = {
+    '{LOCALIZED_CONV_ARGS}': r"""
+        loc_init (str, optional): Initialization of the localization
+            parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;
+            see :class:`~pyg_hyper.nn.NodeLocalization`).
+            (default: :obj:`"glorot"`)
+        message_dropout (float, optional): Dropout on every localized
+            message before the aggregation, in training (the official
+            code's). (default: :obj:`0.0`)
+        weight_dropout (float, optional): Dropout on every per-node
+            weight :math:`\mathbf{W}_v` in training (the official code's),
+            without building :math:`\mathbf{W}_v`; needs
+            :obj:`node_level=True`. (default: :obj:`0.0`)""".strip(),
+    '{LOCALIZED_FORWARD_ARGS}': r"""
+            return_regularizer (bool, optional): Also return the
+                localization regularizer. (default: :obj:`False`)
+            reg_index (torch.Tensor, optional): Sorted indices of the nodes
+                whose node-level scales (and whose incoming edges'
+                edge-level scales) the regularizer averages, e.g. the
+                training nodes' receptive field, as the official code does.
+                (default: :obj:`None`, all nodes and edges)
+            output_index (torch.Tensor, optional): Sorted indices of the
+                only nodes whose outputs are computed (the other rows are
+                zero): only the edges into them are localized, e.g. the
+                training nodes' receptive field in a training step, as the
+                official code does. The regularizer then defaults to these
+                nodes' scales. (default: :obj:`None`, all nodes)""".strip(),
+}
+
+
+def with_shared_docs(cls):
+    """Fills the shared argument docs into an LGNN layer's class and
+    :meth:`forward` docstrings: one text for three layers."""
+    for owner in (cls, cls.forward):
+        doc = owner.__doc__
+        for marker, text in SHARED_DOCS.items():
+            doc = doc.replace(marker, text)
+        owner.__doc__ = doc
+    return cls
+
+
 def _rows(tensors: Tuple[Tensor, ...], index: OptTensor
           ) -> Tuple[Tensor, ...]:
     return tensors if index is None else tuple(

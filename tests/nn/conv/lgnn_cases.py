@@ -229,6 +229,13 @@ class LocalizedConvContract:
         assert_output_index_computes_those_rows(
             lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
 
+    def test_shared_docs_filled(self):
+        cls = type(self.make())
+        assert '{LOCALIZED' not in cls.__doc__ + cls.forward.__doc__
+        assert '        weight_dropout (float, optional)' in cls.__doc__
+        assert '            output_index (torch.Tensor, optional)' in \
+            cls.forward.__doc__
+
     @pytest.mark.parametrize('edge', [True, False])
     def test_weight_dropout(self, edge):
         assert_weight_dropout_matches_materialized(
