@@ -104,3 +104,16 @@ def test_localization_parameters_get_their_own_weight_decay():
     assert decays == [0.0005, 0.5]
     loc = [g for g in opt.param_groups if g['weight_decay'] == 0.5][0]
     assert sum(p.numel() for p in loc['params']) > 0
+
+
+@pytest.mark.parametrize('model', ['lgcn', 'gcn'])
+def test_official_protocol_configs(model, tmp_path, data_root):
+    path = f'experiments/citation/official/{model}.yaml'
+    cfg = build_config(path)
+    assert cfg['selection'] == 'val_and_loss' and cfg['select_from'] == 500
+    assert cfg['optim']['reg_scope'] == 'train'
+    assert cfg['model']['weight_dropout'] == (0.4 if model == 'lgcn' else 0)
+    cfg = build_config(path, [f'data.root={data_root}', 'seeds=1',
+                              'epochs=3', 'select_from=1', 'threads=1'])
+    rec = train(cfg, str(tmp_path / 'out'), progress=False)['seeds']['0']
+    assert rec['epochs_run'] == 3 and rec['best_epoch'] >= 1
