@@ -107,6 +107,10 @@ def count_flops(fn):
     return counter.get_total_flops()
 
 
+def _mb(v):
+    return 'n/a' if v is None else f'{v:.1f} MB'
+
+
 def _minus(a, b):
     return None if a is None or b is None else a - b
 
@@ -127,6 +131,11 @@ def make_models(hidden, hyper_channels):
     }
 
 
+#: Models also timed under ``torch.compile`` with ``--compile``.
+COMPILED = ('hyper_factorized', 'nmp_edge')
+COMPILED_SUFFIX = '_compiled'
+
+
 def estimated_gb(name, hidden, hyper_channels, num_nodes, num_edges):
     """Rough size of the per-row weights a materializing model keeps for
     backward (3 passes), to skip what cannot fit."""
@@ -138,22 +147,40 @@ def estimated_gb(name, hidden, hyper_channels, num_nodes, num_edges):
     return 3 * 3 * per_layer * 4 / 2**30  # weights, their grads, temps
 
 
-def prepare(model, batch, y, device):
+def prepare(model, batch, y, device, compiled=False):
     """Model, optimizer and a closure running one training step; measures
-    peak memory and FLOPs of that step after a warm-up."""
+    peak memory and FLOPs of that step after a warm-up.
+
+    ``compiled``: the forward pass runs under ``torch.compile(fullgraph=
+    True)``, given the full graph's edges and the molecule count (what a
+    data pipeline precomputes), so that nothing in it has a value-dependent
+    shape. Its FLOPs are counted on the same step run eagerly (the same
+    math; inductor's kernels bypass the counter), and its peak memory is
+    not measured (the dispatch-level tracker cannot see inside compiled
+    kernels)."""
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    edge_index = molecular_graph(batch.pos, batch.batch)
+    forward = torch.compile(model, fullgraph=True) if compiled else None
 
-    def step():
-        out = model(batch.z, batch.pos, batch.batch)
-        loss = (out.view(-1) - y).abs().mean()
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        opt.step()
+    def run(fwd):
+        def step():
+            if fwd is None:
+                out = model(batch.z, batch.pos, batch.batch)
+            else:
+                out = fwd(batch.z, batch.pos, batch.batch, edge_index,
+                          batch.num_graphs)
+            loss = (out.view(-1) - y).abs().mean()
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+        return step
 
-    step()  # warm-up: creates gradients and Adam state
-    res = {'peak_mb': peak_memory(step, device) / 2**20}
-    res['gflops_per_step'] = count_flops(step) / 1e9
+    eager, step = run(None), run(forward)
+    step()  # warm-up: creates gradients and Adam state (and compiles)
+    res = {'compiled': compiled,
+           'peak_mb': None if compiled else peak_memory(step, device) / 2**20}
+    res['gflops_per_step'] = count_flops(eager) / 1e9
     res['params'] = sum(p.numel() for p in model.parameters())
     return step, res
 
@@ -187,6 +214,9 @@ def main():
                         help='also save the batch (to rerun elsewhere)')
     parser.add_argument('--only', nargs='*', default=None,
                         help='run only these model names')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time ' + ', '.join(COMPILED) + ' under '
+                        'torch.compile (about a minute of compilation each)')
     parser.add_argument('--out', default='benchmarks/results/qm9_step.json')
     args = parser.parse_args()
 
@@ -214,8 +244,14 @@ def main():
         # [N, (r+1)(C+1)] times the [(r+1)(C+1), C] output layer.
         mkn = (num_nodes, (args.hyper_channels + 1) * (hidden + 1), hidden)
         row, steps = {}, {}
-        for name, make in make_models(hidden, args.hyper_channels).items():
-            if args.only and name not in args.only:
+        variants = [(name, make, False) for name, make in
+                    make_models(hidden, args.hyper_channels).items()]
+        if args.compile:
+            variants += [(name + COMPILED_SUFFIX, make, True)
+                         for name, make, _ in variants if name in COMPILED]
+        for name, make, compiled in variants:
+            if args.only and name.removesuffix(COMPILED_SUFFIX) \
+                    not in args.only:
                 continue
             gb = estimated_gb(name, hidden, args.hyper_channels, num_nodes,
                               num_edges)
@@ -225,7 +261,8 @@ def main():
                 print(f'  hidden {hidden} {name}: skipped ({gb:.1f} GB)')
                 continue
             torch.manual_seed(args.seed)
-            steps[name], row[name] = prepare(make(), batch, y, device)
+            steps[name], row[name] = prepare(make(), batch, y, device,
+                                             compiled)
         # Round-robin timing: every repetition times each model once, each
         # right after a plain matmul, so that load drifting on a shared
         # machine hits all models (and the matmul rate) alike.
@@ -251,7 +288,7 @@ def main():
             res['time_vs_flops'] = statistics.median(r for _, r in
                                                      samples[name])
             print(f"  hidden {hidden} {name}: {res['time_ms']:.1f} ms, "
-                  f"peak {res['peak_mb']:.1f} MB, "
+                  f"peak {_mb(res['peak_mb'])}, "
                   f"{res['gflops_per_step']:.2f} GFLOP, "
                   f"time/FLOP-time {res['time_vs_flops']:.2f}")
         del steps
@@ -309,6 +346,22 @@ def main():
         s['target_time_within_1.5x_flops_met'] = (
             s['hyper_time_vs_flops'] is not None
             and s['hyper_time_vs_flops'] <= 1.5)
+        # The same step under torch.compile (with --compile).
+        hyper_c, nmp_c = 'hyper_factorized' + COMPILED_SUFFIX, \
+            'nmp_edge' + COMPILED_SUFFIX
+        s['compiled_hyper_time_vs_flops'] = get(hyper_c, 'time_vs_flops')
+        s['compiled_nmp_edge_time_vs_flops'] = get(nmp_c, 'time_vs_flops')
+        s['compiled_time_hyper_over_nmp_edge'] = ratio(
+            get(hyper_c, 'time_ms'), get(nmp_c, 'time_ms'))
+        s['compiled_speedup_hyper'] = ratio(
+            get('hyper_factorized', 'time_ms'), get(hyper_c, 'time_ms'))
+        s['compiled_hyper_extra_time_vs_flops'] = ratio(
+            _minus(get(hyper_c, 'time_ms'), get(nmp_c, 'time_ms')),
+            None if extra_flops is None else
+            1e3 * extra_flops * 1e9 / row['matmul_gflops_per_s'] / 1e9)
+        s['target_time_within_1.5x_flops_met_compiled'] = (
+            s['compiled_hyper_time_vs_flops'] is not None
+            and s['compiled_hyper_time_vs_flops'] <= 1.5)
         summary[hidden] = s
 
         def fmt(v):
@@ -322,6 +375,13 @@ def main():
               f"{fmt(s['hyper_time_vs_flops']):>21} "
               f"{fmt(s['hyper_extra_time_vs_flops']):>21} "
               f"{fmt(s['time_nnconv_over_nmp_edge']):>16}")
+        if args.compile:
+            print(f"{'':>6} compiled: hyper time/FLOP-time "
+                  f"{fmt(s['compiled_hyper_time_vs_flops'])} (target <= 1.5: "
+                  f"{'met' if s['target_time_within_1.5x_flops_met_compiled'] else 'NOT met'}), "
+                  f"NMP-Edge {fmt(s['compiled_nmp_edge_time_vs_flops'])}, "
+                  f"hyper/NMP-Edge {fmt(s['compiled_time_hyper_over_nmp_edge'])}, "
+                  f"speed-up over eager {fmt(s['compiled_speedup_hyper'])}")
 
     record = {
         'benchmark': 'qm9_step',

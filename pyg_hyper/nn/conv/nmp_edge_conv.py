@@ -1,6 +1,7 @@
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.nn.conv import MessagePassing
@@ -129,12 +130,13 @@ class NMPEdgeConv(MessagePassing):
             return edge_attr
         src, dst = edge_index
         hidden = (self.edge_lin_src(x)[src] + self.edge_lin_dst(x)[dst]
-                  + self.edge_lin_edge(edge_attr))
+                  + _unfused_linear(self.edge_lin_edge, edge_attr))
         return self.edge_lin_out(shifted_softplus(hidden))
 
     def filters(self, edge_attr: Tensor) -> Tensor:
-        return shifted_softplus(
-            self.filter2(shifted_softplus(self.filter1(edge_attr))))
+        return shifted_softplus(_unfused_linear(
+            self.filter2,
+            shifted_softplus(_unfused_linear(self.filter1, edge_attr))))
 
     def state_update(self, message: Tensor, x: Tensor,
                      first_state: Optional[Tensor]) -> Tensor:
@@ -172,3 +174,12 @@ class NMPEdgeConv(MessagePassing):
                 f'edge_dim={self.edge_dim}, '
                 f'edge_channels={self.edge_channels}, '
                 f'update_edge={self.update_edge})')
+
+
+def _unfused_linear(lin: torch.nn.Linear, x: Tensor) -> Tensor:
+    """``lin(x)`` with the bias added after the product. Why: on CPU a
+    fused ``addmm`` first copies the broadcast bias into its output, one
+    more pass over a per-edge tensor, while a separate add fuses into the
+    following activation under :func:`torch.compile` (eagerly it costs the
+    same pass as the copy)."""
+    return F.linear(x, lin.weight) + lin.bias

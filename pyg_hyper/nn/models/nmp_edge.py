@@ -159,7 +159,8 @@ class NMPEdge(torch.nn.Module):
                              f"[{z.numel()}] (got {list(batch.shape)})")
 
     def forward(self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None,
-                edge_index: Optional[Tensor] = None) -> Tensor:
+                edge_index: Optional[Tensor] = None,
+                num_graphs: Optional[int] = None) -> Tensor:
         r"""Predicts one value per molecule.
 
         Args:
@@ -168,6 +169,12 @@ class NMPEdge(torch.nn.Module):
             batch (torch.Tensor, optional): Molecule of each atom.
             edge_index (torch.Tensor, optional): Edges to use instead of the
                 cutoff graph.
+            num_graphs (int, optional): Number of molecules (e.g.
+                :obj:`data.num_graphs`). Passing it and :obj:`edge_index`
+                (e.g. from :func:`~pyg_hyper.nn.molecular_graph`) makes the
+                forward pass free of value-dependent shapes, so that
+                :func:`torch.compile` captures it as one graph.
+                (default: :obj:`None`, :obj:`batch.max() + 1`)
         """
         self._check_inputs(z, pos, batch)
         if batch is None:
@@ -189,7 +196,7 @@ class NMPEdge(torch.nn.Module):
         if self.per_atom:
             out = out * self.std + self.mean
         out = out + self.atomref[z].view(-1, 1).to(out.dtype)
-        out = scatter(out, batch, dim=0, reduce='sum')
+        out = scatter(out, batch, dim=0, dim_size=num_graphs, reduce='sum')
         if not self.per_atom:
             out = out * self.std + self.mean
         return out

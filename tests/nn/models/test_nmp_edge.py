@@ -153,3 +153,31 @@ def test_bad_input(name):
         NMPEdge(num_layers=0)
     with pytest.raises(ValueError, match="'cutoff' must be positive"):
         NMPEdge(cutoff=-1.0)
+
+
+@pytest.mark.parametrize('name', ['nmp_edge', 'hyper_convex_edge'])
+def test_no_graph_breaks_given_edges_and_num_graphs(name):
+    from pyg_hyper.nn import molecular_graph
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    edge_index = molecular_graph(POS, BATCH)
+    explain = torch._dynamo.explain(model)(Z, POS, BATCH, edge_index, 2)
+    assert explain.graph_break_count == 0
+    # Without them the graph and the readout size depend on values.
+    explain = torch._dynamo.explain(model)(Z, POS, BATCH)
+    assert explain.graph_break_count > 0
+
+
+def test_compiled_training_step_equals_eager():
+    from pyg_hyper.nn import molecular_graph
+    torch.manual_seed(0)
+    model = MODELS['hyper']()
+    edge_index = molecular_graph(POS, BATCH)
+    compiled = torch.compile(model, fullgraph=True)
+    out = compiled(Z, POS, BATCH, edge_index, 2)
+    grads = torch.autograd.grad(out.square().sum(), model.parameters())
+    ref = model(Z, POS, BATCH)
+    ref_grads = torch.autograd.grad(ref.square().sum(), model.parameters())
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
