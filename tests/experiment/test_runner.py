@@ -224,3 +224,22 @@ def test_bad_selection_settings(toy_config, tmp_path):
     cfg = build_config(toy_config, ['selection=val_and_loss', 'seeds=1'])
     with pytest.raises(ValueError, match="needs a 'val_loss' score"):
         _train(cfg, tmp_path / 'run')
+
+
+def _subnormal_survives() -> bool:
+    # With denormals flushed (FTZ/DAZ), a subnormal operand reads as zero.
+    return bool((torch.tensor(1e-39) * torch.tensor(1.0)) != 0)
+
+
+def test_flush_denormal_on_cpu(toy_config, tmp_path):
+    try:
+        for flush in (False, True):
+            cfg = build_config(toy_config, [f'flush_denormal={flush}',
+                                            'seeds=1', 'epochs=2'])
+            _train(cfg, tmp_path / str(flush))
+            assert _subnormal_survives() is not flush
+    finally:
+        torch.set_flush_denormal(False)
+    from pyg_hyper.experiment import ConfigError
+    with pytest.raises(ConfigError, match="'flush_denormal'.* true or false"):
+        build_config(toy_config, ['flush_denormal=2'])
