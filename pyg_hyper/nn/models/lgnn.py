@@ -171,7 +171,14 @@ class LGNN(torch.nn.Module):
         x = dropout_features(x, self.dropout, self.training)
         x, reg1 = _run(self.conv1, x, edge_index, return_regularizer, scope1,
                        field1)
-        x = F.dropout(F.elu(x), p=self.dropout, training=self.training)
+        if field1 is None:
+            x = F.dropout(F.elu(x), p=self.dropout, training=self.training)
+        else:
+            # The other rows are zero and stay zero: draw dropout masks for
+            # the field's rows only.
+            x = torch.zeros_like(x).index_copy_(0, field1, F.dropout(
+                F.elu(x.index_select(0, field1)), p=self.dropout,
+                training=self.training))
         x, reg2 = _run(self.conv2, x, edge_index, return_regularizer, scope2,
                        field2)
         if self.output_elu:
