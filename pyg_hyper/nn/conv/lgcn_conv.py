@@ -112,14 +112,22 @@ class LGCNConv(LocalizedConv):
             edge_weight (torch.Tensor, optional): Edge weights.
             {LOCALIZED_FORWARD_ARGS}
         """
-        edges, loc = self.localize(x, edge_index, edge_weight, reg_index,
-                                   output_index, return_regularizer)
-        out = self.propagate(edges.edge_index,
-                             msg=self.drop_messages(loc.msg),
-                             norm=edges.norm, size=(x.size(0), x.size(0)))
+        if self.aggregates_first(x):
+            edges, reg_index = self.scope(x, edge_index, edge_weight,
+                                          reg_index, output_index,
+                                          return_regularizer)
+            out, reg = self.aggregated_node_localized(
+                x, edges, reg_index, return_regularizer)
+        else:
+            edges, loc = self.localize(x, edge_index, edge_weight, reg_index,
+                                       output_index, return_regularizer)
+            out = self.propagate(edges.edge_index,
+                                 msg=self.drop_messages(loc.msg),
+                                 norm=edges.norm, size=(x.size(0), x.size(0)))
+            reg = loc.regularizer
         if self.bias is not None:
             out = out + self.bias
-        return finish(out, loc.regularizer, return_regularizer)
+        return finish(out, reg, return_regularizer)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

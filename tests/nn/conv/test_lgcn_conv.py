@@ -31,8 +31,9 @@ def test_isolated_node_gets_finite_output():
     assert torch.isfinite(out).all() and out.shape == (6, 3)
 
 
-def test_compiles_without_graph_breaks():
-    conv = LGCNConv(5, 3)
+@pytest.mark.parametrize('edge_level', [True, False])
+def test_compiles_without_graph_breaks(edge_level):
+    conv = LGCNConv(5, 3, edge_level=edge_level)
     explain = torch._dynamo.explain(conv)(features(5), EDGE_INDEX)
     assert explain.graph_break_count == 0
 
@@ -47,3 +48,32 @@ def test_bad_inputs():
         conv((features(5), features(5)), EDGE_INDEX)
     with pytest.raises(ValueError, match='positive'):
         LGCNConv(0, 3)
+
+
+def test_node_level_only_aggregates_dense_inputs_first():
+    # Node-level only on dense features: sum_u A_vu h_u W_v = a_v W_v,
+    # computed without a term per edge; it equals the per-edge messages
+    # aggregated, with and without output_index.
+    torch.manual_seed(0)
+    conv = LGCNConv(5, 3, edge_level=False, node_rank=2).double()
+    x = features(5, dtype=torch.float64)
+    assert conv.aggregates_first(x)
+    for nodes in (None, torch.tensor([1, 4])):
+        out, reg = conv(x, EDGE_INDEX, return_regularizer=True,
+                        output_index=nodes)
+        edges, loc = conv.localize(x, EDGE_INDEX, output_index=nodes)
+        per_edge = conv.propagate(edges.edge_index, msg=loc.msg,
+                                  norm=edges.norm, size=(6, 6)) + conv.bias
+        if nodes is not None:
+            per_edge[[0, 2, 3, 5]] = conv.bias
+        assert torch.allclose(out, per_edge)
+        assert torch.allclose(reg, loc.regularizer)
+    # Sparse features, or anything applied per edge after h_u W_v, take
+    # the per-edge path.
+    assert not conv.aggregates_first(features(5, sparse=True))
+    assert not LGCNConv(5, 3).aggregates_first(x)
+    assert not LGCNConv(5, 3, edge_level=False,
+                        materialize=True).aggregates_first(x)
+    dropping = LGCNConv(5, 3, edge_level=False, message_dropout=0.5)
+    assert not dropping.aggregates_first(x)
+    assert dropping.eval().aggregates_first(x)
