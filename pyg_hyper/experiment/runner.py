@@ -3,10 +3,12 @@
 It is benchmark-agnostic; a benchmark plugs in through
 :class:`~pyg_hyper.experiment.Task`.
 """
+import contextlib
 import math
 import os
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import torch
 from torch_geometric import seed_everything
@@ -344,8 +346,6 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     task = get_task(cfg['task'])
     if cfg['threads'] > 0:
         torch.set_num_threads(cfg['threads'])
-    if dev.type == 'cpu':
-        torch.set_flush_denormal(cfg['flush_denormal'])
     env = environment_record(str(dev), argv)
 
     results_path = os.path.join(out_dir, 'results.json')
@@ -381,21 +381,44 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
     if not todo:
         return results
-    data = task.load_data(cfg, dev)
-    for seed in tqdm(todo, desc=cfg['name'], disable=not progress,
-                     dynamic_ncols=True):
-        record = _run_seed(task, cfg, data, seed, dev, out_dir, progress)
-        results['seeds'][str(seed)] = record
-        results['sessions'][-1]['seeds_run'].append(seed)
-        results['num_params'] = record['num_params']
-        results['summary'] = summarize(results['seeds'])
-        if not is_main_process():
-            continue  # under torchrun, rank 0 alone writes the results
-        _write_reports(out_dir, results)
-        ckpt = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
-        if os.path.exists(ckpt):
-            os.remove(ckpt)
+    flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'
+             else contextlib.nullcontext())
+    with flush:
+        data = task.load_data(cfg, dev)
+        for seed in tqdm(todo, desc=cfg['name'], disable=not progress,
+                         dynamic_ncols=True):
+            record = _run_seed(task, cfg, data, seed, dev, out_dir, progress)
+            results['seeds'][str(seed)] = record
+            results['sessions'][-1]['seeds_run'].append(seed)
+            results['num_params'] = record['num_params']
+            results['summary'] = summarize(results['seeds'])
+            if not is_main_process():
+                continue  # under torchrun, rank 0 alone writes the results
+            _write_reports(out_dir, results)
+            ckpt = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
+            if os.path.exists(ckpt):
+                os.remove(ckpt)
     return results
+
+
+def subnormals_flushed() -> bool:
+    """Whether the CPU flushes subnormal floats to zero now (torch has a
+    setter, :func:`torch.set_flush_denormal`, but no getter)."""
+    half_tiny = torch.tensor(torch.finfo(torch.float32).tiny) / 2
+    return bool(half_tiny == 0)
+
+
+@contextlib.contextmanager
+def flush_denormal(enabled: bool) -> Iterator[None]:
+    """Flushes (or keeps) subnormal floats on CPU inside the block and
+    restores the previous setting after it: the setting is process-wide,
+    and a run must not change it for the code that called it."""
+    before = subnormals_flushed()
+    torch.set_flush_denormal(enabled)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def evaluate(run_dir: str, device: str = 'cpu',

@@ -226,20 +226,24 @@ def test_bad_selection_settings(toy_config, tmp_path):
         _train(cfg, tmp_path / 'run')
 
 
-def _subnormal_survives() -> bool:
-    # With denormals flushed (FTZ/DAZ), a subnormal operand reads as zero.
-    return bool((torch.tensor(1e-39) * torch.tensor(1.0)) != 0)
+def test_flush_denormal_on_cpu_inside_the_run_only(toy_config, tmp_path,
+                                                   monkeypatch):
+    seen = []
+    run_seed = runner_mod._run_seed
 
+    def spy(*args, **kwargs):
+        seen.append(runner_mod.subnormals_flushed())
+        return run_seed(*args, **kwargs)
 
-def test_flush_denormal_on_cpu(toy_config, tmp_path):
-    try:
-        for flush in (False, True):
-            cfg = build_config(toy_config, [f'flush_denormal={flush}',
-                                            'seeds=1', 'epochs=2'])
-            _train(cfg, tmp_path / str(flush))
-            assert _subnormal_survives() is not flush
-    finally:
-        torch.set_flush_denormal(False)
+    monkeypatch.setattr(runner_mod, '_run_seed', spy)
+    assert not runner_mod.subnormals_flushed()
+    for flush in (True, False):
+        cfg = build_config(toy_config, [f'flush_denormal={flush}',
+                                        'seeds=1', 'epochs=2'])
+        _train(cfg, tmp_path / str(flush))
+        assert seen[-1] is flush
+        # The process-wide setting is restored for the caller.
+        assert not runner_mod.subnormals_flushed()
     from pyg_hyper.experiment import ConfigError
     with pytest.raises(ConfigError, match="'flush_denormal'.* true or false"):
         build_config(toy_config, ['flush_denormal=2'])
