@@ -1,5 +1,6 @@
 """The QM9 task: per-target regression with NMP-Edge or Hyper-NMP-Edge on
 the standard split, scored by MAE in PyG's units (and meV for energies)."""
+import weakref
 from typing import Any, Dict
 
 import torch
@@ -51,6 +52,11 @@ class QM9Task(Task):
                 'hyper_channels': 32,
                 'combine': 'concat',
                 'edge_hyper': False,
+                # torch.compile the model (dynamic shapes; edges and the
+                # molecule count are computed outside it, so that the
+                # compiled graph has no value-dependent shapes): about 1.6x
+                # faster steps on CPU after a minute or two of compilation.
+                'compile': False,
             },
             'optim': {
                 'lr': 5e-4,
@@ -60,6 +66,27 @@ class QM9Task(Task):
                 'decay_steps': 100000,
             },
         }
+
+    def __init__(self):
+        super().__init__()
+        # Compiled wrappers per model; weak keys, so that a finished seed's
+        # model is not kept alive (and wrapping it does not register a
+        # submodule, as an attribute on the model would).
+        self._compiled = weakref.WeakKeyDictionary()
+
+    def predict(self, model: torch.nn.Module, batch: Any,
+                cfg: Dict[str, Any]) -> torch.Tensor:
+        """One prediction per molecule, compiled if ``model.compile``."""
+        if not cfg['model']['compile']:
+            return model(batch.z, batch.pos, batch.batch).view(-1)
+        from pyg_hyper.nn.radial import molecular_graph
+
+        if model not in self._compiled:
+            self._compiled[model] = torch.compile(model, dynamic=True)
+        edge_index = molecular_graph(batch.pos, batch.batch,
+                                     cfg['model']['cutoff'] or None)
+        return self._compiled[model](batch.z, batch.pos, batch.batch,
+                                     edge_index, batch.num_graphs).view(-1)
 
     def describe(self, cfg: Dict[str, Any]) -> str:
         return f"QM9-t{cfg['data']['target']}-{cfg['model']['name']}"
@@ -142,7 +169,7 @@ class QM9Task(Task):
             for group in optimizer.param_groups:
                 group['lr'] = o['lr'] * o['decay_rate']**(step /
                                                           o['decay_steps'])
-            pred = model(batch.z, batch.pos, batch.batch).view(-1)
+            pred = self.predict(model, batch, cfg)
             # L1 on the normalized scale (msgnet and SchNet train on MAE).
             loss = (pred - batch.y[:, target]).abs().mean() / std
             optimizer.zero_grad()
@@ -162,7 +189,7 @@ class QM9Task(Task):
             err, count = 0.0, 0
             for batch in data['loaders'][loader_key]:
                 batch = batch.to(data['device'])
-                pred = model(batch.z, batch.pos, batch.batch).view(-1)
+                pred = self.predict(model, batch, cfg)
                 err += float((pred - batch.y[:, target]).abs().sum())
                 count += batch.num_graphs
             scores[key] = err / count

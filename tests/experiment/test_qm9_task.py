@@ -62,3 +62,34 @@ def test_qm9_task_bad_config(tmp_path):
                 'data.atomref=pyg')
     with pytest.raises(ValueError, match="unknown data.atomref 'pyg'"):
         task.load_data(cfg, torch.device('cpu'))
+
+
+def test_qm9_compiled_model_is_used_and_matches(tmp_path, monkeypatch):
+    # model.compile=true routes every prediction through torch.compile
+    # (here its eager backend, to skip C++ compilation), given the full
+    # graph's edges and the molecule count; predictions equal the eager
+    # model's.
+    import torch
+    calls = []
+    compile_ = torch.compile
+
+    def eager_compile(model, **kwargs):
+        calls.append(kwargs)
+        return compile_(model, backend='eager', **kwargs)
+
+    monkeypatch.setattr(torch, 'compile', eager_compile)
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_hyper_nmp_edge_u0.yaml', tmp_path / 'data',
+                'model.compile=true')
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')), cfg,
+                              0)
+    model = task.build_model(cfg, data).eval()
+    batch = next(iter(data['loaders']['val']))
+    with torch.no_grad():
+        pred = task.predict(model, batch, cfg)
+        task.predict(model, batch, cfg)
+        ref = model(batch.z, batch.pos, batch.batch).view(-1)
+    assert calls == [{'dynamic': True}]  # compiled once per model
+    torch.testing.assert_close(pred, ref)
+    cfg['model']['compile'] = False
+    assert torch.equal(task.predict(model, batch, cfg), ref)
