@@ -77,3 +77,13 @@ def test_node_level_only_aggregates_dense_inputs_first():
     dropping = LGCNConv(5, 3, edge_level=False, message_dropout=0.5)
     assert not dropping.aggregates_first(x)
     assert dropping.eval().aggregates_first(x)
+
+
+def test_aggregated_path_input_gradient():
+    # Hidden layers feed dense features that need gradients.
+    torch.manual_seed(0)
+    conv = LGCNConv(5, 3, edge_level=False, node_rank=2).double()
+    x = features(5, dtype=torch.float64).requires_grad_()
+    assert conv.aggregates_first(x)
+    assert torch.autograd.gradcheck(
+        lambda x: conv(x, EDGE_INDEX, return_regularizer=True), (x, ))
