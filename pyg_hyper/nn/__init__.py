@@ -12,6 +12,7 @@ from .localization import (
     localized_edge_transform,
     materialize_localized_weight,
 )
+from .structure_cache import StructureCache
 from .radial import (
     GaussianExpansion,
     ShiftedSoftplus,
@@ -42,6 +43,7 @@ __all__ = [
     'FeatureNonzeros',
     'feature_nonzeros',
     'feature_matmul',
+    'StructureCache',
     'conv',
     'dense',
     'models',

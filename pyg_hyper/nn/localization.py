@@ -244,12 +244,20 @@ class EdgeFeaturePairs(NamedTuple):
     val: Tensor  # (P,) x[u, k]
     target_feat: Tensor  # (P,) flat index dst[edge] * d_in + k
     edge_ptr: Tensor  # (E + 1,) pairs of edge e: edge_ptr[e]:edge_ptr[e+1]
+    # (P,) position of each pair's x[u, k] among the non-zeros: refills
+    # `val` from new values with the same pattern (a cached structure).
+    source_entry: Tensor
+    # The pattern transposed, as FeatureNonzeros.transpose (None: not
+    # built): the weight gradient is then a CSR product, not a sort.
+    transpose: Optional[Tuple[Tensor, Tensor, Tensor]] = None
 
 
 def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
-                       num_features: int) -> EdgeFeaturePairs:
+                       num_features: int, transpose: bool = False
+                       ) -> EdgeFeaturePairs:
     """Enumerates :class:`EdgeFeaturePairs`: each source row's non-zeros,
-    repeated once per edge leaving that source."""
+    repeated once per edge leaving that source; with :obj:`transpose`, also
+    their pattern transposed (worth it when it is reused: one sort)."""
     rowptr = x.ptr[:-1]
     per_edge = (x.ptr[1:] - rowptr).index_select(0, src)
     edge = torch.repeat_interleave(
@@ -258,9 +266,15 @@ def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
     pos = (rowptr.index_select(0, src) - first).index_select(0, edge)
     pos = pos + torch.arange(edge.numel(), device=src.device)
     feat = x.col.index_select(0, pos)
+    by_feature = None
+    if transpose:
+        keys = feat.int() if num_features < 2**31 else feat
+        perm = torch.argsort(keys, stable=True)
+        by_feature = (compressed_pointer(torch.bincount(
+            feat, minlength=num_features)), edge.index_select(0, perm), perm)
     return EdgeFeaturePairs(edge, feat, x.val.index_select(0, pos),
                             dst.index_select(0, edge) * num_features + feat,
-                            compressed_pointer(per_edge))
+                            compressed_pointer(per_edge), pos, by_feature)
 
 
 def sparse_edge_transform(x: FeatureNonzeros, gamma: Optional[Tensor],
@@ -302,7 +316,8 @@ def pairwise_edge_transform(pairs: EdgeFeaturePairs,
             term = term + (pairs.val * beta).unsqueeze(-1)
         return term.new_zeros(num_edges, weight.size(1)).index_add_(
             0, pairs.edge, term * mask)
-    out = csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge, scaled, weight)
+    out = csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge, scaled, weight,
+                     pairs.transpose)
     if beta is not None:
         ones = weight.new_ones(weight.size(0), 1)
         out = out + csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge,

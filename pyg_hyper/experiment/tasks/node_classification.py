@@ -145,7 +145,11 @@ class NodeClassificationTask(Task):
                     message_dropout=m['message_dropout'],
                     weight_dropout=(m['weight_dropout'] if localized and
                                     m['node_level'] else 0.0),
-                    output_elu=m['output_elu'])
+                    output_elu=m['output_elu'],
+                    # One fixed graph (transductive): keep its structure-only
+                    # work between epochs, as PyG's examples cache GCN's
+                    # normalization; checked on every call.
+                    cached=True)
 
     def build_optimizer(self, cfg, model):
         # Localization parameters get their own (much stronger) L2.

@@ -13,6 +13,7 @@ from torch_geometric.utils import add_self_loops, is_sparse, scatter
 from torch_geometric.utils import to_edge_index
 
 from pyg_hyper.nn.localization import (
+    EdgeFeaturePairs,
     EdgeLocalization,
     FeatureNonzeros,
     NodeLocalization,
@@ -25,6 +26,7 @@ from pyg_hyper.nn.localization import (
     pairwise_edge_transform,
     use_sparse_features,
 )
+from pyg_hyper.nn.structure_cache import StructureCache
 from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_index,
@@ -64,7 +66,9 @@ class LocalizedConv(MessagePassing):
     the aggregation during training, and :obj:`weight_dropout` entries of
     every per-node weight :math:`\mathbf{W}_v` (without building it: see
     :class:`~pyg_hyper.nn.WeightDropout`), as the official
-    code does (defaults :obj:`0.0`: off).
+    code does (defaults :obj:`0.0`: off). :obj:`cached` keeps the
+    structure-only bookkeeping of a call for the next ones with the same
+    graph (see :class:`~pyg_hyper.nn.StructureCache`).
     """
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
@@ -72,7 +76,7 @@ class LocalizedConv(MessagePassing):
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, loc_init: str = 'glorot',
                  message_dropout: float = 0.0, weight_dropout: float = 0.0,
-                 **kwargs):
+                 cached: bool = False, **kwargs):
         kwargs.setdefault('aggr', 'add')
         # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
         kwargs.setdefault('node_dim', 0)
@@ -99,6 +103,8 @@ class LocalizedConv(MessagePassing):
         self.node_rank = node_rank
         self.sparse_input = sparse_input
         self.materialize = materialize
+        self.cached = cached
+        self._structure = StructureCache() if cached else None
         self.weight = torch.nn.Parameter(torch.empty(in_channels,
                                                      msg_channels))
         self.node_loc = (NodeLocalization(in_channels, node_rank,
@@ -116,6 +122,8 @@ class LocalizedConv(MessagePassing):
 
     def reset_parameters(self):
         super().reset_parameters()
+        if self._structure is not None:
+            self._structure.clear()
         torch.nn.init.xavier_uniform_(self.weight)
         if self.node_loc is not None:
             self.node_loc.reset_parameters()
@@ -146,27 +154,42 @@ class LocalizedConv(MessagePassing):
             if edge_weight is None and value.dim() == 1 and \
                     value.is_floating_point():
                 edge_weight = value
-        if edge_weight is None:
-            edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype,
-                                     device=x.device)
-        elif edge_weight.dim() != 1 or \
-                edge_weight.numel() != edge_index.size(1):
+        if edge_weight is not None and (
+                edge_weight.dim() != 1 or
+                edge_weight.numel() != edge_index.size(1)):
             raise ValueError(f"'{name}' expected 'edge_weight' of shape "
                              f"[{edge_index.size(1)}] (got "
                              f"{list(edge_weight.shape)})")
-        num_edges = edge_index.size(1)
-        edge_index, edge_weight = add_self_loops(edge_index, edge_weight,
-                                                 fill_value=1.0,
-                                                 num_nodes=num_nodes)
-        src, dst = edge_index[0], edge_index[1]
-        deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
-        inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-        norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
-        edges = NormalizedEdges(edge_index, norm, num_edges)
         if output_index is not None:
             check_node_index(name, 'output_index', output_index, num_nodes)
-            edges = edges_into(edges, output_index, num_nodes)
-        return edges
+        if edge_weight is not None and edge_weight.requires_grad:
+            # Learned weights: the normalization must stay in the graph.
+            return _normalize(edge_index, edge_weight, num_nodes, x.dtype,
+                              output_index)
+        return self._memo(
+            'normalized_edges',
+            (edge_index, edge_weight, num_nodes, x.dtype, output_index),
+            lambda: _normalize(edge_index, edge_weight, num_nodes, x.dtype,
+                               output_index))
+
+    def _memo(self, name: str, keys: tuple, compute):
+        if self._structure is None:
+            return compute()
+        return self._structure.get(name, keys, compute)
+
+    def _features(self, x: Tensor):
+        """:obj:`x`, or its :class:`FeatureNonzeros` when the sparse path
+        applies (with a cached pattern, only the values are new)."""
+        if not use_sparse_features(x, self.sparse_input):
+            return x
+        if self._structure is None or not x.is_sparse:
+            return feature_nonzeros(x)
+        x = x.coalesce()
+        pattern = self._memo(
+            'features', (x.indices(), x.size(0), x.size(1),
+                         torch.is_grad_enabled()),
+            lambda: _detached(feature_nonzeros(x)))
+        return pattern._replace(val=x.values())
 
     def scope(self, x: Tensor, edge_index: Adj,
               edge_weight: OptTensor = None, reg_index: OptTensor = None,
@@ -216,8 +239,7 @@ class LocalizedConv(MessagePassing):
                              num_nodes)
         # Sparse (bag-of-words) inputs: every product with x touches only
         # its non-zeros, listed once here.
-        feats = (feature_nonzeros(x)
-                 if use_sparse_features(x, self.sparse_input) else x)
+        feats = self._features(x)
         reg = self.weight.new_zeros(())
         if self.node_loc is None:
             base = localized_edge_transform(feats, None, None, self.weight,
@@ -260,8 +282,9 @@ class LocalizedConv(MessagePassing):
             msg = edge_gamma * (msg + self.msg_bias) + edge_beta
             if regularize:
                 # The edges into the scoped nodes carry their scales.
-                into = None if reg_index is None else torch.isin(
-                    dst, reg_index).nonzero().view(-1)
+                into = None if reg_index is None else self._memo(
+                    'edges_into_scope', (dst, reg_index),
+                    lambda: torch.isin(dst, reg_index).nonzero().view(-1))
                 reg = reg + localization_regularizer(
                     *_rows((edge_gamma, edge_beta), into))
         return LocalizedMessages(msg, base, reg)
@@ -303,9 +326,11 @@ class LocalizedConv(MessagePassing):
         if reg_index is not None:
             check_node_index(self.__class__.__name__, 'reg_index', reg_index,
                              num_nodes)
-        adj = torch.sparse_coo_tensor(torch.stack([dst, src]), edges.norm,
-                                      (num_nodes, num_nodes),
-                                      check_invariants=False)
+        adj = self._memo(
+            'adjacency', (edges.edge_index, edges.norm, num_nodes),
+            lambda: torch.sparse_coo_tensor(
+                torch.stack([dst, src]), edges.norm, (num_nodes, num_nodes),
+                check_invariants=False).coalesce())
         x = x.to_dense() if x.is_sparse else x
         ctx = torch.sparse.mm(adj, self.node_loc.project(x))
         gamma, beta = self.node_loc(ctx)
@@ -327,23 +352,24 @@ class LocalizedConv(MessagePassing):
                                ) -> Tuple[Tensor, Tensor]:
         """:math:`h_u W_v` on sparse features, evaluating the node-level
         scales only at the (target, feature) pairs that occur."""
-        # Edges sorted by target make the pairs sorted by target, so the
-        # scales can be built in cache-sized blocks of target rows.
-        perm = torch.argsort(dst, stable=True)
-        pairs = edge_feature_pairs(feats, src.index_select(0, perm),
-                                   dst.index_select(0, perm),
-                                   self.in_channels)
-        flat, ctx, reg_index = _compact_targets(pairs.target_feat, ctx,
-                                                dst, reg_index, regularize,
-                                                self.in_channels)
-        offsets, reg = self.node_loc.at(ctx, flat, reg_index=reg_index,
+        layout = self._memo(
+            'pair_layout', (feats.row, feats.col, src, dst, reg_index,
+                            regularize, ctx.size(0), self.in_channels,
+                            torch.is_grad_enabled()),
+            lambda: _pair_layout(feats, src, dst, reg_index, regularize,
+                                 ctx.size(0), self.in_channels,
+                                 self._structure is not None))
+        pairs = layout.pairs._replace(
+            val=feats.val.index_select(0, layout.pairs.source_entry))
+        if layout.rows is not None:
+            ctx = ctx.index_select(0, layout.rows)
+        offsets, reg = self.node_loc.at(ctx, layout.flat,
+                                        reg_index=layout.reg_index,
                                         regularize=regularize)
         base = pairwise_edge_transform(pairs, offsets[:, 0] + 1,
                                        offsets[:, 1], self.weight,
-                                       perm.numel(), weight_dropout)
-        inverse = torch.empty_like(perm).scatter_(
-            0, perm, torch.arange(perm.numel(), device=perm.device))
-        return base.index_select(0, inverse), reg
+                                       dst.numel(), weight_dropout)
+        return base.index_select(0, layout.inverse), reg
 
     def localized_node_transform(self, loc: LocalizedMessages,
                                  edges: NormalizedEdges,
@@ -388,32 +414,87 @@ def edges_into(edges: NormalizedEdges, nodes: Tensor,
                            edges.norm.index_select(0, keep), num_kept_edges)
 
 
-def _compact_targets(flat: Tensor, ctx: Tensor, dst: Tensor,
+def _normalize(edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+               dtype: torch.dtype, output_index: OptTensor
+               ) -> NormalizedEdges:
+    """Self loops, :math:`D^{-1/2}(A+I)D^{-1/2}` weights, and only the
+    edges into :obj:`output_index` if given."""
+    if edge_weight is None:
+        edge_weight = torch.ones(edge_index.size(1), dtype=dtype,
+                                 device=edge_index.device)
+    num_edges = edge_index.size(1)
+    edge_index, edge_weight = add_self_loops(edge_index, edge_weight,
+                                             fill_value=1.0,
+                                             num_nodes=num_nodes)
+    src, dst = edge_index[0], edge_index[1]
+    deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
+    inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+    norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
+    edges = NormalizedEdges(edge_index, norm, num_edges)
+    if output_index is not None:
+        edges = edges_into(edges, output_index, num_nodes)
+    return edges
+
+
+def _detached(feats: FeatureNonzeros) -> FeatureNonzeros:
+    """A pattern to cache: without the values' autograd history."""
+    return feats._replace(val=feats.val.detach())
+
+
+class _PairLayout(NamedTuple):
+    """The structure of :meth:`LocalizedConv._sparse_node_localized`."""
+    pairs: EdgeFeaturePairs  # in target-sorted edge order
+    inverse: Tensor  # (E,) back to the caller's edge order
+    flat: Tensor  # (P,) entries v * d_in + k among the kept context rows
+    rows: OptTensor  # kept context rows (None: all)
+    reg_index: OptTensor  # regularized rows among the kept ones
+
+
+def _pair_layout(feats: FeatureNonzeros, src: Tensor, dst: Tensor,
+                 reg_index: OptTensor, regularize: bool, num_nodes: int,
+                 dim: int, cached: bool) -> _PairLayout:
+    # Edges sorted by target make the pairs sorted by target, so the
+    # scales can be built in cache-sized blocks of target rows.
+    perm = torch.argsort(dst, stable=True)
+    # The transposed pattern pays off only when the layout is reused.
+    pairs = edge_feature_pairs(feats, src.index_select(0, perm),
+                               dst.index_select(0, perm), dim,
+                               transpose=cached and torch.is_grad_enabled())
+    flat, rows, reg_index = _compact_targets(pairs.target_feat, num_nodes,
+                                             dst, reg_index, regularize,
+                                             dim)
+    inverse = torch.empty_like(perm).scatter_(
+        0, perm, torch.arange(perm.numel(), device=perm.device))
+    return _PairLayout(pairs, inverse, flat, rows, reg_index)
+
+
+def _compact_targets(flat: Tensor, num_nodes: int, dst: Tensor,
                      reg_index: OptTensor, regularize: bool, dim: int
-                     ) -> Tuple[Tensor, Tensor, OptTensor]:
+                     ) -> Tuple[Tensor, OptTensor, OptTensor]:
     """Keeps only the context rows of nodes that receive an edge or are
     regularized, renumbering the flat (node, feature) entries: the
-    node-level scales are then built for those rows only."""
-    num_nodes = ctx.size(0)
+    node-level scales are then built for those rows only. Returns the
+    entries, the kept rows (:obj:`None`: all) and the regularized rows
+    among them."""
     if regularize and reg_index is None:
-        return flat, ctx, reg_index  # every node's scales are regularized
-    needed = torch.zeros(num_nodes, dtype=torch.bool, device=ctx.device)
+        return flat, None, reg_index  # every node's scales are regularized
+    needed = torch.zeros(num_nodes, dtype=torch.bool, device=dst.device)
     needed[dst] = True
     if regularize:
         needed[reg_index] = True
     rows = needed.nonzero().view(-1)
     if rows.numel() == num_nodes:
-        return flat, ctx, reg_index
+        return flat, None, reg_index
     position = torch.full((num_nodes, ), -1, dtype=torch.long,
-                          device=ctx.device)
-    position[rows] = torch.arange(rows.numel(), device=ctx.device)
+                          device=dst.device)
+    position[rows] = torch.arange(rows.numel(), device=dst.device)
     node = torch.div(flat, dim, rounding_mode='floor')
     flat = position.index_select(0, node) * dim + (flat - node * dim)
     if regularize:
         reg_index = position.index_select(0, reg_index)
         if reg_index.numel() == rows.numel():
             reg_index = None  # every kept row is regularized
-    return flat, ctx.index_select(0, rows), reg_index
+    return flat, rows, reg_index
 
 
 #: Argument docs shared by the LGNN layers (:func:`with_shared_docs`).
@@ -429,7 +510,16 @@ SHARED_DOCS = {
         weight_dropout (float, optional): Dropout on every per-node
             weight :math:`\mathbf{W}_v` in training (the official code's),
             without building :math:`\mathbf{W}_v`; needs
-            :obj:`node_level=True`. (default: :obj:`0.0`)""".strip(),
+            :obj:`node_level=True`. (default: :obj:`0.0`)
+        cached (bool, optional): If set to :obj:`True`, the layer keeps
+            the structure-only work of a call (self loops and
+            normalization, the edges into :obj:`output_index`, the sparse
+            features' pattern and their (edge, non-zero feature) pairs) and
+            reuses it while the graph, the feature pattern and the index
+            arguments are unchanged, as in transductive learning. Unlike
+            :class:`~torch_geometric.nn.conv.GCNConv`'s cache it compares
+            them on every call (a changed graph is recomputed); see
+            :class:`~pyg_hyper.nn.StructureCache`. (default: :obj:`False`)""".strip(),
     '{LOCALIZED_FORWARD_ARGS}': r"""
             return_regularizer (bool, optional): Also return the
                 localization regularizer. (default: :obj:`False`)

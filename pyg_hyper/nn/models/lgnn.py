@@ -8,6 +8,7 @@ from torch_geometric.typing import Adj, OptTensor, SparseTensor
 from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
+from pyg_hyper.nn.structure_cache import StructureCache
 
 BACKBONES = ('gcn', 'gat', 'gin')
 
@@ -94,6 +95,12 @@ class LGNN(torch.nn.Module):
         weight_dropout (float, optional): Dropout on every per-node weight
             :math:`\mathbf{W}_v` (the official code's; node-level
             localization only). (default: :obj:`0.0`)
+        cached (bool, optional): Keep the structure-only work of a call
+            (normalized edges, receptive fields, the sparse features'
+            pattern) for later calls on the same graph, as in transductive
+            learning; checked on every call, so a changed graph is
+            recomputed (see :class:`~pyg_hyper.nn.StructureCache`).
+            (default: :obj:`False`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',
@@ -101,7 +108,7 @@ class LGNN(torch.nn.Module):
                  dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
                  materialize: bool = False, loc_init: str = 'glorot',
                  message_dropout: float = 0.0, output_elu: bool = False,
-                 weight_dropout: float = 0.0):
+                 weight_dropout: float = 0.0, cached: bool = False):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
@@ -112,7 +119,8 @@ class LGNN(torch.nn.Module):
         levels = dict(node_level=node_level, edge_level=edge_level,
                       materialize=materialize, loc_init=loc_init,
                       message_dropout=message_dropout,
-                      weight_dropout=weight_dropout)
+                      weight_dropout=weight_dropout, cached=cached)
+        self._structure = StructureCache() if cached else None
         if backbone == 'gcn':
             self.conv1 = LGCNConv(in_channels, hidden_channels,
                                   node_rank=hidden_channels, **levels)
@@ -131,6 +139,8 @@ class LGNN(torch.nn.Module):
                                   hidden_channels=hidden_channels, **levels)
 
     def reset_parameters(self):
+        if self._structure is not None:
+            self._structure.clear()
         self.conv1.reset_parameters()
         self.conv2.reset_parameters()
 
@@ -163,11 +173,12 @@ class LGNN(torch.nn.Module):
         scope1 = scope2 = None
         if reg_nodes is not None:
             scope2 = reg_nodes
-            scope1 = in_neighbourhood(edge_index, reg_nodes, num_nodes)
+            scope1 = self._in_neighbourhood(edge_index, reg_nodes, num_nodes)
         field1 = field2 = None
         if output_nodes is not None:
             field2 = output_nodes
-            field1 = in_neighbourhood(edge_index, output_nodes, num_nodes)
+            field1 = self._in_neighbourhood(edge_index, output_nodes,
+                                            num_nodes)
         x = dropout_features(x, self.dropout, self.training)
         x, reg1 = _run(self.conv1, x, edge_index, return_regularizer, scope1,
                        field1)
@@ -184,6 +195,15 @@ class LGNN(torch.nn.Module):
         if self.output_elu:
             x = F.elu(x)
         return (x, reg1 + reg2) if return_regularizer else x
+
+    def _in_neighbourhood(self, edge_index: Adj, nodes: Tensor,
+                          num_nodes: int) -> Tensor:
+        if self._structure is None or not isinstance(edge_index, Tensor) \
+                or is_sparse(edge_index):
+            return in_neighbourhood(edge_index, nodes, num_nodes)
+        return self._structure.get(
+            'in_neighbourhood', (edge_index, nodes, num_nodes),
+            lambda: in_neighbourhood(edge_index, nodes, num_nodes))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(backbone={self.backbone}, '

@@ -32,8 +32,10 @@ def test_isolated_node_gets_finite_output():
 
 
 @pytest.mark.parametrize('edge_level', [True, False])
-def test_compiles_without_graph_breaks(edge_level):
-    conv = LGCNConv(5, 3, edge_level=edge_level)
+@pytest.mark.parametrize('cached', [False, True])
+def test_compiles_without_graph_breaks(edge_level, cached):
+    # The structure cache steps aside under tracing.
+    conv = LGCNConv(5, 3, edge_level=edge_level, cached=cached)
     explain = torch._dynamo.explain(conv)(features(5), EDGE_INDEX)
     assert explain.graph_break_count == 0
 
@@ -87,3 +89,20 @@ def test_aggregated_path_input_gradient():
     assert conv.aggregates_first(x)
     assert torch.autograd.gradcheck(
         lambda x: conv(x, EDGE_INDEX, return_regularizer=True), (x, ))
+
+
+def test_cached_learned_edge_weights_keep_their_gradient():
+    # A cached normalization would cut the graph to the second call's
+    # weights: learned weights are never cached.
+    conv = LGCNConv(5, 3, cached=True)
+    x = features(5)
+    for _ in range(2):
+        weight = torch.rand(EDGE_INDEX.size(1), requires_grad=True)
+        conv(x, EDGE_INDEX, weight).sum().backward()
+        assert weight.grad is not None and weight.grad.abs().sum() > 0
+    # Fixed weights are cached, and a change of them is seen.
+    fixed = torch.rand(EDGE_INDEX.size(1))
+    ref = LGCNConv(5, 3)
+    ref.load_state_dict(conv.state_dict())
+    for w in (fixed, fixed * 2):
+        assert torch.allclose(conv(x, EDGE_INDEX, w), ref(x, EDGE_INDEX, w))

@@ -126,3 +126,55 @@ def test_message_dropout_and_output_elu(backbone):
     with pytest.raises(ValueError, match=r"expected 'message_dropout' in "
                        r"\[0, 1\) \(got 1.0\)"):
         LGNN(5, 4, 3, backbone=backbone, message_dropout=1.0)
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+@pytest.mark.parametrize('levels', [(True, True), (True, False),
+                                    (False, True)])
+def test_cached_equals_uncached_and_follows_graph_changes(backbone, levels):
+    node_level, edge_level = levels
+    torch.manual_seed(0)
+    kw = dict(backbone=backbone, heads=2, dropout=0.3, node_level=node_level,
+              edge_level=edge_level, message_dropout=0.2,
+              weight_dropout=0.2 if node_level else 0.0)
+    plain = LGNN(5, 4, 3, **kw).double()
+    cached = LGNN(5, 4, 3, cached=True, **kw).double()
+    cached.load_state_dict(plain.state_dict())
+    x = features(5, sparse=True, dtype=torch.float64).to_sparse()
+    other_x = features(5, sparse=True, seed=1, dtype=torch.float64)
+    edge_index = EDGE_INDEX.clone()
+    nodes = torch.tensor([1, 5])
+    # training field, whole graph, field again; then an in-place edit of
+    # the graph and a feature matrix with another pattern
+    steps = [(x, None, nodes), (x, None, None), (x, None, nodes),
+             (x, 'edit', nodes), (other_x.to_sparse(), None, nodes),
+             (other_x, None, None)]
+    for step, (inp, edit, output_nodes) in enumerate(steps):
+        if edit:
+            edge_index[1, 0] = 2  # 0 -> 2 instead of 0 -> 1
+        grads = []
+        for model in (plain, cached):
+            model.zero_grad()
+            torch.manual_seed(step)  # the same dropout masks
+            out, reg = model(inp, edge_index, return_regularizer=True,
+                             output_nodes=output_nodes)
+            (out.pow(2).sum() + reg).backward()
+            grads.append([p.grad.clone() for p in model.parameters()])
+            if model is plain:
+                ref_out, ref_reg = out, reg
+        assert torch.allclose(out, ref_out), step
+        assert torch.allclose(reg, ref_reg), step
+        for (name, _), g, h in zip(plain.named_parameters(), *grads):
+            assert torch.allclose(g, h), (step, name)
+    structure = cached.conv1._structure
+    assert structure.hits > 0 and structure.misses > 0
+    assert plain.conv1._structure is None
+
+
+def test_reset_parameters_clears_the_cache():
+    model = LGNN(5, 4, 3, cached=True)
+    x = features(5, sparse=True).to_sparse()
+    model(x, EDGE_INDEX)
+    assert len(model.conv1._structure) > 0
+    model.reset_parameters()
+    assert len(model.conv1._structure) == 0
