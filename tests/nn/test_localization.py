@@ -183,6 +183,41 @@ def test_csr_matmul_gradcheck(with_transpose):
     assert torch.autograd.gradcheck(fn, (values, weight))
 
 
+@pytest.mark.parametrize('transpose', [False, True])
+def test_pairwise_transform_with_and_without_transposed_pattern(transpose):
+    # The transposed pattern (kept by cached layers) turns the weight
+    # gradient into a CSR product; both forms equal the dense reference.
+    from pyg_hyper.nn.localization import (
+        edge_feature_pairs,
+        feature_nonzeros,
+        pairwise_edge_transform,
+    )
+    gen = torch.Generator().manual_seed(3)
+    x = _sparse_x(5, 7, 0.4, gen)
+    src = torch.tensor([0, 1, 2, 3, 4, 0, 2, 4])
+    dst = torch.tensor([1, 0, 3, 2, 0, 4, 4, 2])
+    pairs = edge_feature_pairs(feature_nonzeros(x), src, dst, 7,
+                               transpose=transpose)
+    assert (pairs.transpose is not None) == transpose
+    assert torch.equal(pairs.val, feature_nonzeros(x).val[
+        pairs.source_entry])
+    weight = torch.randn(7, 3, dtype=torch.float64, generator=gen,
+                         requires_grad=True)
+    gamma = 1 + torch.rand(5, 7, dtype=torch.float64, generator=gen)
+    beta = torch.rand(5, 7, dtype=torch.float64, generator=gen)
+    at = pairs.target_feat
+    out = pairwise_edge_transform(pairs, gamma.view(-1)[at],
+                                  beta.view(-1)[at], weight, src.numel())
+    ref = _reference(x, gamma, beta, weight.detach(), src, dst)
+    assert torch.allclose(out, ref)
+    (grad, ) = torch.autograd.grad(out.pow(2).sum(), weight)
+    ref_weight = weight.detach().clone().requires_grad_()
+    (ref_grad, ) = torch.autograd.grad(
+        _reference(x, gamma, beta, ref_weight, src, dst).pow(2).sum(),
+        ref_weight)
+    assert torch.allclose(grad, ref_grad)
+
+
 def test_he_initialization_scales_with_fan_in():
     from pyg_hyper.nn import EdgeLocalization
     torch.manual_seed(0)
