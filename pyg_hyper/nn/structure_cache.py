@@ -51,7 +51,8 @@ class StructureCache:
     the :obj:`slots` most recently used entries, so that alternating calls
     (a training step on the training field, then an evaluation on the whole
     graph) do not evict each other. Under :func:`torch.compile` nothing is
-    cached (the lookup is value-dependent).
+    cached (the lookup is value-dependent), nor when a key tensor requires
+    a gradient (the value would depend on it through autograd).
 
     Args:
         slots (int, optional): Entries kept per name. (default: :obj:`4`)
@@ -69,7 +70,10 @@ class StructureCache:
             compute: Callable[[], Any]) -> Any:
         """The value of :obj:`compute()` for these :obj:`keys` (tensors are
         compared by value, other keys with ``==``)."""
-        if is_tracing():
+        if is_tracing() or any(isinstance(k, Tensor) and k.requires_grad
+                               for k in keys):
+            # A key with autograd history (e.g. learned edge weights) means
+            # the value would carry it too: never reuse it.
             return compute()
         entries = self._entries.setdefault(name, [])
         for i, (stored, value) in enumerate(entries):

@@ -83,3 +83,12 @@ def test_nothing_is_cached_while_tracing(monkeypatch):
 def test_bad_slots():
     with pytest.raises(ValueError, match="'slots' >= 1"):
         StructureCache(slots=0)
+
+
+def test_keys_with_autograd_history_are_never_cached():
+    cache = StructureCache()
+    compute, calls = counting()
+    weight = torch.rand(3, requires_grad=True)
+    for _ in range(2):
+        cache.get('norm', (weight,), compute)
+    assert len(calls) == 2 and len(cache) == 0

@@ -162,10 +162,8 @@ class LocalizedConv(MessagePassing):
                              f"{list(edge_weight.shape)})")
         if output_index is not None:
             check_node_index(name, 'output_index', output_index, num_nodes)
-        if edge_weight is not None and edge_weight.requires_grad:
-            # Learned weights: the normalization must stay in the graph.
-            return _normalize(edge_index, edge_weight, num_nodes, x.dtype,
-                              output_index)
+        # Learned edge weights require a gradient: the cache then steps
+        # aside, so the normalization stays in the autograd graph.
         return self._memo(
             'normalized_edges',
             (edge_index, edge_weight, num_nodes, x.dtype, output_index),

@@ -96,13 +96,36 @@ def test_cached_learned_edge_weights_keep_their_gradient():
     # weights: learned weights are never cached.
     conv = LGCNConv(5, 3, cached=True)
     x = features(5)
+    # The same learned weights in two steps (e.g. gradient accumulation):
+    # equal keys, but each call needs its own autograd graph.
+    weight = torch.nn.Parameter(torch.rand(EDGE_INDEX.size(1)))
+    grads = []
     for _ in range(2):
-        weight = torch.rand(EDGE_INDEX.size(1), requires_grad=True)
         conv(x, EDGE_INDEX, weight).sum().backward()
-        assert weight.grad is not None and weight.grad.abs().sum() > 0
+        grads.append(weight.grad.clone())
+    assert grads[0].abs().sum() > 0
+    assert torch.allclose(grads[1], 2 * grads[0])
     # Fixed weights are cached, and a change of them is seen.
     fixed = torch.rand(EDGE_INDEX.size(1))
     ref = LGCNConv(5, 3)
     ref.load_state_dict(conv.state_dict())
     for w in (fixed, fixed * 2):
         assert torch.allclose(conv(x, EDGE_INDEX, w), ref(x, EDGE_INDEX, w))
+
+
+def test_cached_aggregate_first_path_with_learned_edge_weights():
+    # Node-level only on dense features aggregates first, through a cached
+    # adjacency: learned weights must still get their gradient every call.
+    conv = LGCNConv(5, 3, node_rank=2, edge_level=False, cached=True)
+    ref = LGCNConv(5, 3, node_rank=2, edge_level=False)
+    ref.load_state_dict(conv.state_dict())
+    x = features(5)
+    assert conv.aggregates_first(x)
+    weights = [torch.nn.Parameter(torch.rand(EDGE_INDEX.size(1)))]
+    weights.append(torch.nn.Parameter(weights[0].detach().clone()))
+    for _ in range(2):  # the same weights twice: gradients accumulate
+        out = conv(x, EDGE_INDEX, weights[0])
+        assert torch.allclose(out, ref(x, EDGE_INDEX, weights[1]))
+        out.pow(2).sum().backward()
+        ref(x, EDGE_INDEX, weights[1]).pow(2).sum().backward()
+        assert torch.allclose(weights[0].grad, weights[1].grad)
