@@ -149,7 +149,10 @@ class NodeClassificationTask(Task):
                     # One fixed graph (transductive): keep its structure-only
                     # work between epochs, as PyG's examples cache GCN's
                     # normalization; checked on every call.
-                    cached=True)
+                    cached=True,
+                    # load_data already chose the layout by density: spare
+                    # the layers a density count of the features per call.
+                    sparse_input=bool(data.x.is_sparse))
 
     def build_optimizer(self, cfg, model):
         # Localization parameters get their own (much stronger) L2.

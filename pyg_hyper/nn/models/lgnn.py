@@ -101,6 +101,11 @@ class LGNN(torch.nn.Module):
             learning; checked on every call, so a changed graph is
             recomputed (see :class:`~pyg_hyper.nn.StructureCache`).
             (default: :obj:`False`)
+        sparse_input (bool, optional): Whether the first layer takes its
+            sparse-feature path (see
+            :class:`~pyg_hyper.nn.conv.LGCNConv`); :obj:`None` decides from
+            the input's density on every call, which costs a pass over a
+            dense input. (default: :obj:`None`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',
@@ -108,7 +113,8 @@ class LGNN(torch.nn.Module):
                  dropout: float = 0.4, heads: int = 8, output_heads: int = 1,
                  materialize: bool = False, loc_init: str = 'glorot',
                  message_dropout: float = 0.0, output_elu: bool = False,
-                 weight_dropout: float = 0.0, cached: bool = False):
+                 weight_dropout: float = 0.0, cached: bool = False,
+                 sparse_input: Optional[bool] = None):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"'LGNN' got unknown backbone '{backbone}'; "
@@ -121,20 +127,19 @@ class LGNN(torch.nn.Module):
                       message_dropout=message_dropout,
                       weight_dropout=weight_dropout, cached=cached)
         self._structure = StructureCache() if cached else None
+        first = dict(levels, node_rank=hidden_channels,
+                     sparse_input=sparse_input)
         if backbone == 'gcn':
-            self.conv1 = LGCNConv(in_channels, hidden_channels,
-                                  node_rank=hidden_channels, **levels)
+            self.conv1 = LGCNConv(in_channels, hidden_channels, **first)
             self.conv2 = LGCNConv(hidden_channels, out_channels, **levels)
         elif backbone == 'gat':
             self.conv1 = LGATConv(in_channels, hidden_channels, heads=heads,
-                                  dropout=dropout, node_rank=hidden_channels,
-                                  **levels)
+                                  dropout=dropout, **first)
             self.conv2 = LGATConv(heads * hidden_channels, out_channels,
                                   heads=output_heads, concat=False,
                                   dropout=dropout, **levels)
         else:
-            self.conv1 = LGINConv(in_channels, hidden_channels,
-                                  node_rank=hidden_channels, **levels)
+            self.conv1 = LGINConv(in_channels, hidden_channels, **first)
             self.conv2 = LGINConv(hidden_channels, out_channels,
                                   hidden_channels=hidden_channels, **levels)
 

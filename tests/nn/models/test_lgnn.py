@@ -178,3 +178,22 @@ def test_reset_parameters_clears_the_cache():
     assert len(model.conv1._structure) > 0
     model.reset_parameters()
     assert len(model.conv1._structure) == 0
+
+
+def test_sparse_input_fixes_the_first_layers_path(monkeypatch):
+    import pyg_hyper.nn.conv.localized_conv as localized_conv
+    torch.manual_seed(0)
+    x = features(5, sparse=True)  # dense storage, few non-zeros
+    auto = LGNN(5, 4, 3).eval()
+    dense = LGNN(5, 4, 3, sparse_input=False).eval()
+    dense.load_state_dict(auto.state_dict())
+    assert dense.conv1.sparse_input is False
+    assert dense.conv2.sparse_input is None  # hidden features: decided
+    expected = auto(x, EDGE_INDEX)  # takes the sparse path
+
+    def no_sparse_path(*args, **kwargs):
+        raise AssertionError('sparse path taken')
+    monkeypatch.setattr(localized_conv, 'feature_nonzeros', no_sparse_path)
+    assert torch.allclose(dense(x, EDGE_INDEX), expected, atol=1e-6)
+    with pytest.raises(AssertionError, match='sparse path taken'):
+        auto(x, EDGE_INDEX)
