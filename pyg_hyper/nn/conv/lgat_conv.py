@@ -135,8 +135,14 @@ class LGATConv(LocalizedConv):
         msg = loc.msg.view(-1, H, C)
         z = self.localized_node_transform(loc, edges, num_nodes)
         dst = edges.edge_index[1]
-        score = ((msg * self.att_src).sum(-1) +
-                 (z.view(-1, H, C) * self.att_dst).sum(-1)[dst])
+        if loc.node_base is not None and self.edge_loc is None:
+            # Every message is its source's h_u W: score each source once
+            # per node and gather, as GATConv does (not per edge).
+            src_score = (loc.node_base.view(-1, H, C) * self.att_src).sum(
+                -1).index_select(0, edges.edge_index[0])
+        else:
+            src_score = (msg * self.att_src).sum(-1)
+        score = src_score + (z.view(-1, H, C) * self.att_dst).sum(-1)[dst]
         score = F.leaky_relu(score, self.attention_slope)
         alpha = softmax(score, dst, num_nodes=num_nodes)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)

@@ -18,6 +18,7 @@ from pyg_hyper.nn.localization import (
     FeatureNonzeros,
     NodeLocalization,
     WeightDropout,
+    feature_matmul,
     feature_nonzeros,
     localization_regularizer,
     edge_feature_pairs,
@@ -49,6 +50,9 @@ class LocalizedMessages(NamedTuple):
     msg: Tensor  # (E, out): gamma_vu * (h_u W_v + b) + beta_vu
     base: Tensor  # (E, out): h_u W_v, before edge-level localization
     regularizer: Tensor  # scalar
+    # (N, out): h_u W for every node when W is shared (node level off);
+    # base is then node_base[src]. None otherwise.
+    node_base: OptTensor = None
 
 
 class LocalizedConv(MessagePassing):
@@ -239,9 +243,11 @@ class LocalizedConv(MessagePassing):
         # its non-zeros, listed once here.
         feats = self._features(x)
         reg = self.weight.new_zeros(())
+        node_base = None
         if self.node_loc is None:
-            base = localized_edge_transform(feats, None, None, self.weight,
-                                            src, dst)
+            # One shared W: transform once per node, gather per edge.
+            node_base = feature_matmul(feats, self.weight)
+            base = node_base.index_select(0, src)
         else:
             # a_v M = sum_u Ahat_vu (h_u M): aggregate the projection, which
             # is narrower than the features.
@@ -270,9 +276,10 @@ class LocalizedConv(MessagePassing):
                     base = torch.einsum('ei,eio->eo', dense[src],
                                         weight[dst])
                 else:
+                    # The path is chosen: dense `feats` are not recounted.
                     base = localized_edge_transform(
                         feats, gamma, beta, self.weight, src, dst,
-                        weight_dropout=drop)
+                        sparse=False, weight_dropout=drop)
             reg = reg + node_reg
         msg = base
         if self.edge_loc is not None:
@@ -285,7 +292,7 @@ class LocalizedConv(MessagePassing):
                     lambda: torch.isin(dst, reg_index).nonzero().view(-1))
                 reg = reg + localization_regularizer(
                     *_rows((edge_gamma, edge_beta), into))
-        return LocalizedMessages(msg, base, reg)
+        return LocalizedMessages(msg, base, reg, node_base)
 
     def aggregates_first(self, x: Tensor) -> bool:
         r"""Whether :meth:`aggregated_node_localized` applies to :obj:`x`:

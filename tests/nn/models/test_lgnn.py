@@ -197,3 +197,17 @@ def test_sparse_input_fixes_the_first_layers_path(monkeypatch):
     assert torch.allclose(dense(x, EDGE_INDEX), expected, atol=1e-6)
     with pytest.raises(AssertionError, match='sparse path taken'):
         auto(x, EDGE_INDEX)
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_output_nodes_with_levels_off(backbone):
+    # The baselines' shortcuts (GAT scores its sources per node) must give
+    # the receptive field's outputs exactly as well.
+    torch.manual_seed(0)
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2, dropout=0.0,
+                 node_level=False, edge_level=False).double()
+    x = features(5, dtype=torch.float64)
+    nodes = torch.tensor([1, 5])
+    full = model(x, EDGE_INDEX)
+    field = model(x, EDGE_INDEX, output_nodes=nodes)
+    assert torch.allclose(field[nodes], full[nodes])
