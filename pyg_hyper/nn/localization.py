@@ -437,18 +437,18 @@ class _LowRankScales(torch.autograd.Function):
             for k in range(2):
                 block = context[start:start + ctx.block, k]
                 z = block @ expand[k]
+                at = z.view(-1).index_select(0, local)
+                at_grad = grad_values[lo:hi, k] * torch.where(at > 0, 1.0,
+                                                              ctx.slope)
                 # d LeakyReLU(z)^2 / dz = 2 LeakyReLU(z, slope^2): one
-                # elementwise pass over the block, no mask tensor.
-                grad = F.leaky_relu(z, ctx.slope**2).mul_(scale)
+                # elementwise pass, in place over the block (z is not
+                # needed after `at`), no mask tensor.
+                grad = F.leaky_relu_(z, ctx.slope**2).mul_(scale)
                 if mask is False:
                     grad.zero_()
                 elif mask is not None:
                     grad.mul_(mask.unsqueeze(-1))
-                grad = grad.view(-1)
-                at = z.view(-1).index_select(0, local)
-                grad.index_add_(0, local, grad_values[lo:hi, k] * torch.where(
-                    at > 0, 1.0, ctx.slope))
-                grad = grad.view_as(z)
+                grad.view(-1).index_add_(0, local, at_grad)
                 grad_context[start:start + ctx.block, k] = grad @ expand[k].t()
                 grad_expand[k].addmm_(block.t(), grad)
         return grad_context, grad_expand, None, None, None, None
