@@ -319,9 +319,12 @@ def pairwise_edge_transform(pairs: EdgeFeaturePairs,
     out = csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge, scaled, weight,
                      pairs.transpose)
     if beta is not None:
-        ones = weight.new_ones(weight.size(0), 1)
-        out = out + csr_matmul(pairs.edge_ptr, pairs.feat, pairs.edge,
-                               pairs.val * beta, ones)
+        # (h_u . beta_v) per edge: a sum of each edge's pair terms, whose
+        # backward is a gather (a product with a ones column would cost a
+        # sampled product).
+        shift = beta.new_zeros(num_edges).index_add_(0, pairs.edge,
+                                                     pairs.val * beta)
+        out = out + shift.unsqueeze(-1)
     return out
 
 
