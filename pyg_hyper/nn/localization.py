@@ -132,16 +132,23 @@ def feature_nonzeros(x: Tensor) -> FeatureNonzeros:
     transpose = None
     if torch.is_grad_enabled():
         # Only weight gradients use the transpose: skip its sort in
-        # evaluation. (A stable sort of 32-bit keys takes half the time of
-        # 64-bit ones on CPU; feature counts always fit.)
-        keys = col.int() if x.size(1) < 2**31 else col
-        perm = torch.argsort(keys, stable=True)
-        transpose = (compressed_pointer(torch.bincount(col,
-                                                       minlength=x.size(1))),
-                     row[perm], perm)
+        # evaluation.
+        transpose = transposed_pattern(row, col, x.size(1))
     return FeatureNonzeros(row, col, val, x.size(0),
                            compressed_pointer(torch.bincount(
                                row, minlength=x.size(0))), transpose)
+
+
+def transposed_pattern(row: Tensor, col: Tensor, num_cols: int
+                       ) -> Tuple[Tensor, Tensor, Tensor]:
+    """The transpose of a row-sorted sparse pattern in CSR form: column
+    pointer, the row of each entry in column order, and the entries'
+    positions in that order."""
+    # A stable sort of 32-bit keys takes half the time of 64-bit ones on
+    # CPU; column counts (features) always fit.
+    perm = torch.argsort(col.int() if num_cols < 2**31 else col, stable=True)
+    return (compressed_pointer(torch.bincount(col, minlength=num_cols)),
+            row.index_select(0, perm), perm)
 
 
 def compressed_pointer(count: Tensor) -> Tensor:
@@ -266,12 +273,8 @@ def edge_feature_pairs(x: FeatureNonzeros, src: Tensor, dst: Tensor,
     pos = (rowptr.index_select(0, src) - first).index_select(0, edge)
     pos = pos + torch.arange(edge.numel(), device=src.device)
     feat = x.col.index_select(0, pos)
-    by_feature = None
-    if transpose:
-        keys = feat.int() if num_features < 2**31 else feat
-        perm = torch.argsort(keys, stable=True)
-        by_feature = (compressed_pointer(torch.bincount(
-            feat, minlength=num_features)), edge.index_select(0, perm), perm)
+    by_feature = (transposed_pattern(edge, feat, num_features)
+                  if transpose else None)
     return EdgeFeaturePairs(edge, feat, x.val.index_select(0, pos),
                             dst.index_select(0, edge) * num_features + feat,
                             compressed_pointer(per_edge), pos, by_feature)
