@@ -225,6 +225,23 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
     if isinstance(x, FeatureNonzeros):
         return sparse_edge_transform(x, gamma, beta, weight, src, dst,
                                      weight_dropout)
+    if weight_dropout is None and not is_tracing():
+        return _BlockedEdgeTransform.apply(
+            x, gamma, beta, weight, src, dst,
+            edge_block_size(x.size(1), x.device))
+    return _vectorized_edge_transform(x, gamma, beta, weight, src, dst,
+                                      weight_dropout)
+
+
+def _vectorized_edge_transform(x: Tensor, gamma: Optional[Tensor],
+                               beta: Optional[Tensor], weight: Tensor,
+                               src: Tensor, dst: Tensor,
+                               weight_dropout: Optional[WeightDropout] = None
+                               ) -> Tensor:
+    """:func:`localized_edge_transform` on dense features over all edges at
+    once: under :func:`torch.compile`, whose fused loops do what the blocks
+    of :class:`_BlockedEdgeTransform` do eagerly, and with weight dropout
+    (whose mask is per edge anyway)."""
     h = x[src]
     scaled = h * gamma[dst] if gamma is not None else h
     if weight_dropout is not None:
@@ -240,6 +257,84 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
     if beta is not None:
         out = out + (h * beta[dst]).sum(-1, keepdim=True)
     return out
+
+
+def edge_block_size(in_channels: int, device: torch.device) -> int:
+    """Edges per block of :class:`_BlockedEdgeTransform`: about 2^20
+    (edge, feature) entries on CPU, so that a block's few temporaries stay
+    in the last-level cache; 2^26 on accelerators, where a block is a
+    kernel launch per operation and memory bandwidth is ample."""
+    entries = 2**20 if device.type == 'cpu' else 2**26
+    return max(1, entries // max(in_channels, 1))
+
+
+class _BlockedEdgeTransform(torch.autograd.Function):
+    r""":math:`(\mathbf{h}_u \odot \boldsymbol{\gamma}_v) \mathbf{W} +
+    (\mathbf{h}_u \cdot \boldsymbol{\beta}_v) \mathbf{1}^{\top}` for every
+    edge :math:`u \to v` of dense features, block by block of edges.
+
+    Why: done at once, the gathered :math:`\mathbf{h}_u`,
+    :math:`\boldsymbol{\gamma}_v`, :math:`\boldsymbol{\beta}_v` and their
+    products are :math:`|\mathcal{E}| \times d_{in}` tensors each (700 MB
+    apiece on Amazon Photo), written to and read back from main memory
+    several times, and autograd keeps several of them for the backward
+    pass. Here every block's temporaries stay in cache and the backward pass
+    gathers them again: nothing of size :math:`|\mathcal{E}| d_{in}` is
+    held. On Amazon Photo's first LGCN layer this is 3.3x faster and peaks
+    at 75 MB instead of 2.8 GB (``benchmarks/bench_lgnn_dense.py``).
+    :obj:`gamma` and :obj:`beta` may be :obj:`None` (ones, zeros).
+    """
+    @staticmethod
+    def forward(ctx, x, gamma, beta, weight, src, dst, block):
+        out = x.new_empty(src.numel(), weight.size(1))
+        for lo in range(0, src.numel(), block):
+            source, target = src[lo:lo + block], dst[lo:lo + block]
+            h = x.index_select(0, source)
+            scaled = h if gamma is None else h * gamma.index_select(0, target)
+            rows = out[lo:lo + block]
+            torch.mm(scaled, weight, out=rows)
+            if beta is not None:
+                rows += h.mul_(beta.index_select(0, target)).sum(
+                    -1, keepdim=True)
+        ctx.save_for_backward(x, gamma, beta, weight, src, dst)
+        ctx.block = block
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, gamma, beta, weight, src, dst = ctx.saved_tensors
+        need_x, need_gamma, need_beta, need_weight = ctx.needs_input_grad[:4]
+        grad_x = torch.zeros_like(x) if need_x else None
+        grad_gamma = torch.zeros_like(gamma) if need_gamma else None
+        grad_beta = torch.zeros_like(beta) if need_beta else None
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_out = grad_out.contiguous()
+        block = ctx.block
+        for lo in range(0, src.numel(), block):
+            source, target = src[lo:lo + block], dst[lo:lo + block]
+            grad = grad_out[lo:lo + block]
+            h = x.index_select(0, source)
+            row_gamma = (None if gamma is None else
+                         gamma.index_select(0, target))
+            if need_weight:
+                grad_weight.addmm_(
+                    (h if row_gamma is None else h * row_gamma).t(), grad)
+            # d out / d (h * gamma_v), and d out / d (h . beta_v).
+            grad_scaled = grad @ weight.t()
+            grad_dot = (grad.sum(-1, keepdim=True) if beta is not None
+                        else None)
+            if need_x:
+                grad_h = (grad_scaled.clone() if row_gamma is None
+                          else grad_scaled * row_gamma)
+                if grad_dot is not None:
+                    grad_h.addcmul_(beta.index_select(0, target), grad_dot)
+                grad_x.index_add_(0, source, grad_h)
+            if need_gamma:
+                grad_gamma.index_add_(0, target, grad_scaled.mul_(h))
+            if need_beta:
+                grad_beta.index_add_(0, target, h.mul_(grad_dot))
+        return (grad_x, grad_gamma, grad_beta, grad_weight, None, None,
+                None)
 
 
 class EdgeFeaturePairs(NamedTuple):

@@ -10,6 +10,11 @@ from pyg_hyper.nn import (
     localized_edge_transform,
     materialize_localized_weight,
 )
+from pyg_hyper.nn import localization
+from pyg_hyper.nn.localization import (
+    _BlockedEdgeTransform,
+    _vectorized_edge_transform,
+)
 
 
 def _reference(x, gamma, beta, weight, src, dst):
@@ -79,6 +84,64 @@ def test_gradients_match_reference(sparse):
     mask = (x != 0) if sparse else torch.ones_like(x, dtype=torch.bool)
     assert torch.allclose(got[0][mask], want[0][mask])
     assert sparse or torch.allclose(got[0], want[0])
+
+
+@pytest.mark.parametrize('levels', ['both', 'gamma', 'beta'])
+@pytest.mark.parametrize('block', [1, 2, 3, 100])
+def test_blocked_dense_transform_equals_vectorized(levels, block):
+    # Edge blocks (here forced small) give the values and every gradient of
+    # the all-edges-at-once form, x's included.
+    gen = torch.Generator().manual_seed(block)
+    n, d_in, d_out = 6, 5, 3
+    x = torch.randn(n, d_in, generator=gen, dtype=torch.float64)
+    gamma = torch.rand(n, d_in, generator=gen, dtype=torch.float64) + 0.5
+    beta = torch.randn(n, d_in, generator=gen, dtype=torch.float64)
+    gamma = None if levels == 'beta' else gamma
+    beta = None if levels == 'gamma' else beta
+    weight = torch.randn(d_in, d_out, generator=gen, dtype=torch.float64)
+    src = torch.tensor([0, 1, 2, 3, 4, 5, 0, 2, 2])
+    dst = torch.tensor([1, 2, 3, 4, 5, 0, 0, 2, 1])
+    inputs = [t.requires_grad_() for t in (x, gamma, beta, weight)
+              if t is not None]
+
+    def blocked(*args):
+        return _BlockedEdgeTransform.apply(*args, src, dst, block)
+
+    def args_of(it):
+        it = iter(it)
+        return (next(it), None if gamma is None else next(it),
+                None if beta is None else next(it), next(it))
+
+    out = blocked(*args_of(inputs))
+    want = _vectorized_edge_transform(*args_of(inputs), src, dst)
+    assert torch.allclose(out, want)
+    probe = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    got = torch.autograd.grad((out * probe).sum(), inputs)
+    expected = torch.autograd.grad((want * probe).sum(), inputs)
+    for g, e in zip(got, expected):
+        assert torch.allclose(g, e)
+    assert torch.autograd.gradcheck(lambda *t: blocked(*args_of(t)),
+                                    tuple(inputs))
+
+
+def test_dense_features_take_the_blocked_path_eagerly(monkeypatch):
+    calls = []
+
+    def tiny_blocks(in_channels, device):
+        calls.append(in_channels)
+        return 2
+
+    monkeypatch.setattr(localization, 'edge_block_size', tiny_blocks)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    gamma = torch.rand(4, 3, generator=gen, dtype=torch.float64) + 0.5
+    beta = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    weight = torch.randn(3, 2, generator=gen, dtype=torch.float64)
+    src, dst = torch.tensor([0, 1, 2, 3, 3]), torch.tensor([1, 2, 3, 0, 3])
+    out = localized_edge_transform(x, gamma, beta, weight, src, dst,
+                                   sparse=False)
+    assert calls == [3]
+    assert torch.allclose(out, _reference(x, gamma, beta, weight, src, dst))
 
 
 def test_node_localization_shapes_and_identity_at_zero_context():
