@@ -7,16 +7,17 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_hyper.nn.dense.ign import (
-    NUM_BASIS_2_TO_2,
-    DenseLayer,
-    DenseReductions,
     add_bias_and_mask,
-    apply_equivariant_2_to_2,
     apply_blocks,
+    apply_equivariant_2_to_2,
     coefficient_blocks,
     dense_reductions,
+    DenseLayer,
+    DenseReductions,
     equivariant_basis_2_to_2,
     init_coefficients,
+    mask_padding,
+    NUM_BASIS_2_TO_2,
 )
 from pyg_hyper.nn.hypernetwork import FirstMessageCombiner, HyperNetwork
 from pyg_hyper.nn.hyper_linear import (
@@ -267,23 +268,25 @@ class HyperEquivariant2to2(DenseLayer):
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         red = dense_reductions(x, mask)
         z1, inv = self.code(red, first)
+        biases = (self.all_bias, self.diag_bias)
         if self.materialize:
-            out = torch.einsum('bdsc,bdcij->bsij', self.coefficients(z1),
-                               equivariant_basis_2_to_2(x, mask))
+            out = add_bias_and_mask(
+                torch.einsum('bdsc,bdcij->bsij', self.coefficients(z1),
+                             equivariant_basis_2_to_2(x, mask)),
+                *biases, red.mask2d)
         elif self.factorized:
             red_z = red._replace(full=_with_code(red.full, z1, 2),
                                  vec=_with_code(red.vec, z1, 3),
                                  scalar=_with_code(red.scalar, z1, 2))
-            out = apply_equivariant_2_to_2(red_z,
-                                           self.weight.flatten(0, 1))
+            out = mask_padding(apply_equivariant_2_to_2(
+                red_z, self.weight.flatten(0, 1), *biases), red.mask2d)
         else:
             # Generate the coefficients directly in the block layout the
             # contraction uses: [B, K, S'] = [z, 1] @ theta_block.
             blocks = [(z1 @ b.flatten(1)).view((-1, ) + b.shape[1:])
                       for b in coefficient_blocks(self.weight)]
-            out = apply_blocks(red, blocks, self.out_channels)
-        out = add_bias_and_mask(out, self.all_bias, self.diag_bias,
-                                red.mask2d)
+            out = mask_padding(apply_blocks(red, blocks, self.out_channels,
+                                            *biases), red.mask2d)
         if return_invariants:
             return out, inv
         return out

@@ -32,6 +32,7 @@ __all__ = [
     'apply_blocks',
     'apply_equivariant_2_to_2',
     'add_bias_and_mask',
+    'mask_padding',
     'diag_offdiag_pool',
     'DenseLayer',
     'Equivariant2to2',
@@ -185,61 +186,90 @@ def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 def _contract(q: Tensor, w: Tensor) -> Tensor:
     # q: [B, K, ...], w: [K, S] (shared) or [B, K, S] (one per graph).
     q2 = q.flatten(2)
-    if w.dim() == 2:
-        out = torch.matmul(w.t(), q2)
-    else:
-        out = torch.bmm(w.transpose(1, 2), q2)
+    # An explicit batched product: torch.matmul of a matrix with a batch
+    # folds the batch into the rows, which copies q and the result
+    # (transposed) and cost more than the product itself.
+    w = w.t().expand(q.size(0), -1, -1) if w.dim() == 2 else w.transpose(1, 2)
+    out = torch.bmm(w, q2)
     return out.view(q.shape[:1] + out.shape[1:2] + q.shape[2:])
 
 
-def _place(full: Tensor, vec: Tensor, scalar: Tensor, S: int) -> Tensor:
+def _add_to_diagonal(out: Tensor, values: Tensor) -> Tensor:
+    # In place on the diagonal view: one pass over [B, S, m] instead of
+    # building diag_embed's [B, S, m, m] and adding it (out must be a fresh
+    # tensor whose producer does not need it for its backward pass).
+    out.diagonal(dim1=-2, dim2=-1).add_(values)
+    return out
+
+
+def _place(full: Tensor, vec: Tensor, scalar: Tensor, S: int,
+           all_bias: Optional[Tensor] = None,
+           diag_bias: Optional[Tensor] = None) -> Tensor:
     # full [B, S, m, m], vec [B, 3S, m], scalar [B, 2S] -> [B, S, m, m].
+    # Everything constant along a row, a column or the diagonal (biases
+    # included) is summed at O(m) size first: two passes over the output.
     row, col, diag = vec.split(S, dim=1)
     on_diag, on_all = scalar.split(S, dim=1)
-    out = full + row.unsqueeze(-1) + col.unsqueeze(-2)
-    out = out + on_all[..., None, None]
-    return out + torch.diag_embed(diag + on_diag.unsqueeze(-1))
+    col = col + on_all.unsqueeze(-1)
+    diag = diag + on_diag.unsqueeze(-1)
+    if all_bias is not None:
+        col = col + all_bias.view(1, -1, 1)
+    if diag_bias is not None:
+        diag = diag + diag_bias.view(1, -1, 1)
+    out = full + row.unsqueeze(-1)
+    out += col.unsqueeze(-2)
+    return _add_to_diagonal(out, diag)
 
 
 def apply_blocks(red: DenseReductions, blocks: Sequence[Tensor],
-                 out_channels: int) -> Tensor:
+                 out_channels: int, all_bias: Optional[Tensor] = None,
+                 diag_bias: Optional[Tensor] = None) -> Tensor:
     r"""Contracts the reduced quantities with coefficient blocks as returned
     by :func:`coefficient_blocks`, shared (:obj:`[K, S']`) or one per graph
-    (:obj:`[B, K, S']`).
+    (:obj:`[B, K, S']`), and adds the optional all-entries and diagonal
+    biases :obj:`[S]`.
 
     Returns:
-        torch.Tensor: :obj:`[B, S, m, m]`, not masked and without bias.
+        torch.Tensor: :obj:`[B, S, m, m]`, not masked.
     """
     w_full, w_vec, w_scalar = blocks
     return _place(_contract(red.full, w_full), _contract(red.vec, w_vec),
                   _contract(red.scalar.unsqueeze(-1), w_scalar).squeeze(-1),
-                  out_channels)
+                  out_channels, all_bias, diag_bias)
 
 
-def apply_equivariant_2_to_2(red: DenseReductions, weight: Tensor) -> Tensor:
+def apply_equivariant_2_to_2(red: DenseReductions, weight: Tensor,
+                             all_bias: Optional[Tensor] = None,
+                             diag_bias: Optional[Tensor] = None) -> Tensor:
     r"""Contracts the basis with coefficients :obj:`[D, S, 15]` (shared) or
     :obj:`[B, D, S, 15]` (one set per graph), working on the reduced
     quantities: :math:`\mathcal{O}(m^2 D S)` for the identity and transpose
-    terms and :math:`\mathcal{O}(m D S)` for the other 13.
+    terms and :math:`\mathcal{O}(m D S)` for the other 13, and adds the
+    optional biases :obj:`[S]`.
 
     Returns:
-        torch.Tensor: :obj:`[B, S, m, m]`, not masked and without bias.
+        torch.Tensor: :obj:`[B, S, m, m]`, not masked.
     """
-    return apply_blocks(red, coefficient_blocks(weight), weight.size(-2))
+    return apply_blocks(red, coefficient_blocks(weight), weight.size(-2),
+                        all_bias, diag_bias)
+
+
+def mask_padding(out: Tensor, mask2d: Optional[Tensor]) -> Tensor:
+    """Zeroes the padding of :obj:`out` :obj:`[B, S, m, m]`, so that the next
+    layer's sums only see each graph's own entries."""
+    return out if mask2d is None else out * mask2d
 
 
 def add_bias_and_mask(out: Tensor, all_bias: Optional[Tensor],
                       diag_bias: Optional[Tensor],
                       mask2d: Optional[Tensor]) -> Tensor:
     r"""Adds the all-entries and diagonal biases :obj:`[S]` to :obj:`out`
-    :obj:`[B, S, m, m]` and zeroes the padding, so that the next layer's sums
-    only see each graph's own entries."""
-    if all_bias is not None:
-        out = out + all_bias.view(1, -1, 1, 1)
+    :obj:`[B, S, m, m]` and zeroes the padding (for outputs computed
+    without :func:`apply_blocks`' biases, e.g. from the explicit basis)."""
+    out = out + (0 if all_bias is None else all_bias.view(1, -1, 1, 1))
     if diag_bias is not None:
-        out = out + torch.diag_embed(
-            diag_bias.view(1, -1, 1).expand(-1, -1, out.size(-1)))
-    return out if mask2d is None else out * mask2d
+        out = _add_to_diagonal(out, diag_bias.view(1, -1, 1))
+    return mask_padding(out, mask2d)
 
 
 def diag_offdiag_pool(x: Tensor, mask: Optional[Tensor] = None,
@@ -271,9 +301,16 @@ def diag_offdiag_pool(x: Tensor, mask: Optional[Tensor] = None,
     on_diag = valid & eye
     off_diag = valid & ~eye
     if reduce == 'max':
+        # max with indices, not amax: amax's backward spreads the gradient
+        # over ties with several full-size passes (a comparison, two dtype
+        # casts, a count), max's scatters it to one entry per channel. After
+        # a ReLU the only common ties are zeros, whose gradient the ReLU
+        # drops either way.
         low = torch.finfo(x.dtype).min
-        d = x.masked_fill(~on_diag, low).amax(dim=(-2, -1))
-        o = x.masked_fill(~off_diag, low).amax(dim=(-2, -1))
+        diag = x.diagonal(dim1=-2, dim2=-1)
+        d = diag.masked_fill(~on_diag.diagonal(dim1=-2, dim2=-1),
+                             low).max(dim=-1).values
+        o = x.masked_fill(~off_diag, low).flatten(-2).max(dim=-1).values
         # No entry of that kind (e.g. a single-node graph): report 0.
         d = torch.where(on_diag.any(dim=(-2, -1)), d, d.new_zeros(()))
         o = torch.where(off_diag.any(dim=(-2, -1)), o, o.new_zeros(()))
@@ -386,8 +423,9 @@ class Equivariant2to2(_BasisLayer):
         """
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         red = dense_reductions(x, mask)
-        return add_bias_and_mask(apply_equivariant_2_to_2(red, self.weight),
-                                 self.all_bias, self.diag_bias, red.mask2d)
+        return mask_padding(
+            apply_equivariant_2_to_2(red, self.weight, self.all_bias,
+                                     self.diag_bias), red.mask2d)
 
 
 class Equivariant2to1(_BasisLayer):

@@ -156,6 +156,30 @@ def test_diag_offdiag_pool():
         diag_offdiag_pool(x, mask, 'min')
 
 
+def test_diag_offdiag_max_pool_gradient_reaches_the_maxima_only():
+    x, mask = padded_batch()
+    # Larger values in the padding and on the other part must be ignored.
+    x = x.clone()
+    x[~(mask[:, None, :, None] & mask[:, None, None, :]).expand_as(x)] = 9.
+    x = x.requires_grad_()
+    out = diag_offdiag_pool(x, mask, 'max')
+    grad, = torch.autograd.grad(out.sum(), x)
+    valid = mask[:, None, :, None] & mask[:, None, None, :]
+    eye = torch.eye(5, dtype=torch.bool)
+    for g in range(3):
+        for c in range(2):
+            for part, sel in ((0, valid[g, 0] & eye), (1, valid[g, 0] & ~eye)):
+                if not sel.any():
+                    continue
+                best = x[g, c].detach().masked_fill(~sel, -1e9)
+                expected = (best == best.max()).double()
+                assert torch.equal(grad[g, c] * sel, expected)
+    assert grad[~valid.expand_as(x)].abs().sum() == 0
+    assert torch.autograd.gradcheck(
+        lambda t: diag_offdiag_pool(t, mask, 'max'),
+        (torch.randn(3, 2, 5, 5, dtype=torch.float64, requires_grad=True), ))
+
+
 def test_gradcheck():
     x, mask = padded_batch()
     x = x[:, :, :4, :4].clone().requires_grad_()
