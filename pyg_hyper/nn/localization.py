@@ -301,6 +301,7 @@ class _BlockedEdgeTransform(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, gamma, beta, weight, src, dst = ctx.saved_tensors
         need_x, need_gamma, need_beta, need_weight = ctx.needs_input_grad[:4]
