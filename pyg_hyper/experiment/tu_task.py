@@ -13,10 +13,11 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import OneHotDegree
@@ -36,9 +37,14 @@ from pyg_hyper.experiment.task import (
 )
 from pyg_hyper.nn.models import IGN, HyperGIN, HyperIGN
 
-__all__ = ['TUTask', 'protocol_summary', 'MODELS']
+__all__ = ['TUTask', 'protocol_summary', 'same_size_batches', 'MODELS',
+           'BATCHINGS']
 
 MODELS = ('gin', 'hyper_gin', 'ign', 'hyper_ign')
+#: ``train.batching`` (with ``train.iters_per_epoch: 0``): a random
+#: partition of the training fold, or the official IGN code's batches of
+#: graphs with the same node count (no padding for the dense models).
+BATCHINGS = ('random', 'same_size')
 # Hypernetwork widths of experiments/tu/configs/hyper_{gin,ign}.yaml.
 CONFIG_HYPER_CHANNELS = {'hyper_gin': 64, 'hyper_ign': 16}
 SOURCES = {'gin': 'GIN_format', 'tu': 'TUDataset'}
@@ -113,6 +119,7 @@ class TUTask(Task):
             'train': {
                 'batch_size': 32,
                 'iters_per_epoch': 0,  # >0: random batches (GIN: 50)
+                'batching': 'random',  # or 'same_size' (see BATCHINGS)
                 'eval_batch_size': 32,
                 # Train accuracy is for the curves only (neither protocol
                 # reads it) and costs about as much as a GIN epoch.
@@ -145,8 +152,16 @@ class TUTask(Task):
                 ds = load_tu_dataset(root, data_cfg['name'],
                                      transform=OneHotDegree(max_deg))
             folds = stratified_folds(ds._data.y, 10, data_cfg['fold_seed'])
+        if cfg['train']['batching'] not in BATCHINGS:
+            raise ValueError(f"train.batching must be one of "
+                             f"{list(BATCHINGS)} (got "
+                             f"'{cfg['train']['batching']}')")
+        # Node counts from the collated storage's offsets, not by touching
+        # every graph.
+        num_nodes = ds.slices['x'].diff() if 'x' in ds.slices else \
+            torch.tensor([g.num_nodes for g in ds])
         return {'dataset': ds, 'folds': folds, 'device': device,
-                'labels': ds._data.y.view(-1)}
+                'labels': ds._data.y.view(-1), 'num_nodes': num_nodes}
 
     def data_for_seed(self, data: Any, cfg: Dict[str, Any], seed: int) -> Any:
         train, test = data['folds'][seed % len(data['folds'])]
@@ -206,6 +221,9 @@ class TUTask(Task):
         if iters > 0:  # GIN: `iters` random batches per epoch
             batches = [train_index[torch.randperm(train_index.numel())[:bs]]
                        for _ in range(iters)]
+        elif cfg['train']['batching'] == 'same_size':
+            batches = same_size_batches(train_index,
+                                        data['num_nodes'][train_index], bs)
         else:
             perm = train_index[torch.randperm(train_index.numel())]
             batches = list(perm.split(bs))
@@ -250,6 +268,32 @@ class TUTask(Task):
         if model['name'] in CONFIG_HYPER_CHANNELS:
             label += hyper_variant_label(model)
         return f"{label}-{cfg['data']['name']}"
+
+
+def same_size_batches(index: Tensor, num_nodes: Tensor,
+                      batch_size: int) -> List[Tensor]:
+    r"""The official IGN code's training batches: the graphs :obj:`index`
+    grouped by node count, each group shuffled and cut into batches of at
+    most :obj:`batch_size` (a group's last batch is its remainder), the
+    batches in random order. Dense models then pad nothing, and every
+    batch costs what its graphs cost. Uses torch's global generator.
+
+    Args:
+        index (torch.Tensor): Graph indices :obj:`[n]`.
+        num_nodes (torch.Tensor): Their node counts :obj:`[n]`.
+        batch_size (int): Largest batch.
+    """
+    if index.numel() != num_nodes.numel():
+        raise ValueError(f"'same_size_batches' expected one node count per "
+                         f"graph index, got {num_nodes.numel()} counts for "
+                         f"{index.numel()} graphs")
+    shuffled = torch.randperm(index.numel())
+    # A stable sort by size keeps the shuffled order inside every group.
+    order = shuffled[torch.sort(num_nodes[shuffled], stable=True).indices]
+    sizes = torch.unique_consecutive(num_nodes[order], return_counts=True)[1]
+    batches = [chunk for group in index[order].split(sizes.tolist())
+               for chunk in group.split(batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches)).tolist()]
 
 
 def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:

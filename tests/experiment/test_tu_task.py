@@ -1,7 +1,8 @@
 import pytest
+import torch
 
 from pyg_hyper.experiment import build_config, get_task, train
-from pyg_hyper.experiment.tu_task import protocol_summary
+from pyg_hyper.experiment.tu_task import protocol_summary, same_size_batches
 
 SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
          'save_models=false', 'model.hidden_channels=8',
@@ -97,3 +98,37 @@ def test_tu_source_and_bad_config(tmp_path, shared_data):
     with pytest.raises(ValueError, match="model.name must be one of"):
         train(bad, str(tmp_path / 'bad'), progress=False,
               argv=['pyg-hyper', 'test'])
+
+
+def test_same_size_batches_group_graphs_by_node_count():
+    # The official IGN code's batches: one node count per batch, at most
+    # batch_size graphs, every graph exactly once, order reshuffled.
+    torch.manual_seed(0)
+    index = torch.arange(100, 130)
+    num_nodes = torch.randint(3, 7, (30, ))
+    orders = set()
+    for _ in range(5):
+        batches = same_size_batches(index, num_nodes, 4)
+        orders.add(tuple(b[0].item() for b in batches))
+        for batch in batches:
+            assert 1 <= batch.numel() <= 4
+            assert num_nodes[batch - 100].unique().numel() == 1
+        flat = torch.cat(batches)
+        assert sorted(flat.tolist()) == index.tolist()
+        # Per node count: full batches, then one remainder.
+        counts = torch.bincount(num_nodes)
+        assert len(batches) == int(sum((c + 3) // 4 for c in counts.tolist()))
+    assert len(orders) > 1
+    with pytest.raises(ValueError, match='one node count per graph'):
+        same_size_batches(index, num_nodes[:3], 4)
+
+
+def test_ign_trains_with_same_size_batches(tmp_path, shared_data):
+    res = run(tmp_path, shared_data, 'seeds=1', 'model.name=ign',
+              'train.iters_per_epoch=0', 'train.batching=same_size',
+              'train.eval_train=false')
+    assert len(res['seeds']['0']['history']['test']) == 2
+    with pytest.raises(ValueError, match=r"train.batching must be one of "
+                       r"\['random', 'same_size'\]"):
+        run(tmp_path / 'bad', shared_data, 'seeds=1',
+            'train.batching=by_size')
