@@ -1,6 +1,6 @@
 r"""The Hyper-IGN layer: an equivariant 2-to-2 layer whose basis
 coefficients are generated per graph by a hypernetwork."""
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -10,7 +10,7 @@ from pyg_hyper.nn.dense.ign import (
     add_bias_and_mask,
     apply_blocks,
     apply_equivariant_2_to_2,
-    coefficient_blocks,
+    coefficient_block_index,
     dense_reductions,
     DenseLayer,
     DenseReductions,
@@ -198,6 +198,11 @@ class HyperEquivariant2to2(DenseLayer):
         self.weight = Parameter(
             torch.empty(hyper_channels + 1, in_channels, out_channels,
                         NUM_BASIS_2_TO_2))
+        for name, index in zip(('full', 'vec', 'scalar'),
+                               coefficient_block_index(in_channels,
+                                                       out_channels)):
+            self.register_buffer(f'_block_index_{name}', index,
+                                 persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -246,6 +251,28 @@ class HyperEquivariant2to2(DenseLayer):
         theta = self.weight.flatten(1)
         return (z1 @ theta).view((-1, ) + self.weight.shape[1:])
 
+    def generated_blocks(self, z1: Tensor) -> List[Tensor]:
+        r"""The per-graph coefficients for codes :math:`[\mathbf{z}, 1]`
+        :obj:`[B, r+1]` in the block layout of
+        :func:`~pyg_hyper.nn.dense.ign.coefficient_blocks`, :obj:`[B, K, S']`
+        each, as transposed views of output-major tensors: the batched
+        contraction reads them without a copy and its gradient flows back
+        without one. One gather per block, from the :obj:`[B, 15DS]`
+        coefficients or from :math:`\Theta` :obj:`[r+1, 15DS]`, whichever
+        is smaller."""
+        theta = self.weight.flatten(1)
+        coef = z1 @ theta if z1.size(0) <= theta.size(0) else None
+        D, S = self.in_channels, self.out_channels
+        blocks = []
+        for index, (k, s) in zip(
+                (self._block_index_full, self._block_index_vec,
+                 self._block_index_scalar),
+                ((2 * D, S), (3 * D, 3 * S), (2 * D, 2 * S))):
+            flat = (coef.index_select(1, index) if coef is not None else
+                    z1 @ theta.index_select(1, index))
+            blocks.append(flat.view(-1, s, k).transpose(1, 2))
+        return blocks
+
     def forward(
         self,
         x: Tensor,
@@ -281,12 +308,9 @@ class HyperEquivariant2to2(DenseLayer):
             out = mask_padding(apply_equivariant_2_to_2(
                 red_z, self.weight.flatten(0, 1), *biases), red.mask2d)
         else:
-            # Generate the coefficients directly in the block layout the
-            # contraction uses: [B, K, S'] = [z, 1] @ theta_block.
-            blocks = [(z1 @ b.flatten(1)).view((-1, ) + b.shape[1:])
-                      for b in coefficient_blocks(self.weight)]
-            out = mask_padding(apply_blocks(red, blocks, self.out_channels,
-                                            *biases), red.mask2d)
+            out = mask_padding(apply_blocks(red, self.generated_blocks(z1),
+                                            self.out_channels, *biases),
+                               red.mask2d)
         if return_invariants:
             return out, inv
         return out

@@ -29,6 +29,7 @@ __all__ = [
     'dense_reductions',
     'equivariant_basis_2_to_2',
     'coefficient_blocks',
+    'coefficient_block_index',
     'apply_blocks',
     'apply_equivariant_2_to_2',
     'add_bias_and_mask',
@@ -177,10 +178,33 @@ def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         w = w.movedim(-2, -4).movedim(-1, -2)
         return w.reshape(lead + (n_in * D, n_out * S))
 
-    full = gather(_FULL_INDEX, 2, 1)
-    vec = gather(_VEC_INDEX, 3, 3)
-    scalar = gather(_SCALAR_INDEX, 2, 2)
+    full, vec, scalar = (gather(*block) for block in _BLOCKS)
     return full, vec, scalar
+
+
+#: (basis table, input groups, output placements) of the three blocks of
+#: :func:`coefficient_blocks`: full, vector, scalar.
+_BLOCKS = ((_FULL_INDEX, 2, 1), (_VEC_INDEX, 3, 3), (_SCALAR_INDEX, 2, 2))
+
+
+def coefficient_block_index(in_channels: int, out_channels: int
+                            ) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""Where the entries of :func:`coefficient_blocks`' three matrices sit
+    in flattened coefficients :obj:`[D, S, 15]`, listed output-major (the
+    transposed blocks :obj:`[S', K]`, as :func:`torch.bmm` consumes them):
+    :obj:`coefficients.flatten(-3)[..., index].view(*, S', K)` is the
+    transpose of a block. Lets per-graph coefficients be generated straight
+    into that layout with one gather."""
+    D, S = in_channels, out_channels
+    d = torch.arange(D).view(1, 1, 1, D)
+    s = torch.arange(S).view(1, S, 1, 1)
+    indices = []
+    for table, n_in, n_out in _BLOCKS:
+        basis = torch.tensor(table).view(n_in, n_out).t().reshape(
+            n_out, 1, n_in, 1)
+        # Entry (o * S + s, i * D + d) is coefficient (d, s, basis[i][o]).
+        indices.append(((d * S + s) * NUM_BASIS_2_TO_2 + basis).reshape(-1))
+    return tuple(indices)
 
 
 def _contract(q: Tensor, w: Tensor) -> Tensor:

@@ -3,7 +3,12 @@ import torch
 
 from pyg_hyper.nn.dense import HyperEquivariant2to2, equivariant_basis_2_to_2
 from pyg_hyper.nn.dense.hyper_ign import graph_invariants
-from pyg_hyper.nn.dense.ign import dense_reductions, diag_offdiag_pool
+from pyg_hyper.nn.dense.ign import (
+    coefficient_block_index,
+    coefficient_blocks,
+    dense_reductions,
+    diag_offdiag_pool,
+)
 
 
 def padded_batch():
@@ -171,3 +176,33 @@ def test_normalize_code_divides_the_code_by_its_width(factorized):
     z1_plain, _ = layer.code(dense_reductions(x, mask))
     assert torch.allclose(z1[:, :-1], z1_plain[:, :-1] / 4)
     assert torch.all(z1[:, -1] == 1)
+
+
+@pytest.mark.parametrize('num_graphs', [2, 9])  # fewer / more than r + 1
+def test_generated_blocks_are_the_coefficient_blocks(num_graphs):
+    # Generated straight into the contraction's layout (gathered from the
+    # [B, 15DS] coefficients or from theta, whichever is smaller): the same
+    # blocks, values and weight gradients, as rearranging the coefficients.
+    layer = make_layer()
+    torch.manual_seed(num_graphs)
+    z1 = torch.cat([torch.randn(num_graphs, 4, dtype=torch.float64),
+                    torch.ones(num_graphs, 1, dtype=torch.float64)], 1)
+    got = layer.generated_blocks(z1)
+    want = coefficient_blocks(layer.coefficients(z1))
+    probes = [torch.randn_like(w) for w in want]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and torch.equal(g, w)
+    grad_got, = torch.autograd.grad(
+        sum((g * p).sum() for g, p in zip(got, probes)), layer.weight)
+    grad_want, = torch.autograd.grad(
+        sum((w * p).sum() for w, p in zip(want, probes)), layer.weight)
+    assert torch.allclose(grad_got, grad_want)
+
+
+def test_block_index_matches_coefficient_blocks():
+    weight = torch.randn(2, 3, 4, 15)  # [*, D, S, 15] with D != S
+    for block, index in zip(coefficient_blocks(weight),
+                            coefficient_block_index(3, 4)):
+        flat = weight.flatten(-3)[..., index]
+        assert torch.equal(flat.view(2, block.size(-1), block.size(-2)),
+                           block.transpose(-1, -2))
