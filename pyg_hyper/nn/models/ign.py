@@ -7,7 +7,7 @@ from torch_geometric.nn import MLP
 
 from pyg_hyper.nn.dense.ign import Equivariant2to2, diag_offdiag_pool
 from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
-from pyg_hyper.utils.checks import check_dense_input
+from pyg_hyper.utils.checks import check_dense_input, is_tracing
 
 POOLS = ('max', 'sum', 'mean')
 
@@ -137,6 +137,10 @@ class IGN(torch.nn.Module):
             max_dense_bytes=self.max_dense_bytes,
             max_channels=max([self.in_channels + 1] + self.hidden_channels),
             on_exceed=self.on_exceed)
+        if not is_tracing() and bool(mask.all()):
+            # Graphs of one size (e.g. the official code's batching): no
+            # padding, so skip the masking passes over every tensor.
+            mask = None
         return self.forward_dense(dense, mask)
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
+from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
 from pyg_hyper.nn.models import IGN, HyperIGN
 
 
@@ -107,3 +108,31 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"expected 'x' of shape "
                        r"\[batch_size, 4, num_nodes, num_nodes\]"):
         model.forward_dense(torch.randn(1, 3, 5, 5))
+
+
+@pytest.mark.parametrize('model_cls', [IGN, HyperIGN])
+def test_equal_size_batches_skip_the_mask_exactly(model_cls, monkeypatch):
+    # A batch of graphs of one size has no padding: the model drops the
+    # all-true mask, with the masked computation's outputs.
+    graphs = [g for g in small_graphs() for _ in range(2)]
+    same = [graphs[0], graphs[1]]  # two 3-node graphs
+    model = make(model_cls)
+    batch = Batch.from_data_list(same)
+    seen = []
+    forward_dense = model.forward_dense
+
+    def spy(x, mask=None):
+        seen.append(mask)
+        return forward_dense(x, mask)
+
+    monkeypatch.setattr(model, 'forward_dense', spy)
+    out = model(batch.x.double(), batch.edge_index, batch.batch)
+    assert seen == [None]
+    mixed = Batch.from_data_list(graphs[:3])
+    model(mixed.x.double(), mixed.edge_index, mixed.batch)
+    assert seen[1] is not None and not bool(seen[1].all())
+    dense, mask = to_dense_ign_input(batch.x.double(), batch.edge_index,
+                                     batch.batch, 2,
+                                     normalize=model.normalize_adj)
+    assert bool(mask.all())
+    assert torch.allclose(out, forward_dense(dense, mask))
