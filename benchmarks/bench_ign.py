@@ -7,7 +7,8 @@ For every batch size and largest graph size m, one forward + backward pass of
 * ``hyper-coef``: HyperEquivariant2to2, factorized=False, the default
   (per-graph coefficients generated once, then the plain contraction)
 
-is timed (median of --reps after a warm-up) and its peak memory measured
+is timed (median of --reps, the three timed round-robin after two warm-up
+rounds) and its peak memory measured
 (high-water mark of live tensor bytes, see pyg_hyper.utils.benchmark).
 Ratios hyper / plain are printed side by side and the whole record is
 written as JSON.
@@ -17,6 +18,7 @@ written as JSON.
 """
 import argparse
 import os
+import statistics
 
 import torch
 
@@ -36,9 +38,20 @@ def train_step(layer, x, mask):
     return step
 
 
-def measure(layer, x, mask, reps, device):
-    step = train_step(layer, x, mask)
-    return time_fn(step, device, repeat=reps), peak_memory(step, device)
+def measure_all(layers, x, mask, reps, device):
+    """Median step time and peak memory of every layer. The steps are
+    timed round-robin (one step of each layer per repetition), so load that
+    drifts on a shared machine hits all layers alike and the ratios stay
+    comparable."""
+    steps = {k: train_step(v, x, mask) for k, v in layers.items()}
+    times = {k: [] for k in steps}
+    for rep in range(reps + 2):  # two warm-up rounds
+        for k, step in steps.items():
+            t = time_fn(step, device, repeat=1, warmup=0)
+            if rep >= 2:
+                times[k].append(t)
+    return {k: (statistics.median(times[k]), peak_memory(step, device))
+            for k, step in steps.items()}
 
 
 def main():
@@ -81,8 +94,7 @@ def main():
             # Padding as in a real batch: graph b has m - b % 3 nodes.
             n = torch.tensor([m - b % 3 for b in range(B)], device=device)
             mask = torch.arange(m, device=device) < n.view(-1, 1)
-            res = {k: measure(v, x, mask, args.reps, device)
-                   for k, v in layers.items()}
+            res = measure_all(layers, x, mask, args.reps, device)
             t = {k: v[0] for k, v in res.items()}
             mem = {k: v[1] for k, v in res.items()}
             row = {'batch_size': B, 'num_nodes': m,

@@ -198,11 +198,10 @@ class HyperEquivariant2to2(DenseLayer):
         self.weight = Parameter(
             torch.empty(hyper_channels + 1, in_channels, out_channels,
                         NUM_BASIS_2_TO_2))
-        for name, index in zip(('full', 'vec', 'scalar'),
-                               coefficient_block_index(in_channels,
-                                                       out_channels)):
-            self.register_buffer(f'_block_index_{name}', index,
-                                 persistent=False)
+        # The three blocks' positions back to back: one gather per call.
+        self.register_buffer('_block_index', torch.cat(
+            coefficient_block_index(in_channels, out_channels)),
+            persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -257,21 +256,18 @@ class HyperEquivariant2to2(DenseLayer):
         :func:`~pyg_hyper.nn.dense.ign.coefficient_blocks`, :obj:`[B, K, S']`
         each, as transposed views of output-major tensors: the batched
         contraction reads them without a copy and its gradient flows back
-        without one. One gather per block, from the :obj:`[B, 15DS]`
-        coefficients or from :math:`\Theta` :obj:`[r+1, 15DS]`, whichever
-        is smaller."""
+        without one. One gather, from the :obj:`[B, 15DS]` coefficients or
+        from :math:`\Theta` :obj:`[r+1, 15DS]`, whichever is smaller."""
         theta = self.weight.flatten(1)
-        coef = z1 @ theta if z1.size(0) <= theta.size(0) else None
+        index = self._block_index
+        if z1.size(0) <= theta.size(0):
+            flat = (z1 @ theta).index_select(1, index)
+        else:
+            flat = z1 @ theta.index_select(1, index)
         D, S = self.in_channels, self.out_channels
-        blocks = []
-        for index, (k, s) in zip(
-                (self._block_index_full, self._block_index_vec,
-                 self._block_index_scalar),
-                ((2 * D, S), (3 * D, 3 * S), (2 * D, 2 * S))):
-            flat = (coef.index_select(1, index) if coef is not None else
-                    z1 @ theta.index_select(1, index))
-            blocks.append(flat.view(-1, s, k).transpose(1, 2))
-        return blocks
+        shapes = ((S, 2 * D), (3 * S, 3 * D), (2 * S, 2 * D))
+        return [block.view(-1, s, k).transpose(1, 2) for block, (s, k) in
+                zip(flat.split([s * k for s, k in shapes], dim=1), shapes)]
 
     def forward(
         self,
