@@ -249,8 +249,17 @@ class TUTask(Task):
             if key == 'train' and not cfg['train']['eval_train']:
                 continue
             correct = 0
-            for batch in DataLoader(ds[index],
-                                    batch_size=cfg['train']['eval_batch_size']):
+            bs = cfg['train']['eval_batch_size']
+            if cfg['train']['batching'] == 'same_size':
+                # Padding-free batches here too: every graph's output is
+                # the same, the dense models' work is less.
+                loader = (next(iter(DataLoader(ds[idx], batch_size=len(idx))))
+                          for idx in same_size_batches(
+                              index, data['num_nodes'][index], bs,
+                              shuffle=False))
+            else:
+                loader = DataLoader(ds[index], batch_size=bs)
+            for batch in loader:
                 batch = batch.to(device)
                 pred = self._forward(model, batch).argmax(-1)
                 correct += int((pred == batch.y.view(-1)).sum())
@@ -270,29 +279,35 @@ class TUTask(Task):
         return f"{label}-{cfg['data']['name']}"
 
 
-def same_size_batches(index: Tensor, num_nodes: Tensor,
-                      batch_size: int) -> List[Tensor]:
+def same_size_batches(index: Tensor, num_nodes: Tensor, batch_size: int,
+                      shuffle: bool = True) -> List[Tensor]:
     r"""The official IGN code's training batches: the graphs :obj:`index`
     grouped by node count, each group shuffled and cut into batches of at
     most :obj:`batch_size` (a group's last batch is its remainder), the
     batches in random order. Dense models then pad nothing, and every
-    batch costs what its graphs cost. Uses torch's global generator.
+    batch costs what its graphs cost. Uses torch's global generator;
+    :obj:`shuffle=False` keeps the given order within a size and orders
+    the batches by size (for evaluation).
 
     Args:
         index (torch.Tensor): Graph indices :obj:`[n]`.
         num_nodes (torch.Tensor): Their node counts :obj:`[n]`.
         batch_size (int): Largest batch.
+        shuffle (bool, optional): Draw random orders. (default: :obj:`True`)
     """
     if index.numel() != num_nodes.numel():
         raise ValueError(f"'same_size_batches' expected one node count per "
                          f"graph index, got {num_nodes.numel()} counts for "
                          f"{index.numel()} graphs")
-    shuffled = torch.randperm(index.numel())
+    shuffled = (torch.randperm(index.numel()) if shuffle else
+                torch.arange(index.numel()))
     # A stable sort by size keeps the shuffled order inside every group.
     order = shuffled[torch.sort(num_nodes[shuffled], stable=True).indices]
     sizes = torch.unique_consecutive(num_nodes[order], return_counts=True)[1]
     batches = [chunk for group in index[order].split(sizes.tolist())
                for chunk in group.split(batch_size)]
+    if not shuffle:
+        return batches
     return [batches[i] for i in torch.randperm(len(batches)).tolist()]
 
 

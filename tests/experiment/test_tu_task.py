@@ -119,6 +119,16 @@ def test_same_size_batches_group_graphs_by_node_count():
         counts = torch.bincount(num_nodes)
         assert len(batches) == int(sum((c + 3) // 4 for c in counts.tolist()))
     assert len(orders) > 1
+    # Evaluation order: deterministic, by size, given order within a size.
+    fixed = same_size_batches(index, num_nodes, 4, shuffle=False)
+    assert [b.tolist() for b in fixed] == [
+        b.tolist() for b in same_size_batches(index, num_nodes, 4,
+                                              shuffle=False)]
+    flat = torch.cat(fixed)
+    assert num_nodes[flat - 100].tolist() == sorted(num_nodes.tolist())
+    for size in num_nodes.unique():
+        same = flat[num_nodes[flat - 100] == size]
+        assert same.tolist() == sorted(same.tolist())
     with pytest.raises(ValueError, match='one node count per graph'):
         same_size_batches(index, num_nodes[:3], 4)
 
@@ -128,6 +138,20 @@ def test_ign_trains_with_same_size_batches(tmp_path, shared_data):
               'train.iters_per_epoch=0', 'train.batching=same_size',
               'train.eval_train=false')
     assert len(res['seeds']['0']['history']['test']) == 2
+    # Evaluating in equal-size batches gives the padded batches' scores.
+    task = get_task('tu')
+    cfg = build_config(task='tu', overrides=SMALL + [
+        'model.name=ign', f"data.root={shared_data / 'GIN_format'}",
+        f"data.cache={tmp_path / 'cache'}"])
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    torch.manual_seed(0)
+    model = task.build_model(cfg, data).eval()
+    scores = {}
+    for batching in ('random', 'same_size'):
+        cfg['train']['batching'] = batching
+        scores[batching] = task.evaluate(model, data, cfg)
+    assert scores['random'] == scores['same_size']
     with pytest.raises(ValueError, match=r"train.batching must be one of "
                        r"\['random', 'same_size'\]"):
         run(tmp_path / 'bad', shared_data, 'seeds=1',
