@@ -11,6 +11,7 @@ from pyg_hyper.nn.dense.ign import (
     apply_blocks,
     apply_equivariant_2_to_2,
     coefficient_block_index,
+    coefficient_block_shapes,
     dense_reductions,
     DenseLayer,
     DenseReductions,
@@ -264,8 +265,8 @@ class HyperEquivariant2to2(DenseLayer):
             flat = (z1 @ theta).index_select(1, index)
         else:
             flat = z1 @ theta.index_select(1, index)
-        D, S = self.in_channels, self.out_channels
-        shapes = ((S, 2 * D), (3 * S, 3 * D), (2 * S, 2 * D))
+        shapes = coefficient_block_shapes(self.in_channels,
+                                          self.out_channels)
         return [block.view(-1, s, k).transpose(1, 2) for block, (s, k) in
                 zip(flat.split([s * k for s, k in shapes], dim=1), shapes)]
 

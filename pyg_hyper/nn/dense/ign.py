@@ -13,7 +13,7 @@ nodes :math:`n_b` (the official code's :obj:`normalization='inf'`, where
 output does not depend on how much padding it shares a batch with.
 """
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -30,6 +30,7 @@ __all__ = [
     'equivariant_basis_2_to_2',
     'coefficient_blocks',
     'coefficient_block_index',
+    'coefficient_block_shapes',
     'apply_blocks',
     'apply_equivariant_2_to_2',
     'add_bias_and_mask',
@@ -163,6 +164,11 @@ def equivariant_basis_2_to_2(x: Tensor,
     return out
 
 
+#: (basis table, input groups, output placements) of the three blocks of
+#: :func:`coefficient_blocks`: full, vector, scalar.
+_BLOCKS = ((_FULL_INDEX, 2, 1), (_VEC_INDEX, 3, 3), (_SCALAR_INDEX, 2, 2))
+
+
 def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     r"""Rearranges coefficients :obj:`[*, D, S, 15]` into the matrices that
     act on :class:`DenseReductions`: full :obj:`[*, 2D, S]`, vector
@@ -182,9 +188,12 @@ def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return full, vec, scalar
 
 
-#: (basis table, input groups, output placements) of the three blocks of
-#: :func:`coefficient_blocks`: full, vector, scalar.
-_BLOCKS = ((_FULL_INDEX, 2, 1), (_VEC_INDEX, 3, 3), (_SCALAR_INDEX, 2, 2))
+def coefficient_block_shapes(in_channels: int, out_channels: int
+                             ) -> List[Tuple[int, int]]:
+    """The transposed shapes :obj:`(S', K)` of :func:`coefficient_blocks`'
+    three matrices: full, vector and scalar."""
+    return [(n_out * out_channels, n_in * in_channels)
+            for _, n_in, n_out in _BLOCKS]
 
 
 def coefficient_block_index(in_channels: int, out_channels: int
