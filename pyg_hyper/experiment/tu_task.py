@@ -229,7 +229,7 @@ class TUTask(Task):
             batches = list(perm.split(bs))
         total, count = 0.0, 0
         for idx in batches:
-            batch = next(iter(DataLoader(ds[idx], batch_size=len(idx))))
+            batch = _collate(ds, idx)
             batch = batch.to(device)
             optimizer.zero_grad()
             loss = F.cross_entropy(self._forward(model, batch),
@@ -253,7 +253,7 @@ class TUTask(Task):
             if cfg['train']['batching'] == 'same_size':
                 # Padding-free batches here too: every graph's output is
                 # the same, the dense models' work is less.
-                loader = (next(iter(DataLoader(ds[idx], batch_size=len(idx))))
+                loader = (_collate(ds, idx)
                           for idx in same_size_batches(
                               index, data['num_nodes'][index], bs,
                               shuffle=False))
@@ -277,6 +277,11 @@ class TUTask(Task):
         if model['name'] in CONFIG_HYPER_CHANNELS:
             label += hyper_variant_label(model)
         return f"{label}-{cfg['data']['name']}"
+
+
+def _collate(dataset, index: Tensor):
+    """The graphs :obj:`index` of :obj:`dataset` as one mini-batch."""
+    return next(iter(DataLoader(dataset[index], batch_size=len(index))))
 
 
 def same_size_batches(index: Tensor, num_nodes: Tensor, batch_size: int,
