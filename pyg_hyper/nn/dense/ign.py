@@ -12,6 +12,7 @@ nodes :math:`n_b` (the official code's :obj:`normalization='inf'`, where
 :math:`m` is the node count of a batch of equally sized graphs), so a graph's
 output does not depend on how much padding it shares a batch with.
 """
+import functools
 import math
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
@@ -176,15 +177,14 @@ def coefficient_blocks(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     :obj:`[*, 2D, 2S]` (diag | all placements)."""
     lead = weight.shape[:-3]
     D, S = weight.shape[-3], weight.shape[-2]
-
-    def gather(index, n_in, n_out):
-        idx = torch.tensor(index, device=weight.device).view(-1)
-        w = weight.index_select(-1, idx).unflatten(-1, (n_in, n_out))
-        # [*, D, S, in, out] -> [*, in, D, out, S]
-        w = w.movedim(-2, -4).movedim(-1, -2)
-        return w.reshape(lead + (n_in * D, n_out * S))
-
-    full, vec, scalar = (gather(*block) for block in _BLOCKS)
+    flat = weight.flatten(-3)
+    # One gather per block into its transposed (output-major) layout; the
+    # contraction reads the transpose without a copy.
+    full, vec, scalar = (
+        flat.index_select(-1, index.to(weight.device)).view(
+            lead + shape).transpose(-1, -2)
+        for index, shape in zip(_cached_block_index(D, S),
+                                coefficient_block_shapes(D, S)))
     return full, vec, scalar
 
 
@@ -214,6 +214,10 @@ def coefficient_block_index(in_channels: int, out_channels: int
         # Entry (o * S + s, i * D + d) is coefficient (d, s, basis[i][o]).
         indices.append(((d * S + s) * NUM_BASIS_2_TO_2 + basis).reshape(-1))
     return tuple(indices)
+
+
+#: Every layer asks for the same few index sets on every call.
+_cached_block_index = functools.lru_cache(maxsize=64)(coefficient_block_index)
 
 
 def _contract(q: Tensor, w: Tensor) -> Tensor:

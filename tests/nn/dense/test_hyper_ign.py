@@ -199,10 +199,28 @@ def test_generated_blocks_are_the_coefficient_blocks(num_graphs):
     assert torch.allclose(grad_got, grad_want)
 
 
-def test_block_index_matches_coefficient_blocks():
+def test_coefficient_blocks_place_every_coefficient():
+    # Entry (i * D + d, o * S + s) of a block is coefficient (d, s, b) with
+    # b the basis element linking reduced input group i to placement o,
+    # built here entry by entry; the transposed index lists the same.
+    from pyg_hyper.nn.dense.ign import (
+        _FULL_INDEX,
+        _SCALAR_INDEX,
+        _VEC_INDEX,
+    )
     weight = torch.randn(2, 3, 4, 15)  # [*, D, S, 15] with D != S
-    for block, index in zip(coefficient_blocks(weight),
-                            coefficient_block_index(3, 4)):
+    D, S = 3, 4
+    tables = ([[b] for b in _FULL_INDEX], _VEC_INDEX, _SCALAR_INDEX)
+    blocks = coefficient_blocks(weight)
+    for block, table, index in zip(blocks, tables,
+                                   coefficient_block_index(D, S)):
+        expected = torch.empty(2, len(table) * D, len(table[0]) * S)
+        for i, row in enumerate(table):
+            for o, b in enumerate(row):
+                for d in range(D):
+                    for s in range(S):
+                        expected[:, i * D + d, o * S + s] = weight[:, d, s, b]
+        assert torch.equal(block, expected)
         flat = weight.flatten(-3)[..., index]
         assert torch.equal(flat.view(2, block.size(-1), block.size(-2)),
-                           block.transpose(-1, -2))
+                           expected.transpose(-1, -2))
