@@ -71,9 +71,12 @@ RUNNER_DEFAULTS: Dict[str, Any] = {
 }
 
 # Keys that may differ between an interrupted run and its resumption: they
-# choose which seeds run or how, not what one seed computes.
+# choose which seeds run or how, or where the same files are read from (a run
+# continued on another machine, e.g. a GPU session, sees the data elsewhere),
+# not what one seed computes. Top-level names cover their whole section.
 _RESUMABLE_KEYS = ('seeds', 'seed_start', 'threads', 'checkpoint_every',
-                   'save_models', 'flush_denormal')
+                   'save_models', 'flush_denormal', 'data.root',
+                   'data.raw_source', 'data.source')
 
 
 def build_config(path: Optional[str] = None,
@@ -163,7 +166,8 @@ def resolve_device(device: str) -> torch.device:
 def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
     a, b = flatten(old), flatten(new)
     return sorted(k for k in set(a) | set(b)
-                  if k.split('.')[0] not in _RESUMABLE_KEYS
+                  if k not in _RESUMABLE_KEYS
+                  and k.split('.')[0] not in _RESUMABLE_KEYS
                   and a.get(k, '<unset>') != b.get(k, '<unset>'))
 
 

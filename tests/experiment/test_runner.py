@@ -106,6 +106,20 @@ def test_resume_rejects_changed_config(toy_config, tmp_path):
     assert res['config']['optim']['lr'] == 0.5
 
 
+def test_resume_ignores_where_the_data_is_read_from():
+    # A run continued on another machine reads the same dataset from other
+    # folders; what it trains on (the name, the split) still has to match.
+    old = {'seeds': 10, 'data': {'name': 'Photo', 'root': '/tmp/a',
+                                 'raw_source': '../shared/data'}}
+    moved = {'seeds': 10, 'data': {'name': 'Photo', 'root': '/out/data',
+                                   'raw_source': '.devdata',
+                                   'source': 'x'}}
+    assert runner_mod._config_diff(old, moved) == []
+    other = {'seeds': 10, 'data': {'name': 'Computers', 'root': '/out/data',
+                                   'split': 'public'}}
+    assert runner_mod._config_diff(old, other) == ['data.name', 'data.split']
+
+
 def test_resume_accepts_records_older_than_a_new_key(toy_config, tmp_path):
     # A record written before an option existed resumes while that option
     # keeps its default, and is refused once the option is changed.
