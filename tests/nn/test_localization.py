@@ -173,7 +173,8 @@ def test_regularizer_is_zero_at_identity_and_positive_otherwise():
 
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 9), d=st.integers(1, 6), rank=st.integers(1, 3),
-       block_size=st.integers(1, 4), seed=st.integers(0, 2**16),
+       block_size=st.one_of(st.none(), st.integers(1, 4)),
+       seed=st.integers(0, 2**16),
        scope=st.sampled_from(['all', 'subset', 'none']))
 def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed,
                                             scope):
@@ -213,6 +214,25 @@ def test_scales_at_pairs_match_dense_scales(n, d, rank, block_size, seed,
             3 * reference_reg(), params, retain_graph=True)
         for a, b in zip(fast, ref):
             assert torch.allclose(a, b)
+
+
+def test_block_sizes_follow_the_device():
+    # Cache-sized blocks on CPU; on an accelerator one block covers a
+    # Cora-sized layer (2,708 x 1,433), since there every block costs a
+    # dozen kernel launches each way.
+    from pyg_hyper.nn.localization import (
+        ACCELERATOR_BLOCK_ENTRIES,
+        edge_block_size,
+        scale_block_rows,
+    )
+    cpu, gpu = torch.device('cpu'), torch.device('cuda')
+    assert scale_block_rows(1433, cpu) == 128
+    rows = scale_block_rows(1433, gpu)
+    assert 2708 < rows and rows * 1433 <= ACCELERATOR_BLOCK_ENTRIES
+    assert scale_block_rows(10**9, gpu) == 1
+    assert edge_block_size(745, cpu) * 745 <= 2**20
+    assert edge_block_size(745, gpu) * 745 <= ACCELERATOR_BLOCK_ENTRIES
+    assert edge_block_size(745, gpu) > 64 * edge_block_size(745, cpu)
 
 
 def test_scales_at_pairs_gradcheck():
