@@ -6,11 +6,13 @@ from .localization import (
     FeatureNonzeros,
     NodeLocalization,
     WeightDropout,
+    edge_block_size,
     feature_matmul,
     feature_nonzeros,
     localization_regularizer,
     localized_edge_transform,
     materialize_localized_weight,
+    scale_block_rows,
 )
 from .structure_cache import StructureCache
 from .radial import (
@@ -33,6 +35,8 @@ __all__ = [
     'NodeLocalization',
     'EdgeLocalization',
     'localized_edge_transform',
+    'edge_block_size',
+    'scale_block_rows',
     'materialize_localized_weight',
     'localization_regularizer',
     'WeightDropout',

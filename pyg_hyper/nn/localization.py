@@ -45,6 +45,8 @@ __all__ = [
     'NodeLocalization',
     'EdgeLocalization',
     'localized_edge_transform',
+    'edge_block_size',
+    'scale_block_rows',
     'EdgeFeaturePairs',
     'edge_feature_pairs',
     'sparse_edge_transform',
