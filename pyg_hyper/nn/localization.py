@@ -278,8 +278,8 @@ def edge_block_size(in_channels: int, device: torch.device) -> int:
 def scale_block_rows(in_channels: int, device: torch.device) -> int:
     """Rows per block of the low-rank node-level scales
     (:meth:`NodeLocalization.at`): 128 on CPU, where a block's two
-    :math:`(128, d_{in})` products stay in cache (tuned on Cora and
-    CiteSeer); :data:`ACCELERATOR_BLOCK_ENTRIES` entries elsewhere. With
+    :math:`(128, d_{in})` products stay in cache;
+    :data:`ACCELERATOR_BLOCK_ENTRIES` entries elsewhere. With
     CPU-sized blocks, Cora's 2,708 rows make 22 blocks of about a dozen
     kernels each way; on an H200, LGCN-node's epoch then took 10x PyG's
     GCN and LGCN-edge's 2.5x."""
