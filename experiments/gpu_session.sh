@@ -43,10 +43,6 @@ print(torch.__version__, torch_geometric.__version__, ogb.__version__)'; } \
   > "$L/env.txt" 2>&1
 
 pack() {  # the tool returns few files: one archive, one summary
-  for M in lgcn lgat lgin; do  # each copy keeps only the model it ran
-    [ -d "$R/cit_$M/photo" ] && find "$R/cit_$M/photo" -mindepth 1 \
-      -maxdepth 1 ! -name "Photo-${M^^}" -exec rm -rf {} +
-  done
   rm -rf "$R"/cit_*/data
   (cd "$R" && tar czf "$OUT/results.tgz" --exclude='*/models/*' .)
   cp "$L/summary.txt" "$OUT/" 2>/dev/null
