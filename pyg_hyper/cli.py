@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                            'of each std)')
     aggregate.add_argument('--output', default=None,
                            help='also write the table to this file')
+    aggregate.add_argument('--plot', default=None, metavar='IMAGE',
+                           help='also draw every seed and the mean ± std '
+                                'of each run to this image (.png, .svg, '
+                                '.pdf)')
+    aggregate.add_argument('--panels', default=None, metavar='KEY',
+                           help='config key that splits the plot into '
+                                'panels, e.g. data.name (default: the '
+                                'columns, else one panel per metric)')
 
     sub.add_parser('tasks', help='list the registered tasks',
                    description='List the registered tasks.')
@@ -161,11 +169,15 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _aggregate(args: argparse.Namespace) -> None:
     from pyg_hyper.experiment import leaderboard
     from pyg_hyper.experiment.results import atomic_write_text
-    table = leaderboard(args.paths, rows=args.rows, cols=args.cols,
-                        split=args.split, digits=args.digits)['markdown']
+    board = leaderboard(args.paths, rows=args.rows, cols=args.cols,
+                        split=args.split, digits=args.digits)
+    if args.plot:
+        from pyg_hyper.experiment import plot_leaderboard
+        plot_leaderboard(board['cells'], args.plot, split=args.split,
+                         panels=args.panels)
     if args.output:
-        atomic_write_text(args.output, table)
-    print(table, end='')
+        atomic_write_text(args.output, board['markdown'])
+    print(board['markdown'], end='')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -33,8 +33,10 @@ def test_train_two_configs_then_aggregate(tmp_path, capsys):
     assert rec['environment']['command'].startswith('pyg-hyper train')
 
     rc = main(['aggregate', str(out), '--rows', 'model.hidden_channels',
-               '--cols', 'task', '--output', str(tmp_path / 't.md')])
+               '--cols', 'task', '--output', str(tmp_path / 't.md'),
+               '--plot', str(tmp_path / 't.png')])
     assert rc == 0
+    assert (tmp_path / 't.png').stat().st_size > 1000
     table = (tmp_path / 't.md').read_text()
     assert table.splitlines()[0] == '| model.hidden_channels | toy |'
     assert '| 4 |' in table and '| 8 |' in table
@@ -56,6 +58,13 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys):
     assert 'at least one YAML config' in capsys.readouterr().err
     assert main(['aggregate', str(tmp_path / 'none')]) == 2
     assert 'neither a results file nor a folder' in capsys.readouterr().err
+    assert main(['train', str(cfg), '--out', str(tmp_path / 'r'),
+                 '--no-progress']) == 0
+    capsys.readouterr()
+    assert main(['aggregate', str(tmp_path / 'r'), '--plot',
+                 str(tmp_path / 'p.png'), '--panels', 'modle.name']) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'modle.name'" in err and 'Traceback' not in err
 
 
 def test_dry_run_prints_resolved_config(tmp_path, capsys):

@@ -30,7 +30,7 @@ from pyg_hyper.experiment.runner import (
     train,
 )
 from pyg_hyper.experiment.aggregate import leaderboard
-from pyg_hyper.experiment.plots import plot_learning_curves
+from pyg_hyper.experiment.plots import plot_leaderboard, plot_learning_curves
 
 __all__ = [
     'Task',
@@ -53,4 +53,5 @@ __all__ = [
     'load_results',
     'mean_std',
     'plot_learning_curves',
+    'plot_leaderboard',
 ]

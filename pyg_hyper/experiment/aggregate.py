@@ -50,7 +50,9 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             of each cell's std (see :func:`format_mean_std`).
 
     Returns:
-        A dict with ``'markdown'`` (the table) and ``'cells'`` (the numbers).
+        A dict with ``'markdown'`` (the table) and ``'cells'`` (the numbers,
+        each run's per-seed scores among them, which
+        :func:`~pyg_hyper.experiment.plot_leaderboard` draws).
     """
     runs = [load_results(p) for p in find_results(paths)]
     cells: List[Dict[str, Any]] = []
@@ -68,6 +70,11 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             'num_params': run.get('num_params'),
             'epoch_time_s': run['summary']['epoch_time_s']['mean'],
             'seeds': len(run['seeds']),
+            'values': [rec['scores'][split] for _, rec in
+                       sorted(run['seeds'].items(), key=lambda kv: int(kv[0]))
+                       if split in rec.get('scores', {})],
+            'higher_is_better': run.get('higher_is_better', True),
+            'config': run['config'],
         })
     row_names = list(dict.fromkeys(c['row'] for c in cells))
     if cols is None:
