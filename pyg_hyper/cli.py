@@ -118,7 +118,12 @@ def _split_items(items: Sequence[str]):
 def _train(args: argparse.Namespace, argv: List[str]) -> None:
     import yaml
 
-    from pyg_hyper.experiment import build_config, leaderboard, train
+    from pyg_hyper.experiment import (
+        build_config,
+        leaderboard,
+        plot_leaderboard,
+        train,
+    )
     from pyg_hyper.experiment.results import atomic_write_text
 
     configs, overrides = _split_items(args.items)
@@ -146,9 +151,12 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
               f"(val {_fmt(summary.get('val'), results['metric'])}) over "
               f"{len(results['seeds'])} seeds -> {out_dir}")
     if len(out_dirs) > 1:
-        table = leaderboard(out_dirs)['markdown']
-        atomic_write_text(os.path.join(args.out, 'leaderboard.md'), table)
-        print(table, end='')
+        board = leaderboard(out_dirs)
+        atomic_write_text(os.path.join(args.out, 'leaderboard.md'),
+                          board['markdown'])
+        plot_leaderboard(board['cells'],
+                         os.path.join(args.out, 'leaderboard.png'))
+        print(board['markdown'], end='')
 
 
 def _fmt(stats, metric: str) -> str:

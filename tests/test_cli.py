@@ -28,6 +28,7 @@ def test_train_two_configs_then_aggregate(tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert 'toy-h4: test' in stdout and 'toy-h8: test' in stdout
     assert (out / 'leaderboard.md').read_text().count('| toy-h') == 2
+    assert (out / 'leaderboard.png').stat().st_size > 1000
     rec = json.loads((out / 'toy-h4' / 'results.json').read_text())
     assert rec['config']['optim']['lr'] == 0.1
     assert rec['environment']['command'].startswith('pyg-hyper train')
