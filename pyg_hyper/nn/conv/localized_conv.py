@@ -157,7 +157,10 @@ class LocalizedConv(MessagePassing):
             edge_index = edge_index.flip(0)
             if edge_weight is None and value.dim() == 1 and \
                     value.is_floating_point():
-                edge_weight = value
+                # An adjacency built from an edge_index holds float32 ones
+                # whatever the model's dtype; normalizing in float32 would
+                # cost a float64 model its precision.
+                edge_weight = value.to(x.dtype)
         if edge_weight is not None and (
                 edge_weight.dim() != 1 or
                 edge_weight.numel() != edge_index.size(1)):

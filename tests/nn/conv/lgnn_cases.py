@@ -1,7 +1,10 @@
 """Shared fixed graph and checks for the three LGNN layer tests."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from torch_geometric.testing import assert_module
 from torch_geometric.utils import scatter, to_torch_csc_tensor
 
 from pyg_hyper.nn import localization_regularizer
@@ -267,6 +270,45 @@ class LocalizedConvContract:
         with pytest.raises(ValueError, match=match):
             self.make()(features(5), EDGE_INDEX,
                         reg_index=torch.tensor(index, dtype=torch.long))
+
+    @pytest.mark.parametrize('sparse', [False, True])
+    def test_pyg_assert_module(self, sparse):
+        # PyG's own contract: the output shape, invariance to the order of
+        # the edges, and the same output from every sparse adjacency layout
+        # (torch_sparse's only where it is installed).
+        torch.manual_seed(0)
+        conv = self.make(node_rank=2).double().eval()
+        x = features(5, sparse=sparse, dtype=torch.float64)
+        out_channels = conv(x, EDGE_INDEX).size(-1)
+        assert_module(conv, x, EDGE_INDEX,
+                      expected_size=(NUM_NODES, out_channels),
+                      test_sparse_layouts=['torch_sparse', torch.sparse_csc,
+                                           torch.sparse_coo])
+
+    def test_node_permutation_equivariance(self):
+        # Relabelling the nodes relabels the output rows and leaves the
+        # regularizer (a mean over nodes and edges) unchanged. The property
+        # is drawn in a nested function: hypothesis wants one executor per
+        # test, and this method is inherited by every layer's class.
+        torch.manual_seed(0)
+        conv = self.make(node_rank=2).double().eval()
+
+        @settings(max_examples=15, deadline=None)
+        @given(seed=st.integers(0, 2**31 - 1), sparse=st.booleans())
+        def check(seed, sparse):
+            gen = torch.Generator().manual_seed(seed)
+            perm = torch.randperm(NUM_NODES, generator=gen)
+            inverse = torch.empty_like(perm)
+            inverse[perm] = torch.arange(NUM_NODES)
+            x = features(5, sparse=sparse, seed=seed % 1000,
+                         dtype=torch.float64)
+            out, reg = conv(x, EDGE_INDEX, return_regularizer=True)
+            out_p, reg_p = conv(x[perm], inverse[EDGE_INDEX],
+                                return_regularizer=True)
+            assert torch.allclose(out_p, out[perm])
+            assert torch.allclose(reg_p, reg)
+
+        check()
 
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__

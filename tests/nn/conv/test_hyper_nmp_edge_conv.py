@@ -3,7 +3,10 @@ import torch
 
 from pyg_hyper.nn.conv import HyperNMPEdgeConv, NMPEdgeConv
 
-from tests.nn.conv.test_nmp_edge_conv import _graph
+from tests.nn.conv.test_nmp_edge_conv import (
+    _graph,
+    assert_edge_order_invariant,
+)
 
 
 @pytest.mark.parametrize('combine', ['concat', 'convex'])
@@ -19,6 +22,15 @@ def test_factorized_equals_materialized(combine, edge_hyper):
     ref, e_ref = conv(x, edge_index, edge_attr, first_state=first)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(e, e_ref)
+
+
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_edge_order_invariance(edge_hyper):
+    torch.manual_seed(0)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=5,
+                            edge_hyper=edge_hyper, edge_chunk_size=7)
+    first = torch.randn(6, 8, dtype=torch.float64)
+    assert_edge_order_invariant(conv, first_state=first)
 
 
 def test_chunked_equals_unchunked():

@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from torch_geometric.testing import assert_module
+
 from pyg_hyper.nn.conv import NMPEdgeConv
 
 
@@ -64,6 +66,34 @@ def test_nmp_edge_conv_node_permutation_equivariance():
     out_p, e_p = conv(x[perm], inv[edge_index], edge_attr)
     torch.testing.assert_close(out_p, out[perm])
     torch.testing.assert_close(e_p, e)
+
+
+class AtomStates(torch.nn.Module):
+    """The atom-state output of a pass, the form PyG's ``assert_module``
+    checks (a pass also returns its edge states)."""
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x, edge_index, edge_attr, **kwargs):
+        return self.conv(x, edge_index, edge_attr, **kwargs)[0]
+
+
+def assert_edge_order_invariant(conv, **kwargs):
+    """PyG's check that permuting the edges (with their ``edge_attr``)
+    leaves the output unchanged; sparse layouts are left out because the
+    layer needs per-edge states."""
+    x, edge_index, edge_attr = _graph(6)
+    assert_module(AtomStates(conv.double()), x.double(), edge_index,
+                  edge_attr=edge_attr.double(), expected_size=(6, 8),
+                  test_sparse_layouts=[], **kwargs)
+
+
+@pytest.mark.parametrize('update_edge', [True, False])
+def test_nmp_edge_conv_edge_order_invariance(update_edge):
+    torch.manual_seed(0)
+    assert_edge_order_invariant(
+        NMPEdgeConv(8, edge_dim=6, update_edge=update_edge))
 
 
 def test_nmp_edge_conv_gradcheck():
