@@ -128,7 +128,8 @@ def plot_leaderboard(cells: Sequence[Mapping[str, Any]], path: str,
                              f"the runs apart")
         metrics = sorted({c['metric'] for c in group})
         for c in group:
-            y = len(rows) - 1 - rows.index(c['row'])
+            # Top-aligned, so panels with fewer runs leave space below.
+            y = height - 1 - rows.index(c['row'])
             scale = score_scale(c['metric'])
             values = [v * scale for v in c['values']]
             # Deterministic jitter: the same table gives the same image.
@@ -143,7 +144,7 @@ def plot_leaderboard(cells: Sequence[Mapping[str, Any]], path: str,
                 ax.annotate(f"{c['seeds']} seeds", (mean, y),
                             xytext=(0, 5), textcoords='offset points',
                             fontsize=6, ha='center', color='tab:red')
-        ax.set_yticks(range(len(rows)))
+        ax.set_yticks(range(height - len(rows), height))
         ax.set_yticklabels(list(reversed(rows)), fontsize=7)
         ax.set_ylim(-0.7, height - 0.3)
         unit = ' (%)' if all(score_scale(m) == 100.0 for m in metrics) else ''
