@@ -21,7 +21,6 @@ Writes a JSON record (default ``benchmarks/results/bench_ogb_throughput.json``).
     python benchmarks/bench_ogb_throughput.py --quick          # smoke run
 """
 import argparse
-import os
 import os.path as osp
 import shutil
 import statistics

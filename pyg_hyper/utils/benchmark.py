@@ -9,7 +9,7 @@ operator creates (forward and backward) and a finalizer sees it die; on CUDA
 import statistics
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

@@ -1,13 +1,11 @@
 import os
 import os.path as osp
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 import torch_geometric.datasets.qm9 as pyg_qm9
-from torch_geometric.data import InMemoryDataset
 from torch_geometric.loader import DataLoader
 
 from pyg_hyper.datasets import QM9, qm9_standard_split, target_statistics

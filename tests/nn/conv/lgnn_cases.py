@@ -310,6 +310,15 @@ class LocalizedConvContract:
 
         check()
 
+    @pytest.mark.parametrize('edge_level', [True, False])
+    @pytest.mark.parametrize('cached', [False, True])
+    def test_compiles_without_graph_breaks(self, edge_level, cached):
+        # The structure cache steps aside under tracing.
+        torch._dynamo.reset()
+        conv = self.make(edge_level=edge_level, cached=cached)
+        explain = torch._dynamo.explain(conv)(features(5), EDGE_INDEX)
+        assert explain.graph_break_count == 0
+
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__
         with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "

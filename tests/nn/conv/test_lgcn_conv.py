@@ -31,15 +31,6 @@ def test_isolated_node_gets_finite_output():
     assert torch.isfinite(out).all() and out.shape == (6, 3)
 
 
-@pytest.mark.parametrize('edge_level', [True, False])
-@pytest.mark.parametrize('cached', [False, True])
-def test_compiles_without_graph_breaks(edge_level, cached):
-    # The structure cache steps aside under tracing.
-    conv = LGCNConv(5, 3, edge_level=edge_level, cached=cached)
-    explain = torch._dynamo.explain(conv)(features(5), EDGE_INDEX)
-    assert explain.graph_break_count == 0
-
-
 def test_bad_inputs():
     conv = LGCNConv(5, 3)
     with pytest.raises(ValueError, match='out of range'):
