@@ -107,3 +107,27 @@ def test_torchrun_two_processes_match_one(shared_data, tmp_path):
     assert two['environment']['command']
     leftovers = [p.name for p in (tmp_path / 'two').rglob('.tmp-*')]
     assert leftovers == []
+
+
+@pytest.mark.slow
+def test_ddp_keeps_the_replicas_identical(shared_data, tmp_path):
+    """The tolerance above cannot tell averaged gradients from a few steps
+    of per-process ones; this can. After an epoch through the task's DDP
+    path, both processes hold the same parameters; with averaging off (the
+    control), they drift apart."""
+    root = copy_ogb(shared_data, 'ogbg-molbace', tmp_path / 'data')
+    from pyg_hyper.datasets import OGBGraphDataset
+    OGBGraphDataset(root, 'molbace')
+    out = tmp_path / 'spread.json'
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+           '--nproc_per_node=2',
+           str(REPO / 'tests' / 'experiment' / 'ddp_worker.py'),
+           str(CONFIGS / 'full' / 'gin-virtual.yaml'), str(root), str(out),
+           *TINY, 'data.name=ogbg-molbace', 'model.dropout=0.0']
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    spread = json.loads(out.read_text())
+    assert spread['synced'] == 0.0
+    assert spread['unsynced'] > 1e-4

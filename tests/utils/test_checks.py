@@ -50,11 +50,14 @@ def test_image_and_kernel_checks():
         check_padding_mode,
     )
     check_image('L', 'x', torch.zeros(2, 3, 8, 8), 3)
-    with pytest.raises(ValueError, match='x'):
+    with pytest.raises(ValueError, match=r"'L' expected 'x' with 3 channels, "
+                       r"i\.e\. of shape \[batch_size, 3, height, width\] "
+                       r"\(got 4 channels"):
         check_image('L', 'x', torch.zeros(2, 4, 8, 8), 3)
     with pytest.raises(ValueError, match='square'):
         check_kernel_size('L', (3, 5), square=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'L' has a 9x9 kernel, which is "
+                       "larger than the 8x8 input image"):
         check_kernel_fits('L', (9, 9), 8, 8)
     with pytest.raises(ValueError, match='wrap'):
         check_padding_mode('L', 'wrap')

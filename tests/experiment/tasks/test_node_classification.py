@@ -98,12 +98,20 @@ def test_localization_parameters_get_their_own_weight_decay():
     from pyg_hyper.experiment import get_task
     from pyg_hyper.nn.models import LGNN
     cfg = build_config(f'{CONFIGS}/lgcn.yaml', ['optim.loc_weight_decay=0.5'])
-    opt = get_task('node_classification').build_optimizer(
-        cfg, LGNN(5, 4, 3))
+    model = LGNN(5, 4, 3)
+    opt = get_task('node_classification').build_optimizer(cfg, model)
     decays = sorted(g['weight_decay'] for g in opt.param_groups)
     assert decays == [0.0005, 0.5]
     loc = [g for g in opt.param_groups if g['weight_decay'] == 0.5][0]
-    assert sum(p.numel() for p in loc['params']) > 0
+    # Exactly the localization modules' parameters and the message biases
+    # they scale, collected from the modules rather than by name.
+    expected = set()
+    for conv in (model.conv1, model.conv2):
+        expected |= {id(p) for p in conv.node_loc.parameters()}
+        expected |= {id(p) for p in conv.edge_loc.parameters()}
+        expected.add(id(conv.msg_bias))
+    assert {id(p) for p in loc['params']} == expected
+    assert len(loc['params']) == len(expected)
 
 
 @pytest.mark.parametrize('model', ['lgcn', 'gcn'])

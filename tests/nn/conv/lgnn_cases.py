@@ -37,7 +37,10 @@ def assert_factorized_matches_materialized(make, dim=5):
         slow = make(materialize=True).double()
         slow.load_state_dict(fast.state_dict())
         x = features(dim, sparse=sparse, dtype=torch.float64)
-        out, reg = fast(x, EDGE_INDEX, return_regularizer=True)
+        # A sparse COO input always takes the sparse-feature path (the one
+        # Cora's bag of words uses); a dense one is too dense for it here.
+        out, reg = fast(x.to_sparse() if sparse else x, EDGE_INDEX,
+                        return_regularizer=True)
         ref, ref_reg = slow(x, EDGE_INDEX, return_regularizer=True)
         assert torch.allclose(out, ref)
         assert torch.allclose(reg, ref_reg) and reg > 0
@@ -74,9 +77,12 @@ def assert_levels_switch(make):
 
 
 def assert_sparse_features_match_dense(make, dim=5):
-    """Sparse COO features give the same output and parameter gradients."""
+    """Sparse COO features (the sparse path) give the same output and
+    parameter gradients as the dense path on the same values."""
     torch.manual_seed(0)
-    conv = make()
+    # Forced dense: these features are sparse enough for the automatic
+    # choice to take the sparse path, which would compare it with itself.
+    conv = make(sparse_input=False)
     x = features(dim, sparse=True)
     dense = conv(x, EDGE_INDEX)
     dense.sum().backward()
@@ -181,20 +187,22 @@ def assert_weight_dropout_matches_materialized(make, dim=5):
     plain.load_state_dict(fast.state_dict())
     for sparse in (False, True):
         x = features(dim, sparse=sparse, dtype=torch.float64)
+        inputs = x.to_sparse() if sparse else x  # the sparse path: see above
         for conv in (fast, slow):
             conv.zero_grad()
         torch.manual_seed(1)
         ref = slow(x, EDGE_INDEX)
         torch.manual_seed(1)
-        out = fast(x, EDGE_INDEX)
+        out = fast(inputs, EDGE_INDEX)
         assert torch.allclose(out, ref)
-        assert not torch.allclose(out, plain(x, EDGE_INDEX))
+        assert not torch.allclose(out, plain(inputs, EDGE_INDEX))
         ref.pow(2).sum().backward()
         out.pow(2).sum().backward()
         for (name, p), q in zip(fast.named_parameters(), slow.parameters()):
             assert torch.allclose(grad_or_zero(p), grad_or_zero(q)), name
         fast.eval()
-        assert torch.allclose(fast(x, EDGE_INDEX), plain.eval()(x, EDGE_INDEX))
+        assert torch.allclose(fast(inputs, EDGE_INDEX),
+                              plain.eval()(inputs, EDGE_INDEX))
         fast.train(), plain.train()
 
 
@@ -221,7 +229,7 @@ class LocalizedConvContract:
     @pytest.mark.parametrize('node,edge', [(True, True), (False, False)])
     def test_sparse_features(self, node, edge):
         assert_sparse_features_match_dense(
-            lambda: self.make(node_level=node, edge_level=edge))
+            lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
 
     def test_scoped_regularizer(self):
         assert_scoped_regularizer(self.make)
@@ -277,7 +285,7 @@ class LocalizedConvContract:
         # the edges, and the same output from every sparse adjacency layout
         # (torch_sparse's only where it is installed).
         torch.manual_seed(0)
-        conv = self.make(node_rank=2).double().eval()
+        conv = self.make(node_rank=2, sparse_input=sparse).double().eval()
         x = features(5, sparse=sparse, dtype=torch.float64)
         out_channels = conv(x, EDGE_INDEX).size(-1)
         assert_module(conv, x, EDGE_INDEX,
@@ -290,8 +298,11 @@ class LocalizedConvContract:
         # regularizer (a mean over nodes and edges) unchanged. The property
         # is drawn in a nested function: hypothesis wants one executor per
         # test, and this method is inherited by every layer's class.
-        torch.manual_seed(0)
-        conv = self.make(node_rank=2).double().eval()
+        convs = {}
+        for sparse in (False, True):  # the same weights, either path
+            torch.manual_seed(0)
+            convs[sparse] = self.make(node_rank=2, sparse_input=sparse
+                                      ).double().eval()
 
         @settings(max_examples=15, deadline=None)
         @given(seed=st.integers(0, 2**31 - 1), sparse=st.booleans())
@@ -302,6 +313,7 @@ class LocalizedConvContract:
             inverse[perm] = torch.arange(NUM_NODES)
             x = features(5, sparse=sparse, seed=seed % 1000,
                          dtype=torch.float64)
+            conv = convs[sparse]
             out, reg = conv(x, EDGE_INDEX, return_regularizer=True)
             out_p, reg_p = conv(x[perm], inverse[EDGE_INDEX],
                                 return_regularizer=True)

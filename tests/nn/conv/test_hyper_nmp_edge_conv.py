@@ -39,10 +39,17 @@ def test_chunked_equals_unchunked():
     conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
                             edge_hyper=True, edge_chunk_size=None)
     out, _ = conv(x, edge_index, edge_attr)
+    out.pow(2).sum().backward()
+    grads = [p.grad.clone() for p in conv.parameters()]
+    # 4 splits both the 30 edges and the 6 atoms into several chunks.
     for lin in [conv.lin_msg, *conv.update_nn.lins]:
-        lin.chunk_size = 7
+        lin.chunk_size = 4
+    conv.zero_grad()
     chunked, _ = conv(x, edge_index, edge_attr)
     torch.testing.assert_close(out, chunked, atol=1e-6, rtol=1e-5)
+    chunked.pow(2).sum().backward()
+    for g, p in zip(grads, conv.parameters()):
+        torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-5)
 
 
 def test_generated_weights_differ_per_atom():
