@@ -31,6 +31,8 @@ __all__ = [
     'dense_tensor_bytes',
     'check_dense_size',
     'check_positions',
+    'check_batch',
+    'check_positive_int',
 ]
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
@@ -132,12 +134,13 @@ def check_edge_attr(owner: str, edge_attr: Optional[Tensor],
         raise ValueError(f"'{owner}' was built with 'edge_dim={edge_dim}' "
                          f"and needs 'edge_attr' of shape "
                          f"[num_edges, {edge_dim}], but none was given")
-    if edge_attr.dim() == 1 and edge_dim == 1:
-        return
     if edge_attr.dim() != 2 or edge_attr.size(-1) != edge_dim:
+        hint = (' (reshape a vector of edge weights with '
+                "'edge_attr.view(-1, 1)')"
+                if edge_attr.dim() == 1 and edge_dim == 1 else '')
         raise ValueError(f"'{owner}' expected 'edge_attr' of shape "
                          f"[num_edges, {edge_dim}] "
-                         f"(got {list(edge_attr.shape)})")
+                         f"(got {list(edge_attr.shape)}){hint}")
     if num_edges is not None and edge_attr.size(0) != num_edges:
         raise ValueError(f"'{owner}' expected one 'edge_attr' row per edge "
                          f"({num_edges}), got {edge_attr.size(0)}")
@@ -300,3 +303,41 @@ def check_positions(owner: str, pos: Optional[Tensor],
         raise ValueError(f"'{owner}' expected floating-point 'pos' "
                          f"(got {pos.dtype})")
     check_finite(owner, 'pos', pos)
+
+
+def check_batch(owner: str, batch: Optional[Tensor], num_nodes: int,
+                num_graphs: Optional[int] = None) -> None:
+    """Checks a PyG :obj:`batch` vector: integer, one entry per node, and
+    (eagerly) graph indices in :obj:`[0, num_graphs)` when that is given,
+    otherwise non-negative."""
+    if batch is None:
+        return
+    if not isinstance(batch, Tensor) or batch.dim() != 1 or \
+            batch.dtype not in (torch.long, torch.int):
+        got = (type(batch).__name__ if not isinstance(batch, Tensor)
+               else f'{batch.dtype} of shape {list(batch.shape)}')
+        raise ValueError(f"'{owner}' expected 'batch' to be graph indices "
+                         f"of dtype torch.long and shape [num_nodes] "
+                         f"(got {got})")
+    if batch.numel() != num_nodes:
+        raise ValueError(f"'{owner}' expected one 'batch' entry per node "
+                         f"({num_nodes}), got {batch.numel()}")
+    if is_tracing() or batch.numel() == 0:
+        return
+    low, high = int(batch.min()), int(batch.max())
+    if low < 0:
+        raise ValueError(f"'{owner}' found negative graph indices in "
+                         f"'batch'")
+    if num_graphs is not None and high >= num_graphs:
+        raise ValueError(f"'{owner}' found graph index {high} in 'batch' "
+                         f"but was told there are {num_graphs} graphs")
+
+
+def check_positive_int(owner: str, **values) -> None:
+    """Checks that each keyword value is a positive integer (sizes and
+    counts given to a constructor)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 1:
+            raise ValueError(f"'{owner}' needs a positive integer "
+                             f"'{name}' (got {value!r})")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch_geometric.utils import to_torch_coo_tensor
@@ -29,9 +31,47 @@ def test_check_edge_index_sparse_size():
 
 
 def test_check_edge_attr_one_dimensional():
-    check_edge_attr('L', torch.randn(5), 1, 5)
-    with pytest.raises(ValueError, match=r'\[num_edges, 2\]'):
+    # No layer reads a vector as one feature per edge: a length-1 vector
+    # used to broadcast to every edge. The message says how to reshape.
+    check_edge_attr('L', torch.randn(5, 1), 1, 5)
+    for bad in (torch.randn(5), torch.randn(1)):
+        with pytest.raises(ValueError, match=r"'L' expected 'edge_attr' of "
+                           r"shape \[num_edges, 1\] \(got \[\d\]\) \(reshape"
+                           r".*'edge_attr.view\(-1, 1\)'"):
+            check_edge_attr('L', bad, 1, 5)
+    with pytest.raises(ValueError, match=r'\[num_edges, 2\] \(got \[5\]\)$'):
         check_edge_attr('L', torch.randn(5), 2, 5)
+    with pytest.raises(ValueError, match=r"one 'edge_attr' row per edge "
+                       r"\(5\), got 1"):
+        check_edge_attr('L', torch.randn(1, 1), 1, 5)
+
+
+def test_check_batch():
+    from pyg_hyper.utils import check_batch
+    check_batch('M', torch.tensor([0, 0, 1]), 3, num_graphs=2)
+    check_batch('M', None, 3)
+    cases = [
+        (torch.tensor([0., 0., 1.]), 3, None,
+         r"'batch' to be graph indices of dtype torch.long and shape "
+         r"\[num_nodes\] \(got torch.float32 of shape \[3\]\)"),
+        (torch.tensor([0, 1]), 3, None,
+         r"one 'batch' entry per node \(3\), got 2"),
+        (torch.tensor([0, -1, 1]), 3, None, 'negative graph indices'),
+        (torch.tensor([0, 1, 2]), 3, 2,
+         r"graph index 2 in 'batch' but was told there are 2 graphs"),
+    ]
+    for batch, num_nodes, num_graphs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            check_batch('M', batch, num_nodes, num_graphs)
+
+
+def test_check_positive_int():
+    from pyg_hyper.utils import check_positive_int
+    check_positive_int('L', a=1, b=7)
+    for bad in (0, -2, 2.5, True, '3', None):
+        with pytest.raises(ValueError, match=rf"'L' needs a positive integer "
+                           rf"'b' \(got {re.escape(repr(bad))}\)"):
+            check_positive_int('L', a=1, b=bad)
 
 
 def test_check_finite_and_shape():

@@ -26,6 +26,7 @@ from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_attr,
     check_edge_index,
+    check_positive_int,
 )
 
 
@@ -157,6 +158,16 @@ class HyperGINConv(MessagePassing):
     ):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
+        name = self.__class__.__name__
+        check_positive_int(name, in_channels=in_channels,
+                           out_channels=out_channels,
+                           hyper_channels=hyper_channels,
+                           hyper_layers=hyper_layers)
+        for key, value in (('hidden_channels', hidden_channels),
+                           ('first_channels', first_channels),
+                           ('edge_dim', edge_dim)):
+            if value is not None:
+                check_positive_int(name, **{key: value})
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels or out_channels
@@ -253,8 +264,10 @@ class HyperGINConv(MessagePassing):
         if isinstance(edge_index, Tensor) and not edge_index.is_sparse \
                 and edge_index.layout == torch.strided:
             check_edge_attr(name, edge_attr, edge_dim, edge_index.size(1))
-        elif edge_attr is not None or edge_dim is None:
-            check_edge_attr(name, edge_attr, edge_dim, None)
+        elif edge_dim is None:
+            check_edge_attr(name, edge_attr, None, None)
+        else:
+            _check_adjacency_features(name, edge_index, edge_attr, edge_dim)
 
         # propagate_type: (x: OptPairTensor, edge_attr: OptTensor)
         message = self.propagate(edge_index, x=x, edge_attr=edge_attr,
@@ -303,3 +316,28 @@ class HyperGINConv(MessagePassing):
                 f', hyper_channels={self.hyper_channels}, '
                 f'combine={self.combiner.mode}, edge_dim={self.edge_dim}'
                 f'{init})')
+
+
+def _check_adjacency_features(owner: str, adj_t, edge_attr: OptTensor,
+                              edge_dim: int) -> None:
+    """With a sparse adjacency, edge features are its values (PyG's
+    convention): a separate :obj:`edge_attr` has no defined row order
+    against the adjacency's sorted entries, and an adjacency of plain
+    weights would silently drop the features."""
+    if edge_attr is not None:
+        raise ValueError(f"'{owner}' got a sparse adjacency and a separate "
+                         f"'edge_attr'; store the edge features as the "
+                         f"adjacency's values ([num_edges, {edge_dim}]) or "
+                         f"pass 'edge_index' as a [2, num_edges] tensor")
+    if isinstance(adj_t, SparseTensor):
+        values = adj_t.storage.value()
+    elif adj_t.layout == torch.sparse_coo:
+        values = adj_t._values()  # also readable when not coalesced
+    else:
+        values = adj_t.values()
+    if values is None or values.dim() != 2 or values.size(-1) != edge_dim:
+        got = None if values is None else list(values.shape)
+        raise ValueError(f"'{owner}' was built with 'edge_dim={edge_dim}' "
+                         f"and needs the sparse adjacency's values to be "
+                         f"edge features of shape [num_edges, {edge_dim}] "
+                         f"(got values of shape {got})")

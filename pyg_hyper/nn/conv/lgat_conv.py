@@ -13,6 +13,7 @@ from pyg_hyper.nn.conv.localized_conv import (
     finish,
     with_shared_docs,
 )
+from pyg_hyper.utils.checks import check_positive_int
 
 
 @with_shared_docs
@@ -89,8 +90,8 @@ class LGATConv(LocalizedConv):
                  negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, bias: bool = True, **kwargs):
-        if heads <= 0:
-            raise ValueError(f"'LGATConv' needs 'heads' >= 1 (got {heads})")
+        check_positive_int('LGATConv', in_channels=in_channels,
+                           out_channels=out_channels, heads=heads)
         super().__init__(in_channels, heads * out_channels, node_level,
                          edge_level, node_rank, negative_slope, sparse_input,
                          materialize, **kwargs)

@@ -10,6 +10,7 @@ from pyg_hyper.nn.conv.localized_conv import (
     finish,
     with_shared_docs,
 )
+from pyg_hyper.utils.checks import check_positive_int
 
 
 @with_shared_docs
@@ -82,6 +83,8 @@ class LGCNConv(LocalizedConv):
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, bias: bool = True, **kwargs):
+        check_positive_int('LGCNConv', in_channels=in_channels,
+                           out_channels=out_channels)
         super().__init__(in_channels, out_channels, node_level, edge_level,
                          node_rank, negative_slope, sparse_input,
                          materialize, **kwargs)

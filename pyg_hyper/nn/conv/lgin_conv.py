@@ -11,6 +11,7 @@ from pyg_hyper.nn.conv.localized_conv import (
     finish,
     with_shared_docs,
 )
+from pyg_hyper.utils.checks import check_positive_int
 
 
 @with_shared_docs
@@ -79,6 +80,10 @@ class LGINConv(LocalizedConv):
                  negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, **kwargs):
+        check_positive_int('LGINConv', in_channels=in_channels,
+                           out_channels=out_channels)
+        if hidden_channels is not None:
+            check_positive_int('LGINConv', hidden_channels=hidden_channels)
         hidden = hidden_channels or out_channels
         super().__init__(in_channels, hidden, node_level, edge_level,
                          node_rank, negative_slope, sparse_input,

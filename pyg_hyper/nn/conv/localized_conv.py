@@ -32,6 +32,7 @@ from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_index,
     check_node_index,
+    check_positive_int,
     is_tracing,
 )
 
@@ -85,11 +86,10 @@ class LocalizedConv(MessagePassing):
         # Messages are [E, C] or [E, heads, C]: nodes on the first dim.
         kwargs.setdefault('node_dim', 0)
         super().__init__(**kwargs)
-        if in_channels <= 0 or msg_channels <= 0:
-            raise ValueError(f"'{self.__class__.__name__}' needs positive "
-                             f"'in_channels' and 'out_channels' (got "
-                             f"{in_channels}, {msg_channels})")
         name = self.__class__.__name__
+        # Sub-classes check their own sizes (msg_channels derives from them).
+        if node_rank is not None:
+            check_positive_int(name, node_rank=node_rank)
         for key, value in (('message_dropout', message_dropout),
                            ('weight_dropout', weight_dropout)):
             if not 0.0 <= value < 1.0:

@@ -11,6 +11,7 @@ from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_attr,
     check_edge_index,
+    check_positive_int,
 )
 
 
@@ -75,10 +76,11 @@ class NMPEdgeConv(MessagePassing):
     ):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
-        for name, value in (('channels', channels), ('edge_dim', edge_dim)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{self.__class__.__name__}' needs a "
-                                 f"positive integer '{name}' (got {value!r})")
+        check_positive_int(self.__class__.__name__, channels=channels,
+                           edge_dim=edge_dim)
+        if edge_channels is not None:
+            check_positive_int(self.__class__.__name__,
+                               edge_channels=edge_channels)
         self.channels = channels
         self.edge_dim = edge_dim
         self.update_edge = update_edge

@@ -331,6 +331,13 @@ class LocalizedConvContract:
         explain = torch._dynamo.explain(conv)(features(5), EDGE_INDEX)
         assert explain.graph_break_count == 0
 
+    @pytest.mark.parametrize('rank', [0, -1, 2.5])
+    def test_bad_node_rank(self, rank):
+        name = type(self.make()).__name__
+        with pytest.raises(ValueError, match=rf"'{name}' needs a positive "
+                           rf"integer 'node_rank' \(got {rank}\)"):
+            self.make(node_rank=rank)
+
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__
         with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "

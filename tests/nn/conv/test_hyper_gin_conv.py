@@ -207,3 +207,39 @@ def test_bad_input():
         HyperGINConv(16, 32)(x, EDGE_INDEX, edge_attr)
     with pytest.raises(ValueError, match="needs 'first_message'"):
         HyperGINConv(16, 32, first_channels=8)(x, EDGE_INDEX)
+
+
+def test_sparse_adjacency_edge_features_are_its_values():
+    # A plain adjacency with a separate 'edge_attr' used to run and drop
+    # the features (the fused sparse product has no per-edge term).
+    conv = HyperGINConv(16, 32, edge_dim=3)
+    x, edge_attr = torch.randn(4, 16), torch.randn(4, 3)
+    plain = to_torch_csc_tensor(EDGE_INDEX, size=(4, 4)).t()
+    with pytest.raises(ValueError, match="got a sparse adjacency and a "
+                       "separate 'edge_attr'; store the edge features as "
+                       r"the adjacency's values \(\[num_edges, 3\]\)"):
+        conv(x, plain, edge_attr)
+    with pytest.raises(ValueError, match=r"needs the sparse adjacency's "
+                       r"values to be edge features of shape \[num_edges, "
+                       r"3\] \(got values of shape \[4\]\)"):
+        conv(x, plain)
+    with pytest.raises(ValueError, match="built without 'edge_dim'"):
+        HyperGINConv(16, 32)(x, plain, edge_attr)
+
+
+@pytest.mark.parametrize('kwargs,name', [
+    (dict(in_channels=0, out_channels=4), 'in_channels'),
+    (dict(in_channels=4.0, out_channels=4), 'in_channels'),
+    (dict(in_channels=4, out_channels=-1), 'out_channels'),
+    (dict(in_channels=4, out_channels=4, hyper_channels=-2),
+     'hyper_channels'),
+    (dict(in_channels=4, out_channels=4, hidden_channels=0),
+     'hidden_channels'),
+    (dict(in_channels=4, out_channels=4, first_channels=0),
+     'first_channels'),
+    (dict(in_channels=4, out_channels=4, edge_dim=0), 'edge_dim'),
+])
+def test_bad_sizes_are_named(kwargs, name):
+    with pytest.raises(ValueError, match=f"'HyperGINConv' needs a positive "
+                       f"integer '{name}'"):
+        HyperGINConv(**kwargs)

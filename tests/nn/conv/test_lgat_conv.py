@@ -31,5 +31,6 @@ def test_head_shapes():
     assert LGATConv(5, 3, heads=2)(features(5), EDGE_INDEX).shape == (6, 6)
     assert LGATConv(5, 3, heads=2, concat=False)(
         features(5), EDGE_INDEX).shape == (6, 3)
-    with pytest.raises(ValueError, match="'heads' >= 1"):
+    with pytest.raises(ValueError, match="'LGATConv' needs a positive "
+                       "integer 'heads' \\(got 0\\)"):
         LGATConv(5, 3, heads=0)

@@ -129,3 +129,11 @@ def test_nmp_edge_conv_bad_input():
         conv(x, adj, edge_attr)
     with pytest.raises(ValueError, match="positive integer 'channels'"):
         NMPEdgeConv(0, edge_dim=6)
+    with pytest.raises(ValueError, match="positive integer 'edge_channels' "
+                       r"\(got -1\)"):
+        NMPEdgeConv(8, edge_dim=6, edge_channels=-1)
+    # A vector of edge features, even of length one, is not broadcast.
+    with pytest.raises(ValueError, match=r"'edge_attr' of shape \[num_edges, "
+                       r"1\] \(got \[1\]\)"):
+        NMPEdgeConv(8, edge_dim=1, update_edge=False)(
+            x, edge_index, torch.tensor([0.7]))
