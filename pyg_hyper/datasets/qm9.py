@@ -28,6 +28,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.io import fs
 
 from pyg_hyper.experiment.results import atomic_write_json
+from pyg_hyper.utils.checks import check_non_negative_int, check_positive_int
 from pyg_hyper.datasets.qm9_molecule import (
     BOND_TYPES,
     STATUS_CODES,
@@ -125,6 +126,9 @@ def qm9_standard_split(num_molecules: int = NUM_QM9_MOLECULES,
     Returns:
         dict: ``{'train', 'valid', 'test'}`` index tensors.
     """
+    check_positive_int('qm9_standard_split', num_molecules=num_molecules,
+                       train_size=train_size)
+    check_non_negative_int('qm9_standard_split', valid_size=valid_size)
     if train_size + valid_size > num_molecules:
         raise ValueError(f"Split sizes {train_size} + {valid_size} exceed the "
                          f"{num_molecules} molecules")

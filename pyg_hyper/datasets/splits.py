@@ -4,6 +4,8 @@ from typing import Optional
 import torch
 from torch_geometric.data import Data
 
+from pyg_hyper.utils.checks import check_non_negative_int, check_positive_int
+
 __all__ = ['SPLITS', 'random_class_split', 'make_split']
 
 #: Split names accepted by :func:`make_split`.
@@ -20,6 +22,10 @@ def random_class_split(y: torch.Tensor, num_train_per_class: int = 20,
     Uses its own :class:`torch.Generator`, so the split depends on
     :obj:`seed` only, not on the global RNG. Returns three boolean masks.
     """
+    check_positive_int('random_class_split',
+                       num_train_per_class=num_train_per_class)
+    check_non_negative_int('random_class_split', num_val=num_val,
+                           num_test=num_test)
     gen = torch.Generator().manual_seed(seed)
     y = y.cpu()
     n = y.numel()

@@ -7,6 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from pyg_hyper.utils.checks import check_batch, check_positions
+
 __all__ = [
     'shifted_softplus',
     'ShiftedSoftplus',
@@ -50,7 +52,8 @@ class GaussianExpansion(torch.nn.Module):
     def __init__(self, start: float = 0.0, stop: float = 15.0,
                  step: float = 0.1):
         super().__init__()
-        if step <= 0 or stop <= start:
+        if not all(math.isfinite(v) for v in (start, stop, step)) or \
+                step <= 0 or stop <= start:
             raise ValueError(f"GaussianExpansion needs step > 0 and "
                              f"stop > start (got start={start}, stop={stop}, "
                              f"step={step})")
@@ -65,7 +68,13 @@ class GaussianExpansion(torch.nn.Module):
         return self.offset.numel()
 
     def forward(self, dist: Tensor) -> Tensor:
-        """Maps distances ``[E]`` to expansions ``[E, num_gaussians]``."""
+        """Maps distances ``[E]`` (or ``[E, 1]``) to expansions
+        ``[E, num_gaussians]``."""
+        if dist.dim() not in (1, 2) or (dist.dim() == 2 and
+                                        dist.size(1) != 1):
+            raise ValueError(f"'GaussianExpansion' expected distances of "
+                             f"shape [num_edges] or [num_edges, 1] (got "
+                             f"{list(dist.shape)})")
         diff = dist.view(-1, 1) - self.offset.view(1, -1).to(dist.dtype)
         arg = self.coeff * diff.pow(2)
         # Below log(tiny) the Gaussian is a subnormal float, and x86 CPUs
@@ -97,7 +106,9 @@ def molecular_graph(pos: Tensor, batch: Optional[Tensor] = None,
     Returns:
         torch.Tensor: :obj:`edge_index` of shape ``[2, E]`` (source, target).
     """
+    check_positions('molecular_graph', pos)
     num_nodes = pos.size(0)
+    check_batch('molecular_graph', batch, num_nodes)
     if batch is None:
         batch = torch.zeros(num_nodes, dtype=torch.long, device=pos.device)
     # Pairs are enumerated per contiguous block of one molecule; atoms of a

@@ -33,6 +33,7 @@ __all__ = [
     'check_positions',
     'check_batch',
     'check_positive_int',
+    'check_non_negative_int',
 ]
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
@@ -336,8 +337,19 @@ def check_batch(owner: str, batch: Optional[Tensor], num_nodes: int,
 def check_positive_int(owner: str, **values) -> None:
     """Checks that each keyword value is a positive integer (sizes and
     counts given to a constructor)."""
+    _check_ints(owner, 1, 'a positive', values)
+
+
+def check_non_negative_int(owner: str, **values) -> None:
+    """Checks that each keyword value is an integer >= 0 (counts that may
+    be zero, such as a validation set's size)."""
+    _check_ints(owner, 0, 'a non-negative', values)
+
+
+def _check_ints(owner: str, minimum: int, kind: str, values) -> None:
     for name, value in values.items():
+        # bool is an int subclass; True is not a size.
         if isinstance(value, bool) or not isinstance(value, int) or \
-                value < 1:
-            raise ValueError(f"'{owner}' needs a positive integer "
-                             f"'{name}' (got {value!r})")
+                value < minimum:
+            raise ValueError(f"'{owner}' needs {kind} integer '{name}' "
+                             f"(got {value!r})")

@@ -279,6 +279,13 @@ def test_standard_split():
                                      split['test']]).numpy(), perm)
     with pytest.raises(ValueError, match='exceed'):
         qm9_standard_split(100, 90, 20)
+    # Negative sizes used to overlap the training and test sets silently.
+    with pytest.raises(ValueError, match="non-negative integer 'valid_size' "
+                       r"\(got -10\)"):
+        qm9_standard_split(130831, 110000, -10)
+    with pytest.raises(ValueError, match="positive integer 'train_size' "
+                       r"\(got -5\)"):
+        qm9_standard_split(130831, -5, 10)
 
 
 @needs_qm9pack

@@ -58,3 +58,10 @@ def test_bad_split_requests():
         random_class_split(torch.tensor([0, 0, 1]), 2, 0, 0)
     with pytest.raises(ValueError, match='cannot take 500 validation'):
         random_class_split(_data(200, 2).y)
+    # A negative count used to empty the test set silently.
+    with pytest.raises(ValueError, match="non-negative integer 'num_val' "
+                       r"\(got -1\)"):
+        random_class_split(_data(200, 2).y, 20, -1, 10)
+    with pytest.raises(ValueError, match="positive integer "
+                       r"'num_train_per_class' \(got 0\)"):
+        random_class_split(_data(200, 2).y, 0, 10, 10)

@@ -34,6 +34,13 @@ def test_gaussian_expansion_nmp_edge_defaults():
     assert 'num_gaussians=150' in repr(rbf)
     with pytest.raises(ValueError, match='step > 0'):
         GaussianExpansion(step=0)
+    with pytest.raises(ValueError, match=r'got start=0.0, stop=15.0, step=nan'):
+        GaussianExpansion(step=float('nan'))
+    assert torch.equal(rbf(torch.tensor([[1.0], [1.05]])), out)
+    # A [E, 3] tensor (e.g. displacement vectors) used to be flattened.
+    with pytest.raises(ValueError, match=r"distances of shape \[num_edges\] "
+                       r"or \[num_edges, 1\] \(got \[4, 3\]\)"):
+        rbf(torch.rand(4, 3))
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
@@ -82,3 +89,17 @@ def test_molecular_graph_unsorted_batch():
     edges = {tuple(e) for e in molecular_graph(pos, batch).t().tolist()}
     assert edges == {(j, i) for i in range(5) for j in range(5)
                      if i != j and batch[i] == batch[j]}
+
+
+def test_molecular_graph_bad_input():
+    pos = torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"'molecular_graph' expected 'pos' "
+                       r"of shape \[num_atoms, 3\] \(got \[4, 2\]\)"):
+        molecular_graph(torch.randn(4, 2))
+    with pytest.raises(ValueError, match=r"one 'batch' entry per node \(4\), "
+                       r"got 3"):
+        molecular_graph(pos, torch.tensor([0, 0, 1]))
+    with pytest.raises(ValueError, match='dtype torch.long'):
+        molecular_graph(pos, torch.tensor([0., 0., 1., 1.]))
+    with pytest.raises(ValueError, match='negative graph indices'):
+        molecular_graph(pos, torch.tensor([0, -1, 1, 1]))

@@ -6,7 +6,12 @@ from torch import Tensor
 
 from torch_geometric.utils import scatter, to_dense_adj, to_dense_batch
 
-from pyg_hyper.utils.checks import check_dense_size, check_edge_index
+from pyg_hyper.utils.checks import (
+    check_batch,
+    check_dense_size,
+    check_edge_index,
+    is_tracing,
+)
 
 __all__ = ['to_dense_ign_input']
 
@@ -59,7 +64,19 @@ def to_dense_ign_input(
     if x is not None and x.size(0) != num_nodes:
         raise ValueError(f"'{owner}' expected one row of 'x' per entry of "
                          f"'batch' ({num_nodes}), got {x.size(0)}")
+    check_batch(owner, batch, num_nodes, batch_size)
     check_edge_index(owner, edge_index, num_nodes, num_nodes)
+    if not is_tracing() and num_nodes > 1:
+        # The dense blocks are one per graph: an unsorted batch or an edge
+        # between graphs would land on the wrong nodes, silently.
+        if not bool((batch[1:] >= batch[:-1]).all()):
+            raise ValueError(f"'{owner}' expected 'batch' sorted by graph, "
+                             f"as PyG's DataLoader builds it")
+        if edge_index.numel() > 0 and \
+                bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
+            raise ValueError(f"'{owner}' found edges in 'edge_index' that "
+                             f"connect nodes of different graphs of "
+                             f"'batch'")
     if batch_size is None:
         batch_size = int(batch.max()) + 1 if num_nodes > 0 else 1
     counts = scatter(torch.ones_like(batch), batch, dim=0,

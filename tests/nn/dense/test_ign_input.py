@@ -32,3 +32,24 @@ def test_bad_input():
     with pytest.raises(ValueError, match="Unknown action 'ignore'"):
         to_dense_ign_input(torch.ones(3, 1), edge_index[:, :1],
                            max_dense_bytes=1, on_exceed='ignore')
+
+
+def test_batch_must_match_the_graphs():
+    # Two graphs of three nodes; these inputs used to produce wrong dense
+    # blocks (an edge between graphs landed inside one of them).
+    x = torch.ones(6, 1)
+    batch = torch.tensor([0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match='connect nodes of different graphs'):
+        to_dense_ign_input(x, torch.tensor([[5], [0]]), batch)
+    with pytest.raises(ValueError, match="'batch' sorted by graph"):
+        to_dense_ign_input(x, torch.tensor([[0], [1]]),
+                           torch.tensor([0, 1, 0, 1, 0, 1]))
+    with pytest.raises(ValueError, match='graph index 1 in .batch. but was '
+                       'told there are 1 graphs'):
+        to_dense_ign_input(x, torch.tensor([[0], [1]]), batch, batch_size=1)
+    with pytest.raises(ValueError, match="'batch' to be graph indices of "
+                       "dtype torch.long"):
+        to_dense_ign_input(x, torch.tensor([[0], [1]]), batch.float())
+    dense, mask = to_dense_ign_input(x, torch.tensor([[0, 4], [1, 3]]), batch)
+    assert dense[0, 0, 0, 1] == 1 and dense[1, 0, 1, 0] == 1
+    assert dense[:, 0].sum() == 2 and mask.all()
