@@ -15,6 +15,7 @@ from torch_geometric.nn import (
 from torch_geometric.typing import Adj, OptTensor
 
 from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
+from pyg_hyper.utils.checks import check_batch, check_channels, check_edge_attr
 
 READOUTS = ('last', 'layers')
 POOLS = {
@@ -125,6 +126,7 @@ class HyperGIN(torch.nn.Module):
         self.out_channels = out_channels
         self.num_layers = num_layers
         self.hyper = hyper
+        self.edge_dim = edge_dim
         self.pool = pool
         self.dropout = dropout
         self.readout = readout
@@ -169,6 +171,16 @@ class HyperGIN(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Adj, edge_attr: OptTensor = None,
                 batch: OptTensor = None,
                 batch_size: Optional[int] = None) -> Tensor:
+        name = self.__class__.__name__
+        check_channels(name, 'x', x, self.in_channels)
+        check_batch(name, batch, x.size(0), batch_size)
+        if not self.hyper and (edge_attr is not None or
+                               self.edge_dim is not None):
+            # PyG's GIN layers would read a stray edge_attr as their 'size'
+            # argument; HyperGINConv checks its own.
+            num_edges = (edge_index.size(1) if isinstance(edge_index, Tensor)
+                         and edge_index.layout == torch.strided else None)
+            check_edge_attr(name, edge_attr, self.edge_dim, num_edges)
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
             batch_size = 1
@@ -182,7 +194,7 @@ class HyperGIN(torch.nn.Module):
                                   return_message=True)
                 if first_message is None:
                     first_message = message
-            elif edge_attr is not None:
+            elif self.edge_dim is not None:
                 x = conv(x, edge_index, edge_attr)
             else:
                 x = conv(x, edge_index)

@@ -9,6 +9,7 @@ from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
 from pyg_hyper.nn.structure_cache import StructureCache
+from pyg_hyper.utils.checks import check_node_index
 
 BACKBONES = ('gcn', 'gat', 'gin')
 
@@ -175,6 +176,13 @@ class LGNN(torch.nn.Module):
         within :obj:`output_nodes`) narrows it. (default: :obj:`None`, every
         node)"""
         num_nodes = x.size(0)
+        # Checked here: the neighbourhoods below index with them before the
+        # layers' own checks run.
+        for key, nodes in (('reg_nodes', reg_nodes),
+                           ('output_nodes', output_nodes)):
+            if nodes is not None:
+                check_node_index(self.__class__.__name__, key, nodes,
+                                 num_nodes)
         scope1 = scope2 = None
         if reg_nodes is not None:
             scope2 = reg_nodes

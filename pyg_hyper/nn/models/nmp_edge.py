@@ -12,7 +12,12 @@ from pyg_hyper.nn.radial import (
     molecular_graph,
     shifted_softplus,
 )
-from pyg_hyper.utils.checks import check_edge_index, check_positions
+from pyg_hyper.utils.checks import (
+    check_batch,
+    check_edge_index,
+    check_positions,
+    is_tracing,
+)
 
 MAX_Z = 100
 
@@ -146,17 +151,21 @@ class NMPEdge(torch.nn.Module):
             self.per_atom = per_atom
 
     def _check_inputs(self, z: Tensor, pos: Optional[Tensor],
-                      batch: Optional[Tensor]) -> None:
+                      batch: Optional[Tensor],
+                      num_graphs: Optional[int]) -> None:
         name = self.__class__.__name__
         if not isinstance(z, Tensor) or z.dim() != 1 or \
                 z.dtype not in (torch.long, torch.int):
             raise ValueError(f"'{name}' expected atomic numbers 'z' as an "
                              f"integer tensor of shape [num_atoms] (got "
                              f"{getattr(z, 'shape', type(z).__name__)})")
+        if not is_tracing() and z.numel() > 0 and \
+                (int(z.min()) < 0 or int(z.max()) >= MAX_Z):
+            raise ValueError(f"'{name}' expected atomic numbers 'z' in "
+                             f"[0, {MAX_Z}) (got {int(z.min())} to "
+                             f"{int(z.max())})")
         check_positions(name, pos, z.numel())
-        if batch is not None and batch.shape != z.shape:
-            raise ValueError(f"'{name}' expected 'batch' of shape "
-                             f"[{z.numel()}] (got {list(batch.shape)})")
+        check_batch(name, batch, z.numel(), num_graphs)
 
     def forward(self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None,
                 edge_index: Optional[Tensor] = None,
@@ -176,7 +185,7 @@ class NMPEdge(torch.nn.Module):
                 :func:`torch.compile` captures it as one graph.
                 (default: :obj:`None`, :obj:`batch.max() + 1`)
         """
-        self._check_inputs(z, pos, batch)
+        self._check_inputs(z, pos, batch, num_graphs)
         if batch is None:
             batch = torch.zeros_like(z, dtype=torch.long)
         if edge_index is None:

@@ -10,6 +10,7 @@ from torch_geometric.typing import Adj, OptTensor
 
 from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
 from pyg_hyper.nn.models.hyper_gin import POOLS
+from pyg_hyper.utils.checks import check_batch, is_tracing
 
 CONVS = ('gin', 'hyper_gin')
 JKS = ('last', 'sum')
@@ -60,11 +61,25 @@ class CategoricalEncoder(torch.nn.Module):
             torch.nn.init.xavier_uniform_(emb.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 2 or x.size(1) != len(self.embeddings):
-            raise ValueError(f"'{self.__class__.__name__}' expected "
-                             f"categorical features of shape "
-                             f"[num_rows, {len(self.embeddings)}] "
-                             f"(got {list(x.shape)})")
+        name = self.__class__.__name__
+        if x.dim() != 2 or x.size(1) != len(self.embeddings) or \
+                x.dtype not in (torch.long, torch.int):
+            raise ValueError(f"'{name}' expected integer categorical "
+                             f"features of shape [num_rows, "
+                             f"{len(self.embeddings)}] (got {x.dtype} of "
+                             f"shape {list(x.shape)})")
+        # On CPU only: on a GPU each check would cost a device sync per
+        # layer, and an out-of-range index there is a device-side assert,
+        # not a silent result.
+        if not is_tracing() and x.numel() > 0 and x.device.type == 'cpu':
+            low, high = x.min(dim=0).values, x.max(dim=0).values
+            for i, dim in enumerate(self.feature_dims):
+                if int(low[i]) < 0 or int(high[i]) >= dim:
+                    raise ValueError(
+                        f"'{name}' expected column {i} in [0, {dim}) (got "
+                        f"{int(low[i])} to {int(high[i])}); were the "
+                        f"features built by another ogb version's "
+                        f"smiles2graph?")
         out = self.embeddings[0](x[:, 0])
         for i in range(1, len(self.embeddings)):
             out = out + self.embeddings[i](x[:, i])
@@ -220,6 +235,7 @@ class OGBMolGNN(torch.nn.Module):
         ogb_atom_dims, ogb_bond_dims = _ogb_feature_dims()
         atom_dims = list(atom_feature_dims or ogb_atom_dims)
         bond_dims = list(bond_feature_dims or ogb_bond_dims)
+        self.bond_feature_dims = bond_dims
         self.atom_encoder = CategoricalEncoder(atom_dims, emb_dim)
         self.convs = torch.nn.ModuleList()
         self.bond_encoders = torch.nn.ModuleList()
@@ -283,6 +299,12 @@ class OGBMolGNN(torch.nn.Module):
             batch_size (int, optional): Number of graphs (saves a device
                 sync when given).
         """
+        name = self.__class__.__name__
+        if edge_attr is None:
+            raise ValueError(f"'{name}' needs categorical bond features "
+                             f"'edge_attr' of shape [num_edges, "
+                             f"{len(self.bond_feature_dims)}]")
+        check_batch(name, batch, x.size(0), batch_size)
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
             batch_size = 1

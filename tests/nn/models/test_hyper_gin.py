@@ -129,3 +129,28 @@ def test_bad_arguments():
         HyperGIN(5, 8, 1, pool='avg')
     with pytest.raises(ValueError, match="'num_layers' must be at least 1"):
         HyperGIN(5, 8, 1, num_layers=0)
+
+
+@pytest.mark.parametrize('hyper', [True, False])
+def test_bad_inputs_are_named(hyper):
+    batch = Batch.from_data_list(_graphs(3))
+    x, ei, ea, b = batch.x, batch.edge_index, batch.edge_attr, batch.batch
+    model = HyperGIN(5, 8, 1, num_layers=2, hyper=hyper, edge_dim=2)
+    plain = HyperGIN(5, 8, 1, num_layers=2, hyper=hyper)
+    # Without edge_dim, a stray edge_attr was passed to PyG's GINConv as
+    # its 'size' argument.
+    with pytest.raises(ValueError, match="got 'edge_attr' but was built "
+                       "without 'edge_dim'"):
+        plain(x, ei, ea, b)
+    with pytest.raises(ValueError, match="needs 'edge_attr' of shape "
+                       r"\[num_edges, 2\]"):
+        model(x, ei, None, b)
+    with pytest.raises(ValueError, match=r"'x' of shape \[num_rows, 5\]"):
+        model(x[:, :4], ei, ea, b)
+    with pytest.raises(ValueError, match=r"one 'batch' entry per node"):
+        model(x, ei, ea, b[:5])
+    with pytest.raises(ValueError, match='dtype torch.long'):
+        model(x, ei, ea, b.float())
+    with pytest.raises(ValueError, match="graph index 2 in 'batch' but was "
+                       "told there are 1 graphs"):
+        model(x, ei, ea, b, batch_size=1)

@@ -216,3 +216,14 @@ def test_output_nodes_with_levels_off(backbone):
     full = model(x, EDGE_INDEX)
     field = model(x, EDGE_INDEX, output_nodes=nodes)
     assert torch.allclose(field[nodes], full[nodes])
+
+
+@pytest.mark.parametrize('key', ['reg_nodes', 'output_nodes'])
+def test_out_of_range_node_subsets_are_named(key):
+    # They index the neighbourhood masks before the layers check them, and
+    # used to fail there with a bare IndexError.
+    model = LGNN(5, 4, 3)
+    with pytest.raises(ValueError, match=rf"'LGNN' found indices out of "
+                       rf"range in '{key}' \(smallest 1, largest 9, for 6 "
+                       rf"nodes\)"):
+        model(features(5), EDGE_INDEX, True, **{key: torch.tensor([1, 9])})

@@ -147,8 +147,20 @@ def test_bad_input(name):
         model(Z, nan_pos, BATCH)
     with pytest.raises(ValueError, match="atomic numbers 'z'"):
         model(Z.float(), POS, BATCH)
-    with pytest.raises(ValueError, match="'batch' of shape"):
+    with pytest.raises(ValueError, match=r"one 'batch' entry per node"):
         model(Z, POS, BATCH[:4])
+    with pytest.raises(ValueError, match='dtype torch.long'):
+        model(Z, POS, BATCH.float())
+    with pytest.raises(ValueError, match=r"graph index \d+ in 'batch' but was "
+                       r"told there are 1 graphs"):
+        model(Z, POS, BATCH, num_graphs=1)
+    # Out of the embedding's range: a bare IndexError before.
+    for bad in (200, -1):
+        z = Z.clone()
+        z[0] = bad
+        with pytest.raises(ValueError, match=r"atomic numbers 'z' in "
+                           r"\[0, 100\)"):
+            model(z, POS, BATCH)
     with pytest.raises(ValueError, match="'num_layers' must be"):
         NMPEdge(num_layers=0)
     with pytest.raises(ValueError, match="'cutoff' must be positive"):

@@ -141,3 +141,32 @@ def test_bad_arguments():
         OGBMolGNN(1, pool='attention')
     with pytest.raises(ValueError, match="'num_layers' >= 2"):
         OGBMolGNN(1, num_layers=1)
+
+
+@pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
+def test_bad_inputs_are_named(conv):
+    model = OGBMolGNN(1, conv=conv, virtual_node=True, num_layers=2,
+                      atom_feature_dims=OGB_LEADERBOARD_ATOM_DIMS, **SMALL)
+    batch = Batch.from_data_list(molecules())
+    x, ei, ea, b = batch.x, batch.edge_index, batch.edge_attr, batch.batch
+    with pytest.raises(ValueError, match=r"needs categorical bond features "
+                       r"'edge_attr' of shape \[num_edges, 3\]"):
+        model(x, ei, None, b)
+    with pytest.raises(ValueError, match="one 'batch' entry per node"):
+        model(x, ei, ea, b[:5])
+    with pytest.raises(ValueError, match='dtype torch.long'):
+        model(x, ei, ea, b.float())
+    # Categories out of range used to end in a bare IndexError.
+    bad = x.clone()
+    bad[0, 2] = 12
+    with pytest.raises(ValueError, match=r"'CategoricalEncoder' expected "
+                       r"column 2 in \[0, 12\) \(got \d+ to 12\)"):
+        model(bad, ei, ea, b)
+    bad = ea.clone()
+    bad[1, 0] = -1
+    with pytest.raises(ValueError, match=r"expected column 0 in \[0, \d+\) "
+                       r"\(got -1 to"):
+        model(x, ei, bad, b)
+    with pytest.raises(ValueError, match=r"integer categorical features of "
+                       r"shape \[num_rows, 9\] \(got torch.float32"):
+        model(x.float(), ei, ea, b)
