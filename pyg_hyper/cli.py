@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                            'data.name (default: one column per property)')
     aggregate.add_argument('--split', default='test',
                            help='score to show (default: %(default)s)')
-    aggregate.add_argument('--digits', type=int, default=None,
+    aggregate.add_argument('--digits', type=_decimals, default=None,
                            help='decimals (default: two significant digits '
                            'of each std)')
     aggregate.add_argument('--output', default=None,
@@ -174,9 +174,23 @@ def _evaluate(args: argparse.Namespace) -> None:
               f"(recorded {_fmt(rec, out['metric'])})")
 
 
+def _decimals(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 12:
+        raise argparse.ArgumentTypeError(f'expected 0 to 12 decimals (got '
+                                         f'{value})')
+    return value
+
+
 def _aggregate(args: argparse.Namespace) -> None:
     from pyg_hyper.experiment import leaderboard
-    from pyg_hyper.experiment.results import atomic_write_text
+    from pyg_hyper.experiment.results import atomic_write_text, check_writable
+    # Before the work, like 'train': a table or plot that cannot be
+    # written should not cost a traceback at the end.
+    for flag, path in (('--plot', args.plot), ('--output', args.output)):
+        if path:
+            check_writable(os.path.dirname(os.path.abspath(path)),
+                           fix=f'pass another path with {flag}')
     board = leaderboard(args.paths, rows=args.rows, cols=args.cols,
                         split=args.split, digits=args.digits)
     if args.plot:

@@ -66,6 +66,17 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys):
                  str(tmp_path / 'p.png'), '--panels', 'modle.name']) == 2
     err = capsys.readouterr().err
     assert "unknown config key 'modle.name'" in err and 'Traceback' not in err
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    for flag in ('--plot', '--output'):
+        assert main(['aggregate', str(tmp_path / 'r'), flag,
+                     str(blocker / 'board.png')]) == 2
+        err = capsys.readouterr().err
+        assert 'is not writable' in err and f'another path with {flag}' \
+            in err and 'Traceback' not in err
+    with pytest.raises(SystemExit):
+        main(['aggregate', str(tmp_path / 'r'), '--digits', '-1'])
+    assert 'expected 0 to 12 decimals (got -1)' in capsys.readouterr().err
 
 
 def test_dry_run_prints_resolved_config(tmp_path, capsys):

@@ -184,6 +184,11 @@ def load_node_dataset(name: str, root: str = 'data',
     raw_dir = os.path.join(root, spec.raw_dir)
     missing = missing_raw_files(key, root)
     if missing and raw_source:
+        if not os.path.isdir(raw_source):
+            raise MissingRawFilesError(
+                f"dataset '{key}' is missing raw files in "
+                f"'{os.path.abspath(raw_dir)}' and raw_source "
+                f"'{raw_source}' is not a folder (data.raw_source=...)")
         _fill_from(os.path.join(raw_source, spec.raw_dir), raw_dir, missing)
         missing = missing_raw_files(key, root)
     if missing:
@@ -199,5 +204,7 @@ def load_node_dataset(name: str, root: str = 'data',
             f"({why}). Put these files in that folder (PyG's "
             f"{spec.family} layout: <root>/{spec.raw_dir}/), pass a folder "
             f"with that layout as raw_source (data.raw_source=...), or "
-            f"connect to the internet")
+            f"connect to the internet"
+            + (f"; raw_source '{raw_source}' lacks them too" if raw_source
+               else ''))
     return spec.build(root, transform)

@@ -89,9 +89,11 @@ def atomic_torch_save(path: str, obj: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def check_writable(folder: str) -> None:
+def check_writable(folder: str,
+                   fix: str = 'pass a writable folder with --out') -> None:
     """Creates :obj:`folder` if needed and checks that files can be written
-    there, raising :class:`ValueError` with the reason otherwise.
+    there, raising :class:`ValueError` with the reason otherwise (ending
+    with :obj:`fix`, what the user can do about it).
 
     Runs before any training so that a long run does not fail at its end.
     """
@@ -102,8 +104,7 @@ def check_writable(folder: str) -> None:
         os.remove(tmp)
     except OSError as e:
         raise ValueError(f"results folder '{folder}' is not writable "
-                         f"({e.strerror or e}); pass a writable folder with "
-                         f"--out") from None
+                         f"({e.strerror or e}); {fix}") from None
 
 
 def _git_commit() -> Optional[str]:

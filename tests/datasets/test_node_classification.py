@@ -52,6 +52,17 @@ def test_missing_files_fail_fast_with_list_and_place(tmp_path, monkeypatch):
     assert str(raw) in msg and 'not reachable' in msg and 'raw_source' in msg
     with pytest.raises(MissingRawFilesError, match='downloading is disabled'):
         load_node_dataset('Photo', str(tmp_path), download=False)
+    # A mistyped raw_source used to be skipped, and the message then
+    # advised passing a raw_source.
+    with pytest.raises(MissingRawFilesError, match="raw_source "
+                       "'/no/such/folder' is not a folder"):
+        load_node_dataset('CiteSeer', str(tmp_path),
+                          raw_source='/no/such/folder')
+    empty = tmp_path / 'empty_source'
+    empty.mkdir()
+    with pytest.raises(MissingRawFilesError, match="raw_source "
+                       f"'{empty}' lacks them too"):
+        load_node_dataset('CiteSeer', str(tmp_path), raw_source=str(empty))
 
 
 @needs_shared

@@ -130,9 +130,9 @@ class LGATConv(LocalizedConv):
             {LOCALIZED_FORWARD_ARGS}
         """
         H, C = self.heads, self.out_channels
-        num_nodes = x.size(0)
         edges, loc = self.localize(x, edge_index, None, reg_index,
                                    output_index, return_regularizer)
+        num_nodes = x.size(0)  # after localize(), which checks x
         msg = loc.msg.view(-1, H, C)
         z = self.localized_node_transform(loc, edges, num_nodes)
         dst = edges.edge_index[1]

@@ -118,9 +118,9 @@ class LGINConv(LocalizedConv):
                 (transposed) sparse adjacency.
             {LOCALIZED_FORWARD_ARGS}
         """
-        num_nodes = x.size(0)
         edges, loc = self.localize(x, edge_index, None, reg_index,
                                    output_index, return_regularizer)
+        num_nodes = x.size(0)  # after localize(), which checks x
         # GIN sums neighbours with weight 1 and the node itself with 1 + eps
         # (the appended self loops); the context alone uses Ahat.
         coef = torch.ones_like(edges.norm)

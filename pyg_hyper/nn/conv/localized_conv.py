@@ -224,6 +224,14 @@ class LocalizedConv(MessagePassing):
         """:meth:`scope` and :meth:`localized_messages` in one call. With
         :obj:`output_index`, only those nodes' incoming messages are built,
         and the regularizer covers the scales that are built."""
+        if not isinstance(regularize, bool):
+            # LGCNConv's third argument is an edge weight; the others' is
+            # this flag, and a tensor there failed as an ambiguous truth
+            # value.
+            raise ValueError(f"'{self.__class__.__name__}' expected "
+                             f"'return_regularizer' to be a bool (got "
+                             f"{type(regularize).__name__}); only LGCNConv "
+                             f"takes an 'edge_weight'")
         edges, reg_index = self.scope(x, edge_index, edge_weight, reg_index,
                                       output_index, regularize)
         return edges, self.localized_messages(x, edges, reg_index,

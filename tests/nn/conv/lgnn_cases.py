@@ -338,6 +338,20 @@ class LocalizedConvContract:
                            rf"integer 'node_rank' \(got {rank}\)"):
             self.make(node_rank=rank)
 
+    def test_bipartite_and_misplaced_arguments(self):
+        conv = self.make()
+        name = type(conv).__name__
+        x = features(5)
+        with pytest.raises(ValueError, match=rf"'{name}' expected 'x' to be "
+                           r"one tensor.*bipartite inputs are not supported"):
+            conv((x, x), EDGE_INDEX)
+        if name != 'LGCNConv':
+            with pytest.raises(ValueError, match=rf"'{name}' expected "
+                               r"'return_regularizer' to be a bool \(got "
+                               r"Tensor\); only LGCNConv takes an "
+                               r"'edge_weight'"):
+                conv(x, EDGE_INDEX, torch.ones(EDGE_INDEX.size(1)))
+
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__
         with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "
