@@ -129,6 +129,13 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
     configs, overrides = _split_items(args.items)
     cfgs = [build_config(path, overrides) for path in configs]
     names = [cfg['name'] for cfg in cfgs]
+    for name in names:
+        # The name becomes a folder under --out and must stay there.
+        if not name or name in ('.', '..') or any(
+                sep in name for sep in ('/', '\\', os.sep)):
+            raise ValueError(f"run name {name!r} cannot be a folder name "
+                             f"under --out; give a name without path "
+                             f"separators (name=...)")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f'several configs resolve to the same run name '
@@ -206,7 +213,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pyg-hyper`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == 'train' and not any(
+            item.startswith('-') for item in extra):
+        # argparse stops collecting positionals at the first option, so
+        # 'train c.yaml --out d lr=0.1' would refuse 'lr=0.1'.
+        args.items += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

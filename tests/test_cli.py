@@ -55,6 +55,11 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys):
     assert "pyg-hyper: error: unknown config key 'optim.lrate'" in err
     assert "did you mean 'optim.lr'" in err
     assert 'Traceback' not in err
+    for bad in ('../escape', 'a/b', '..'):
+        assert main(['train', str(cfg), f'name={bad}', '--out',
+                     str(tmp_path)]) == 2
+        assert f"run name '{bad}' cannot be a folder name" in \
+            capsys.readouterr().err
     assert main(['train', 'seeds=1']) == 2
     assert 'at least one YAML config' in capsys.readouterr().err
     assert main(['aggregate', str(tmp_path / 'none')]) == 2
@@ -85,6 +90,13 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
     assert main(['train', str(cfg), 'epochs=7', '--dry-run']) == 0
     out = capsys.readouterr().out
     assert 'epochs: 7' in out and 'patience: 200' in out
+    # Overrides after an option count too (argparse alone refused them).
+    assert main(['train', str(cfg), '--dry-run', 'epochs=9', 'seeds=2']) == 0
+    out = capsys.readouterr().out
+    assert 'epochs: 9' in out and 'seeds: 2' in out
+    with pytest.raises(SystemExit):
+        main(['train', str(cfg), '--dry-run', '--bogus'])
+    assert 'unrecognized arguments: --bogus' in capsys.readouterr().err
     assert not (tmp_path / 'results').exists()
 
 
