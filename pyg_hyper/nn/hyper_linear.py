@@ -34,6 +34,8 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
+from pyg_hyper.utils.checks import check_positive_int
+
 __all__ = [
     'GENERATOR_INITS',
     'HyperLinear',
@@ -230,12 +232,9 @@ class HyperLinear(torch.nn.Module):
                  normalize_code: bool = False):
         super().__init__()
         check_generator_init(self.__class__.__name__, generator_init)
-        for name, value in (('in_channels', in_channels),
-                            ('out_channels', out_channels),
-                            ('hyper_channels', hyper_channels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{name}' must be a positive integer "
-                                 f"(got {value!r})")
+        check_positive_int(self.__class__.__name__, in_channels=in_channels,
+                           out_channels=out_channels,
+                           hyper_channels=hyper_channels)
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"'chunk_size' must be a positive integer or "
                              f"None (got {chunk_size!r})")

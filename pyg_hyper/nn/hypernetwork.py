@@ -21,6 +21,7 @@ from torch.nn import Parameter
 
 from pyg_hyper.nn.hyper_linear import HyperLinear
 from pyg_hyper.nn.radial import shifted_softplus
+from pyg_hyper.utils.checks import check_positive_int
 
 __all__ = ['FirstMessageCombiner', 'HyperNetwork', 'HyperMLP']
 
@@ -107,9 +108,9 @@ class HyperNetwork(torch.nn.Sequential):
     """
     def __init__(self, in_channels: int, hyper_channels: int,
                  num_layers: int = 2):
-        if num_layers < 1:
-            raise ValueError(f"'num_layers' of the hypernetwork must be at "
-                             f"least 1 (got {num_layers})")
+        check_positive_int('HyperNetwork', in_channels=in_channels,
+                           hyper_channels=hyper_channels,
+                           num_layers=num_layers)
         layers: List[torch.nn.Module] = []
         for i in range(num_layers):
             layers.append(
@@ -160,6 +161,9 @@ class HyperMLP(torch.nn.Module):
         if len(channel_list) < 2:
             raise ValueError(f"'channel_list' needs at least an input and an "
                              f"output width (got {channel_list})")
+        check_positive_int('HyperMLP', hyper_channels=hyper_channels,
+                           **{f'channel_list[{i}]': c
+                              for i, c in enumerate(channel_list)})
         acts = {'tanh': torch.tanh, 'relu': torch.relu,
                 'ssp': shifted_softplus}
         if act not in acts:

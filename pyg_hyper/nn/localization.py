@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.nn.inits import glorot
-from pyg_hyper.utils.checks import is_tracing
+from pyg_hyper.utils.checks import check_positive_int, is_tracing
 
 __all__ = [
     'FeatureNonzeros',
@@ -656,6 +656,9 @@ class NodeLocalization(torch.nn.Module):
                  negative_slope: float = 0.2, init: str = 'glorot'):
         super().__init__()
         self.init = _check_init(self.__class__.__name__, init)
+        check_positive_int(self.__class__.__name__, channels=channels)
+        if rank is not None:
+            check_positive_int(self.__class__.__name__, rank=rank)
         self.channels = channels
         self.rank = rank
         self.negative_slope = negative_slope
@@ -768,6 +771,8 @@ class EdgeLocalization(torch.nn.Module):
                  negative_slope: float = 0.2, init: str = 'glorot'):
         super().__init__()
         self.init = _check_init(self.__class__.__name__, init)
+        check_positive_int(self.__class__.__name__, in_channels=in_channels,
+                           out_channels=out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.negative_slope = negative_slope

@@ -109,7 +109,8 @@ def test_bad_input():
         lin(torch.randn(5, 4), torch.randn(5, 3))
     with pytest.raises(ValueError, match='same number of rows'):
         lin(torch.randn(5, 4), torch.randn(4, 2))
-    with pytest.raises(ValueError, match="'hyper_channels' must be"):
+    with pytest.raises(ValueError, match="'HyperLinear' needs a positive integer "
+                       "'hyper_channels' \\(got 0\\)"):
         HyperLinear(4, 3, 0)
     with pytest.raises(ValueError, match="'chunk_size' must be"):
         HyperLinear(4, 3, 2, chunk_size=0)

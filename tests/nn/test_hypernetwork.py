@@ -38,7 +38,8 @@ def test_hypernetwork_is_tanh_mlp():
     assert z.shape == (5, 4)
     assert z.abs().max() <= 1.0  # tanh code
     assert sum(isinstance(m, torch.nn.Linear) for m in f) == 2
-    with pytest.raises(ValueError, match='at least 1'):
+    with pytest.raises(ValueError, match="'HyperNetwork' needs a positive "
+                       "integer 'num_layers' \\(got 0\\)"):
         HyperNetwork(6, 4, num_layers=0)
 
 
@@ -58,3 +59,17 @@ def test_hyper_mlp_bad_input():
         HyperMLP([3], 2)
     with pytest.raises(ValueError, match="Unknown activation 'gelu'"):
         HyperMLP([3, 2], 2, act='gelu')
+
+
+@pytest.mark.parametrize('make,match', [
+    (lambda: HyperNetwork(0, 4), "'HyperNetwork' needs a positive integer "
+                                 "'in_channels' \\(got 0\\)"),
+    (lambda: HyperMLP([4, 0, 2], 3), "'HyperMLP' needs a positive integer "
+                                     "'channel_list\\[1\\]' \\(got 0\\)"),
+    (lambda: HyperMLP([4, 2], 0), "'HyperMLP' needs a positive integer "
+                                  "'hyper_channels' \\(got 0\\)"),
+])
+def test_zero_sizes_are_refused(make, match):
+    # They used to build modules with empty weights that failed later.
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -339,3 +339,16 @@ def test_weight_dropout_mask_is_a_fair_deterministic_hash():
     assert abs(float(((mask > 0) == other).float().mean()) - 0.52) < 0.01
     torch.manual_seed(0)
     assert WeightDropout.draw(0.4) != WeightDropout.draw(0.4)
+
+
+def test_zero_sizes_are_refused():
+    from pyg_hyper.nn import EdgeLocalization, NodeLocalization
+    with pytest.raises(ValueError, match="'NodeLocalization' needs a "
+                       "positive integer 'rank' \\(got 0\\)"):
+        NodeLocalization(5, rank=0)
+    with pytest.raises(ValueError, match="'NodeLocalization' needs a "
+                       "positive integer 'channels' \\(got 0\\)"):
+        NodeLocalization(0)
+    with pytest.raises(ValueError, match="'EdgeLocalization' needs a "
+                       "positive integer 'in_channels' \\(got 0\\)"):
+        EdgeLocalization(0, 3)

@@ -15,7 +15,12 @@ from torch_geometric.nn import (
 from torch_geometric.typing import Adj, OptTensor
 
 from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
-from pyg_hyper.utils.checks import check_batch, check_channels, check_edge_attr
+from pyg_hyper.utils.checks import (
+    check_batch,
+    check_channels,
+    check_edge_attr,
+    check_positive_int,
+)
 
 READOUTS = ('last', 'layers')
 POOLS = {
@@ -118,9 +123,9 @@ class HyperGIN(torch.nn.Module):
         if pool not in POOLS:
             raise ValueError(f"Unknown pooling '{pool}' (expected one of "
                              f"{sorted(POOLS)})")
-        if num_layers < 1:
-            raise ValueError(f"'num_layers' must be at least 1 "
-                             f"(got {num_layers})")
+        check_positive_int('HyperGIN', in_channels=in_channels,
+                           hidden_channels=hidden_channels,
+                           out_channels=out_channels, num_layers=num_layers)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.out_channels = out_channels

@@ -10,7 +10,11 @@ from torch_geometric.typing import Adj, OptTensor
 
 from pyg_hyper.nn.conv.hyper_gin_conv import HyperGINConv
 from pyg_hyper.nn.models.hyper_gin import POOLS
-from pyg_hyper.utils.checks import check_batch, is_tracing
+from pyg_hyper.utils.checks import (
+    check_batch,
+    check_positive_int,
+    is_tracing,
+)
 
 CONVS = ('gin', 'hyper_gin')
 JKS = ('last', 'sum')
@@ -222,6 +226,15 @@ class OGBMolGNN(torch.nn.Module):
             # with a virtual node to update.
             raise ValueError(f"'{name}' needs 'num_layers' >= 2 "
                              f"(got {num_layers})")
+        check_positive_int(name, num_tasks=num_tasks, emb_dim=emb_dim)
+        for dims in (atom_feature_dims, bond_feature_dims):
+            if dims is not None:
+                if len(dims) == 0:
+                    raise ValueError(f"'{name}' needs at least one feature "
+                                     f"column in 'atom_feature_dims' and "
+                                     f"'bond_feature_dims' (got {dims!r})")
+                check_positive_int(name, **{f'feature_dims[{i}]': d
+                                            for i, d in enumerate(dims)})
         self.num_tasks = num_tasks
         self.conv = conv
         self.num_layers = num_layers

@@ -127,7 +127,8 @@ def test_bad_arguments():
         HyperGIN(5, 8, 1, readout='mean')
     with pytest.raises(ValueError, match="Unknown pooling 'avg'"):
         HyperGIN(5, 8, 1, pool='avg')
-    with pytest.raises(ValueError, match="'num_layers' must be at least 1"):
+    with pytest.raises(ValueError, match="'HyperGIN' needs a positive "
+                       "integer 'num_layers' \\(got 0\\)"):
         HyperGIN(5, 8, 1, num_layers=0)
 
 

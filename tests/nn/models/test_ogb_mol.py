@@ -141,6 +141,18 @@ def test_bad_arguments():
         OGBMolGNN(1, pool='attention')
     with pytest.raises(ValueError, match="'num_layers' >= 2"):
         OGBMolGNN(1, num_layers=1)
+    with pytest.raises(ValueError, match="positive integer 'num_tasks' "
+                       r"\(got 0\)"):
+        OGBMolGNN(0)
+    with pytest.raises(ValueError, match="positive integer 'emb_dim'"):
+        OGBMolGNN(1, emb_dim=0)
+    with pytest.raises(ValueError, match='at least one feature column'):
+        OGBMolGNN(1, atom_feature_dims=[])
+    with pytest.raises(ValueError, match=r"'feature_dims\[1\]' \(got 0\)"):
+        OGBMolGNN(1, bond_feature_dims=[5, 0, 2])
+    with pytest.raises(ValueError, match="'HyperGINConv' needs a positive "
+                       "integer 'hidden_channels' \\(got 0\\)"):
+        OGBMolGNN(1, conv='hyper_gin', hyper_hidden_channels=0)
 
 
 @pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
