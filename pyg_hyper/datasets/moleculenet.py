@@ -121,7 +121,14 @@ def scaffold_split(smiles: Sequence[str], frac_train: float = 0.8,
     from rdkit import rdBase
     with rdBase.BlockLogs():
         for i, s in enumerate(smiles):
-            groups.setdefault(_murcko_scaffold(s), []).append(i)
+            try:
+                scaffold = _murcko_scaffold(s)
+            except ValueError:  # rdkit's bare 'No molecule provided'
+                raise ValueError(f"scaffold_split got an invalid SMILES at "
+                                 f"index {i}: {s!r}; drop or fix it first "
+                                 f"(the CSV loader counts and reports "
+                                 f"them)") from None
+            groups.setdefault(scaffold, []).append(i)
     # Largest group first; among equal sizes, the group whose first molecule
     # comes later goes first (this is what ``reverse=True`` on the
     # (size, first index) key of OGB's splitter does).

@@ -111,6 +111,13 @@ def inner_split(train_index: Tensor, labels: Tensor, val_fraction: float,
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"'val_fraction' must be in (0, 1) "
                          f"(got {val_fraction})")
+    if train_index.numel() == 0:
+        raise ValueError("'inner_split' got an empty training fold")
+    if int(train_index.min()) < 0 or \
+            int(train_index.max()) >= labels.numel():
+        raise ValueError(f"'inner_split' got training indices out of range "
+                         f"for {labels.numel()} labels (largest "
+                         f"{int(train_index.max())})")
     gen = torch.Generator().manual_seed(seed)
     fold_labels = labels[train_index]
     train: List[Tensor] = []

@@ -2,6 +2,7 @@ r"""PyG's :class:`~torch_geometric.datasets.TUDataset`, offline."""
 import os.path as osp
 from typing import Any, List
 
+import numpy as np
 from torch_geometric.datasets import TUDataset
 
 __all__ = ['REQUIRED_TU_FILES', 'load_tu_dataset']
@@ -36,4 +37,38 @@ def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
             f"TU dataset '{name}' is missing raw files in '{raw_dir}': "
             f"{', '.join(missing)} (nothing is downloaded; copy the TU "
             f"Dortmund files there)")
+    if not osp.isdir(osp.join(root, name, 'processed')):
+        # PyG's reader accepts inconsistent files and fails later, when a
+        # graph is indexed; checked once, before processing.
+        _check_consistent(raw_dir, name)
     return TUDataset(root, name, **kwargs)
+
+
+def _read_ints(path: str) -> np.ndarray:
+    with open(path) as f:
+        text = f.read().replace(',', ' ')
+    return np.array(text.split(), dtype=np.int64)
+
+
+def _check_consistent(raw_dir: str, name: str) -> None:
+    indicator = _read_ints(osp.join(raw_dir, f'{name}_graph_indicator.txt'))
+    num_nodes = indicator.size
+    num_graphs = int(indicator.max()) if num_nodes else 0
+    labels_path = osp.join(raw_dir, f'{name}_graph_labels.txt')
+    with open(labels_path) as f:
+        num_labels = sum(1 for line in f if line.strip())
+    problems = []
+    if num_labels != num_graphs:
+        problems.append(f'{osp.basename(labels_path)} has {num_labels} '
+                        f'labels for the {num_graphs} graphs of '
+                        f'{name}_graph_indicator.txt')
+    edges = _read_ints(osp.join(raw_dir, f'{name}_A.txt'))
+    if edges.size % 2:
+        problems.append(f'{name}_A.txt does not hold pairs of node indices')
+    elif edges.size and (edges.min() < 1 or edges.max() > num_nodes):
+        problems.append(f'{name}_A.txt has node indices from {edges.min()} '
+                        f'to {edges.max()}, expected 1 to {num_nodes} (one '
+                        f'per line of {name}_graph_indicator.txt)')
+    if problems:
+        raise ValueError(f"TU dataset '{name}' has inconsistent raw files in "
+                         f"'{raw_dir}': {'; '.join(problems)}")

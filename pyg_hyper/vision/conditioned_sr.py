@@ -14,6 +14,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_positive_int,
     check_shape,
 )
 from pyg_hyper.vision.functional import batched_conv2d
@@ -90,6 +91,12 @@ class ConditionedSR(torch.nn.Module):
             raise ValueError(f"'ConditionedSR' expects two hidden widths and "
                              f"three filter sizes (got {list(hidden_channels)}"
                              f" and {list(filter_sizes)})")
+        check_positive_int(
+            'ConditionedSR', in_channels=in_channels,
+            **{f'hidden_channels[{i}]': c
+               for i, c in enumerate(hidden_channels)})
+        if hyper_channels is not None:
+            check_positive_int('ConditionedSR', hyper_channels=hyper_channels)
         for f in filter_sizes:
             check_kernel_size('ConditionedSR', f, name='filter_sizes',
                               odd=True)

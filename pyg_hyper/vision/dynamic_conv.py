@@ -12,6 +12,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_positive_int,
 )
 from pyg_hyper.vision.functional import depthwise_batched_conv2d
 
@@ -106,6 +107,10 @@ class FilterNetworkB(torch.nn.Module):
         if num_layers < 1:
             raise ValueError(f"'FilterNetworkB' needs at least one layer "
                              f"(got num_layers={num_layers})")
+        check_positive_int('FilterNetworkB', in_channels=in_channels,
+                           kernel_size=kernel_size,
+                           hidden_channels=hidden_channels,
+                           num_layers=num_layers)
         self.kernel_size = kernel_size
         layers = []
         for i in range(num_layers):
@@ -183,6 +188,9 @@ class DynamicConv2d(torch.nn.Module):
             raise ValueError(f"'DynamicConv2d' needs 1 <= frame_channels <= "
                              f"in_channels (got frame_channels="
                              f"{frame_channels}, in_channels={in_channels})")
+        check_positive_int('DynamicConv2d', in_channels=in_channels,
+                           hidden_channels=hidden_channels,
+                           frame_channels=frame_channels)
         self.in_channels = in_channels
         self.kernel_size = k
         self.frame_channels = frame_channels

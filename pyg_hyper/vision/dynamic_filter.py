@@ -22,6 +22,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_fits,
     check_kernel_size,
     check_padding_mode,
+    check_positive_int,
 )
 from pyg_hyper.vision.functional import depthwise_batched_conv2d
 
@@ -196,6 +197,8 @@ class FilterGenerator(torch.nn.Module):
     def __init__(self, in_channels: int, kernel_size: int,
                  hidden_channels: int = 32, local: bool = True):
         super().__init__()
+        check_positive_int('FilterGenerator', in_channels=in_channels,
+                           hidden_channels=hidden_channels)
         self.in_channels = in_channels
         self.kernel_size = check_kernel_size('FilterGenerator', kernel_size,
                                              odd=True, square=True)[0]
@@ -269,6 +272,9 @@ class DynamicFilterNetwork(torch.nn.Module):
                              f"frame_channels <= in_channels (got "
                              f"frame_channels={frame_channels}, "
                              f"in_channels={in_channels})")
+        check_positive_int('DynamicFilterNetwork', in_channels=in_channels,
+                           hidden_channels=hidden_channels,
+                           frame_channels=frame_channels)
         self.frame_channels = frame_channels
         self.generator = FilterGenerator(in_channels, kernel_size,
                                          hidden_channels, local)

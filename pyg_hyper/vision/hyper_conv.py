@@ -14,6 +14,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_fits,
     check_kernel_size,
     check_padding_mode,
+    check_positive_int,
 )
 
 __all__ = ['kernel_coordinates', 'HyperConv2d']
@@ -77,6 +78,10 @@ class HyperConv2d(torch.nn.Module):
                  hidden_channels: int = 16, latent_channels: int = 4,
                  bias: bool = True, padding_mode: str = 'zeros'):
         super().__init__()
+        check_positive_int('HyperConv2d', in_channels=in_channels,
+                           out_channels=out_channels,
+                           hidden_channels=hidden_channels,
+                           latent_channels=latent_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = check_kernel_size('HyperConv2d', kernel_size,

@@ -27,6 +27,7 @@ from pyg_hyper.utils.checks import (
     check_image,
     check_kernel_fits,
     check_kernel_size,
+    check_positive_int,
 )
 
 __all__ = [
@@ -94,6 +95,10 @@ class StaticHyperNetwork(torch.nn.Module):
     def __init__(self, z_dim: int, in_channels: int, out_channels: int,
                  kernel_size: int, hidden_dim: Optional[int] = None):
         super().__init__()
+        check_positive_int('StaticHyperNetwork', z_dim=z_dim,
+                           in_channels=in_channels, out_channels=out_channels)
+        if hidden_dim is not None:
+            check_positive_int('StaticHyperNetwork', hidden_dim=hidden_dim)
         self.z_dim = z_dim
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -181,6 +186,10 @@ class StaticHyperConv2d(torch.nn.Module):
                  z_dim: int = 4, hypernet: Optional[StaticHyperNetwork] = None,
                  padding: Union[int, str] = 'same', bias: bool = True):
         super().__init__()
+        # z_dim is only used to build the layer's own hypernetwork.
+        check_positive_int('StaticHyperConv2d', in_channels=in_channels,
+                           out_channels=out_channels,
+                           **({'z_dim': z_dim} if hypernet is None else {}))
         if hypernet is None:
             hypernet = StaticHyperNetwork(z_dim, in_channels, out_channels,
                                           kernel_size)
@@ -284,6 +293,10 @@ class HyperLSTMCell(torch.nn.Module):
     def __init__(self, input_size: int, hidden_size: int,
                  hyper_hidden_size: int = 16, hyper_embedding_size: int = 4):
         super().__init__()
+        check_positive_int('HyperLSTMCell', input_size=input_size,
+                           hidden_size=hidden_size,
+                           hyper_hidden_size=hyper_hidden_size,
+                           hyper_embedding_size=hyper_embedding_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.hyper_hidden_size = hyper_hidden_size
@@ -387,6 +400,10 @@ class HyperLSTM(torch.nn.Module):
     def __init__(self, input_size: int, hidden_size: int,
                  hyper_hidden_size: int = 16, hyper_embedding_size: int = 4):
         super().__init__()
+        check_positive_int('HyperLSTM', input_size=input_size,
+                           hidden_size=hidden_size,
+                           hyper_hidden_size=hyper_hidden_size,
+                           hyper_embedding_size=hyper_embedding_size)
         self.cell = HyperLSTMCell(input_size, hidden_size, hyper_hidden_size,
                                   hyper_embedding_size)
 

@@ -29,6 +29,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_fits,
     check_kernel_size,
     check_padding_mode,
+    check_positive_int,
 )
 from pyg_hyper.vision.functional import batched_conv2d
 
@@ -43,6 +44,14 @@ __all__ = [
 ]
 
 IntList = Union[int, Sequence[int]]
+
+
+def _entries(name: str, value) -> dict:
+    # Keyword arguments for check_positive_int: the value itself, or each
+    # entry of a list as 'name[i]'.
+    if isinstance(value, (list, tuple)):
+        return {f'{name}[{i}]': v for i, v in enumerate(value)}
+    return {name: value}
 
 
 def divide_signal(channels: int, weight_counts: Sequence[int],
@@ -158,6 +167,8 @@ class _MetaBlock(torch.nn.Module):
                  padding_mode: str):
         super().__init__()
         owner = self.__class__.__name__
+        check_positive_int(owner, in_channels=in_channels,
+                           out_channels=out_channels)
         self.kernel_size = check_kernel_size(owner, kernel_size, odd=True,
                                              square=True)[0]
         check_padding_mode(owner, padding_mode)
@@ -213,6 +224,7 @@ class HyperPatchConv2d(_MetaBlock):
                  kernel_size: int = 1, groups: int = 1,
                  padding_mode: str = 'reflect'):
         super().__init__(in_channels, out_channels, kernel_size, padding_mode)
+        check_positive_int('HyperPatchConv2d', groups=groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"'HyperPatchConv2d' needs in_channels and "
                              f"out_channels divisible by groups (got "
@@ -366,6 +378,8 @@ class ContextHead(torch.nn.Module):
                              f"channels (got {in_channels})")
         if levels < 1:
             raise ValueError(f"'ContextHead' needs levels >= 1 (got {levels})")
+        check_positive_int('ContextHead', in_channels=in_channels,
+                           levels=levels)
         half = in_channels // 2
         self.in_channels = in_channels
         self.levels = levels
@@ -471,6 +485,13 @@ class HyperSegDecoder(torch.nn.Module):
             raise ValueError(f"'HyperSegDecoder' needs one skip feature per "
                              f"level (got {len(skip_channels)} skip channels "
                              f"for {levels} levels)")
+        check_positive_int('HyperSegDecoder',
+                           **_entries('skip_channels', list(skip_channels)),
+                           signal_channels=signal_channels,
+                           **_entries('level_channels', list(level_channels)),
+                           num_classes=num_classes,
+                           **_entries('kernel_sizes', kernel_sizes),
+                           **_entries('weight_groups', weight_groups))
         kernel_sizes = _as_list(kernel_sizes, levels, 'kernel_sizes')
         groups = _as_list(weight_groups, levels + 1, 'weight_groups')
         min_unit = max(groups)
@@ -596,6 +617,12 @@ class HyperSeg(torch.nn.Module):
                  expand_ratio: float = 1, weight_groups: IntList = 1,
                  context_levels: int = 2, static_base: bool = False):
         super().__init__()
+        check_positive_int('HyperSeg',
+                           **_entries('feat_channels', list(feat_channels)),
+                           in_channels=in_channels, num_classes=num_classes,
+                           **_entries('level_channels', list(level_channels)),
+                           **_entries('kernel_sizes', kernel_sizes),
+                           **_entries('weight_groups', weight_groups))
         levels = len(level_channels)
         skips = ([in_channels] + list(feat_channels[:-1]))[::-1]
         if levels > len(skips):

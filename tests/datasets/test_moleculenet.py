@@ -145,3 +145,6 @@ def test_scaffold_split_keeps_scaffolds_together():
     assert part_of[3] == part_of[6]
     with pytest.raises(ValueError, match='frac_train'):
         scaffold_split(smiles, frac_train=1.5)
+    with pytest.raises(ValueError, match="invalid SMILES at index 1: "
+                       "'not-a-smiles'"):
+        scaffold_split(['CCO', 'not-a-smiles'])

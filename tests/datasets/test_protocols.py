@@ -51,6 +51,11 @@ def test_inner_split_is_stratified_and_reproducible():
     assert not torch.equal(va, va3)
     with pytest.raises(ValueError, match=r"'val_fraction' must be in \(0, 1\)"):
         inner_split(train_index, labels, 1.0, seed=0)
+    with pytest.raises(ValueError, match='empty training fold'):
+        inner_split(train_index[:0], labels, 0.2, seed=0)
+    with pytest.raises(ValueError, match=r'out of range for 10 labels '
+                       r'\(largest 38\)'):
+        inner_split(train_index, labels[:10], 0.2, seed=0)
 
 
 def test_stratified_folds_partition():

@@ -21,3 +21,22 @@ def test_missing_files_are_listed(shared_data, tmp_path):
                        match='MUTAG_graph_indicator.txt, '
                        'MUTAG_graph_labels.txt'):
         load_tu_dataset(str(tmp_path), 'MUTAG')
+
+
+def test_inconsistent_files_are_named(shared_data, tmp_path):
+    # PyG's reader accepted these and failed later, on indexing a graph.
+    for case in ('labels', 'edges'):
+        root = tmp_path / case
+        shutil.copytree(shared_data / 'TUDataset' / 'MUTAG', root / 'MUTAG')
+        raw = root / 'MUTAG' / 'raw'
+        if case == 'labels':
+            lines = (raw / 'MUTAG_graph_labels.txt').read_text().split()
+            (raw / 'MUTAG_graph_labels.txt').write_text('\n'.join(lines[:2]))
+            match = r'MUTAG_graph_labels.txt has 2 labels for the 188 graphs'
+        else:
+            with open(raw / 'MUTAG_A.txt', 'a') as f:
+                f.write('1, 99999\n')
+            match = r'MUTAG_A.txt has node indices from 1 to 99999, ' \
+                    r'expected 1 to 3371'
+        with pytest.raises(ValueError, match=match):
+            load_tu_dataset(str(root), 'MUTAG')
