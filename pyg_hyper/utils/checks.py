@@ -48,13 +48,25 @@ def is_tracing() -> bool:
 
 
 def check_channels(owner: str, name: str, t: Optional[Tensor],
-                   channels: int) -> None:
-    """Checks that :obj:`t` is a 2-D tensor with :obj:`channels` columns."""
+                   channels: int,
+                   dtype: Optional[torch.dtype] = None) -> None:
+    """Checks that :obj:`t` is a 2-D tensor with :obj:`channels` columns
+    and, if :obj:`dtype` is given (the layer's parameters'), of that
+    floating-point dtype; under autocast any floating dtype passes, since
+    the products cast it."""
     if t is None:
         return
     if t.dim() != 2 or t.size(-1) != channels:
         raise ValueError(f"'{owner}' expected '{name}' of shape "
                          f"[num_rows, {channels}] (got {list(t.shape)})")
+    if dtype is None or t.dtype == dtype:
+        return
+    if not t.is_floating_point() or \
+            not torch.is_autocast_enabled(t.device.type):
+        raise ValueError(f"'{owner}' expected '{name}' of its parameters' "
+                         f"dtype {dtype} (got {t.dtype}); convert the input "
+                         f"(e.g. '{name}.to({dtype})') or the module "
+                         f"(e.g. '.to({t.dtype})')")
 
 
 def check_edge_index(owner: str, edge_index, num_src: int,

@@ -47,11 +47,11 @@ IntList = Union[int, Sequence[int]]
 
 
 def _entries(name: str, value) -> dict:
-    # Keyword arguments for check_positive_int: the value itself, or each
-    # entry of a list as 'name[i]'.
-    if isinstance(value, (list, tuple)):
-        return {f'{name}[{i}]': v for i, v in enumerate(value)}
-    return {name: value}
+    # Keyword arguments for check_positive_int: a single value as 'name', the
+    # entries of a sequence as 'name[i]' (scalars as in _as_list).
+    if isinstance(value, (int, float)):
+        return {name: value}
+    return {f'{name}[{i}]': v for i, v in enumerate(value)}
 
 
 def divide_signal(channels: int, weight_counts: Sequence[int],
@@ -486,9 +486,9 @@ class HyperSegDecoder(torch.nn.Module):
                              f"level (got {len(skip_channels)} skip channels "
                              f"for {levels} levels)")
         check_positive_int('HyperSegDecoder',
-                           **_entries('skip_channels', list(skip_channels)),
+                           **_entries('skip_channels', skip_channels),
                            signal_channels=signal_channels,
-                           **_entries('level_channels', list(level_channels)),
+                           **_entries('level_channels', level_channels),
                            num_classes=num_classes,
                            **_entries('kernel_sizes', kernel_sizes),
                            **_entries('weight_groups', weight_groups))
@@ -618,9 +618,9 @@ class HyperSeg(torch.nn.Module):
                  context_levels: int = 2, static_base: bool = False):
         super().__init__()
         check_positive_int('HyperSeg',
-                           **_entries('feat_channels', list(feat_channels)),
+                           **_entries('feat_channels', feat_channels),
                            in_channels=in_channels, num_classes=num_classes,
-                           **_entries('level_channels', list(level_channels)),
+                           **_entries('level_channels', level_channels),
                            **_entries('kernel_sizes', kernel_sizes),
                            **_entries('weight_groups', weight_groups))
         levels = len(level_channels)

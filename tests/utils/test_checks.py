@@ -101,3 +101,19 @@ def test_image_and_kernel_checks():
         check_kernel_fits('L', (9, 9), 8, 8)
     with pytest.raises(ValueError, match='wrap'):
         check_padding_mode('L', 'wrap')
+
+
+def test_check_channels_dtype():
+    x = torch.zeros(3, 4, dtype=torch.float64)
+    check_channels('L', 'x', x, 4, torch.float64)
+    with pytest.raises(ValueError, match=r"'L' expected 'x' of its "
+                       r"parameters' dtype torch.float32 \(got torch.float64\)"
+                       r"; convert the input"):
+        check_channels('L', 'x', x, 4, torch.float32)
+    with pytest.raises(ValueError, match=r"\(got torch.int64\)"):
+        check_channels('L', 'x', x.long(), 4, torch.float32)
+    # Under autocast the products cast floating inputs themselves.
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        check_channels('L', 'x', x, 4, torch.float32)
+        with pytest.raises(ValueError, match=r"\(got torch.int64\)"):
+            check_channels('L', 'x', x.long(), 4, torch.float32)

@@ -246,8 +246,9 @@ class HyperGINConv(MessagePassing):
         if isinstance(x, Tensor):
             x = (x, x)
         name = self.__class__.__name__
-        check_channels(name, 'x', x[0], self.in_channels)
-        check_channels(name, 'x', x[1], self.in_channels)
+        dtype = self.nn.lins[0].weight.dtype
+        check_channels(name, 'x', x[0], self.in_channels, dtype)
+        check_channels(name, 'x', x[1], self.in_channels, dtype)
         num_src = x[0].size(0)
         num_dst = x[1].size(0) if x[1] is not None else num_src
         if size is not None:

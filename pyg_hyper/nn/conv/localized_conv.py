@@ -148,7 +148,7 @@ class LocalizedConv(MessagePassing):
                              f"shape [num_nodes, {self.in_channels}]; "
                              f"bipartite inputs are not supported because "
                              f"the context needs a square adjacency")
-        check_channels(name, 'x', x, self.in_channels)
+        check_channels(name, 'x', x, self.in_channels, self.weight.dtype)
         num_nodes = x.size(0)
         check_edge_index(name, edge_index, num_nodes, num_nodes)
         if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):

@@ -117,7 +117,7 @@ class NMPEdgeConv(MessagePassing):
     def _check_inputs(self, x: Tensor, edge_index: Tensor,
                       edge_attr: Tensor) -> None:
         name = self.__class__.__name__
-        check_channels(name, 'x', x, self.channels)
+        check_channels(name, 'x', x, self.channels, self.filter1.weight.dtype)
         check_edge_index(name, edge_index, x.size(0), x.size(0))
         if not isinstance(edge_index, Tensor) or edge_index.is_sparse:
             raise ValueError(f"'{name}' needs 'edge_index' as a [2, "

@@ -352,6 +352,15 @@ class LocalizedConvContract:
                                r"'edge_weight'"):
                 conv(x, EDGE_INDEX, torch.ones(EDGE_INDEX.size(1)))
 
+    def test_wrong_dtype_is_named(self):
+        # A float64 input used to end in torch's 'mat1 and mat2 must have
+        # the same dtype' from deep inside the layer.
+        name = type(self.make()).__name__
+        with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of its "
+                           r"parameters' dtype torch.float32 \(got "
+                           r"torch.float64\)"):
+            self.make()(features(5, dtype=torch.float64), EDGE_INDEX)
+
     def test_wrong_feature_width(self):
         name = type(self.make()).__name__
         with pytest.raises(ValueError, match=rf"'{name}' expected 'x' of "

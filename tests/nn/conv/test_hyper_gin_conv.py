@@ -207,6 +207,10 @@ def test_bad_input():
         HyperGINConv(16, 32)(x, EDGE_INDEX, edge_attr)
     with pytest.raises(ValueError, match="needs 'first_message'"):
         HyperGINConv(16, 32, first_channels=8)(x, EDGE_INDEX)
+    for bad in (x.double(), x.long()):
+        with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "
+                           rf"torch.float32 \(got {bad.dtype}\)"):
+            conv(bad, EDGE_INDEX, edge_attr)
 
 
 def test_sparse_adjacency_edge_features_are_its_values():

@@ -129,6 +129,9 @@ def test_nmp_edge_conv_bad_input():
         conv(x, adj, edge_attr)
     with pytest.raises(ValueError, match="positive integer 'channels'"):
         NMPEdgeConv(0, edge_dim=6)
+    with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "
+                       r"torch.float32 \(got torch.float64\)"):
+        conv(x.double(), edge_index, edge_attr)
     with pytest.raises(ValueError, match="positive integer 'edge_channels' "
                        r"\(got -1\)"):
         NMPEdgeConv(8, edge_dim=6, edge_channels=-1)
