@@ -36,6 +36,21 @@ class ConfigError(ValueError):
     """
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of repeated keys; a config that sets
+    ``epochs`` twice is a mistake to report, not a choice to guess."""
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice",
+                    key_node.start_mark)
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
     """Reads a YAML config, following ``base:`` links (relative paths)."""
     return _load_yaml(os.path.abspath(path), seen=())
@@ -49,7 +64,7 @@ def _load_yaml(path: str, seen: tuple) -> Dict[str, Any]:
         raise ConfigError(f"config file '{path}' does not exist")
     with open(path) as f:
         try:
-            cfg = yaml.safe_load(f)
+            cfg = yaml.load(f, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
             raise ConfigError(f"config file '{path}' is not valid YAML: "
                               f"{e}") from None

@@ -76,6 +76,12 @@ def test_load_yaml_errors(tmp_path):
     (tmp_path / 'cyc.yaml').write_text('base: cyc.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):
         load_yaml(str(tmp_path / 'cyc.yaml'))
+    # PyYAML alone keeps the last of repeated keys, silently.
+    (tmp_path / 'dup.yaml').write_text('epochs: 10\nmodel:\n  a: 1\n'
+                                       '  a: 2\n')
+    with pytest.raises(ConfigError, match=r"key 'a' is given twice\s+in "
+                       r"\".*dup.yaml\", line 4"):
+        load_yaml(str(tmp_path / 'dup.yaml'))
 
 
 def test_build_config_merges_runner_task_file_overrides(toy_config):
