@@ -85,6 +85,9 @@ class WeightDropout(NamedTuple):
 
     @classmethod
     def draw(cls, p: float) -> 'WeightDropout':
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"'WeightDropout' expected a probability 'p' in "
+                             f"[0, 1) (got {p})")
         return cls(p, int(torch.randint(0, _HASH_PRIME, ())))
 
     def mask(self, entry: Tensor, out_channels: int,

@@ -45,6 +45,10 @@ def separable_dynamic_conv2d(x: Tensor, vertical: Tensor,
         torch.Tensor: :obj:`[B, C, H, W]`.
     """
     kv, kh = vertical.size(-1), horizontal.size(-1)
+    if kv % 2 == 0 or kh % 2 == 0:
+        # 'Same' padding needs a centre tap: an even kernel grew the image.
+        raise ValueError(f"'separable_dynamic_conv2d' expected odd kernel "
+                         f"lengths (got vertical {kv}, horizontal {kh})")
     x = depthwise_batched_conv2d(x, vertical[:, :, None], padding=(kv // 2, 0))
     return depthwise_batched_conv2d(x, horizontal[:, None, :],
                                     padding=(0, kh // 2))

@@ -353,6 +353,13 @@ class HyperLSTMCell(torch.nn.Module):
             zeros = x.new_zeros(x.size(0), self.hidden_size)
             hyper_zeros = x.new_zeros(x.size(0), self.hyper_hidden_size)
             state = (zeros, zeros, hyper_zeros, hyper_zeros)
+        if not isinstance(state, (tuple, list)) or len(state) != 4:
+            raise ValueError(
+                "'HyperLSTMCell' expected 'state' to be the 4-tuple "
+                "(h, c, hyper_h, hyper_c) it returned at the previous step "
+                "(the hyper cell's state rides along with the main one), "
+                f"got {type(state).__name__} of length "
+                f"{len(state) if isinstance(state, (tuple, list)) else '-'}")
         h, c, hyper_h, hyper_c = state
         hyper_h, hyper_c = self.hyper_cell(torch.cat([x, h], dim=-1),
                                            (hyper_h, hyper_c))

@@ -339,6 +339,10 @@ def test_weight_dropout_mask_is_a_fair_deterministic_hash():
     assert abs(float(((mask > 0) == other).float().mean()) - 0.52) < 0.01
     torch.manual_seed(0)
     assert WeightDropout.draw(0.4) != WeightDropout.draw(0.4)
+    for p in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match=rf"probability 'p' in \[0, 1\) "
+                           rf"\(got {p}\)"):
+            WeightDropout.draw(p)
 
 
 def test_zero_sizes_are_refused():

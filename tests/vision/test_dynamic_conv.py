@@ -20,6 +20,10 @@ def test_separable_equals_per_sample_outer_product_conv():
         kernel = torch.outer(v[b], h[b])[None, None].expand(2, 1, 5, 3)
         ref = F.conv2d(x[b:b + 1], kernel, padding=(2, 1), groups=2)
         assert torch.allclose(out[b:b + 1], ref, atol=1e-5)
+    # An even kernel has no centre tap and used to grow the image.
+    with pytest.raises(ValueError, match=r"odd kernel lengths \(got "
+                       r"vertical 4, horizontal 3\)"):
+        separable_dynamic_conv2d(x, torch.randn(3, 4), h)
 
 
 def test_dynamic_conv2d_softmax_kernels_and_reference():

@@ -148,6 +148,10 @@ def test_hyper_lstm_scalings_act_per_step():
     i, f, g, o = gates.chunk(4, -1)
     c_ref = f.sigmoid() * c0 + i.sigmoid() * g.tanh()
     assert torch.allclose(c, c_ref, atol=1e-6)
+    # A plain LSTM's (h, c) is not enough: the hyper cell's state too.
+    with pytest.raises(ValueError, match=r"'state' to be the 4-tuple \(h, c, "
+                       r"hyper_h, hyper_c\).*got tuple of length 2"):
+        cell(x, (h0, c0))
     assert torch.allclose(h, o.sigmoid() * c_ref.tanh(), atol=1e-6)
 
 
