@@ -219,8 +219,9 @@ class GINFormatDataset(InMemoryDataset):
     def fold(self, k: int) -> Tuple[Tensor, Tensor]:
         r"""The published split :obj:`k` in :obj:`0..9` (file
         :obj:`k + 1`): :obj:`(train_index, test_index)`."""
-        if not 0 <= k < NUM_FOLDS:
-            raise ValueError(f"fold must be in 0..{NUM_FOLDS - 1} (got {k})")
+        if isinstance(k, bool) or not isinstance(k, int) or \
+                not 0 <= k < NUM_FOLDS:
+            raise ValueError(f"fold must be in 0..{NUM_FOLDS - 1} (got {k!r})")
         return self._folds['train'][k], self._folds['test'][k]
 
     def __repr__(self) -> str:

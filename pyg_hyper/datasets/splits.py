@@ -78,6 +78,9 @@ def make_split(data: Data, split: str, seed: int = 0,
                 raise ValueError(f'split_index must be in [0, {k - 1}] '
                                  f'(got {split_index})')
             masks = [m[:, split_index] for m in masks]
+        elif split_index not in (None, 0):
+            raise ValueError(f"this dataset has one public split; "
+                             f"split_index must be 0 (got {split_index})")
     else:
         num_val = 500 if split == 'lgnn' else 100
         masks = [m.to(data.y.device) for m in

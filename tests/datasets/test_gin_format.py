@@ -48,6 +48,8 @@ def test_mutag_with_published_folds(shared_data, tmp_path):
     assert torch.equal(again._data.x, ds._data.x)
     with pytest.raises(ValueError, match='fold must be in 0..9'):
         ds.fold(10)
+    with pytest.raises(ValueError, match=r"fold must be in 0..9 \(got '1'\)"):
+        ds.fold('1')
 
 
 def test_degree_as_tag(shared_data, tmp_path):

@@ -46,6 +46,13 @@ def test_public_split_and_geom_gcn_columns():
     assert out.train_mask.shape == (10, ) and bool(out.train_mask[0])
     with pytest.raises(ValueError, match=r'split_index must be in \[0, 2\]'):
         make_split(data, 'public', split_index=3)
+    # One public split (Planetoid's): another index was silently ignored.
+    data.train_mask = data.val_mask = data.test_mask = data.train_mask[:, 2]
+    assert torch.equal(make_split(data, 'public').train_mask,
+                       data.train_mask)
+    with pytest.raises(ValueError, match=r'one public split; split_index '
+                       r'must be 0 \(got 5\)'):
+        make_split(data, 'public', split_index=5)
 
 
 def test_bad_split_requests():
