@@ -109,6 +109,12 @@ def _add_progress(p: argparse.ArgumentParser) -> None:
 def _split_items(items: Sequence[str]):
     configs = [i for i in items if '=' not in i]
     overrides = [i for i in items if '=' in i]
+    for item in configs:
+        if not os.path.isfile(item) and not item.endswith(('.yaml', '.yml')):
+            # 'data.name CiteSeer' (a space for '=') reads as two configs.
+            raise ValueError(f"'{item}' is neither a config file nor a "
+                             f"KEY=VALUE override (overrides are written "
+                             f"without spaces, e.g. data.name=CiteSeer)")
     if not configs:
         raise ValueError('train needs at least one YAML config file (got only '
                          f'overrides: {overrides})')

@@ -60,6 +60,9 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys):
                      str(tmp_path)]) == 2
         assert f"run name '{bad}' cannot be a folder name" in \
             capsys.readouterr().err
+    assert main(['train', str(cfg), 'data.name', 'CiteSeer']) == 2
+    assert "'data.name' is neither a config file nor a KEY=VALUE override" \
+        in capsys.readouterr().err
     assert main(['train', 'seeds=1']) == 2
     assert 'at least one YAML config' in capsys.readouterr().err
     assert main(['aggregate', str(tmp_path / 'none')]) == 2
