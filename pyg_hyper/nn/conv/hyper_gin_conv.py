@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.inits import reset
 from torch_geometric.typing import (
     Adj,
     OptPairTensor,
@@ -213,8 +214,10 @@ class HyperGINConv(MessagePassing):
         self.eps.data.fill_(self.initial_eps)
         if self.lin_edge is not None:
             self.lin_edge.reset_parameters()
-        if hasattr(self.edge_encoder, 'reset_parameters'):
-            self.edge_encoder.reset_parameters()
+        if self.edge_encoder is not None:
+            # PyG's reset() also reaches into containers without a
+            # reset_parameters() of their own (a Sequential, OGB's encoders).
+            reset(self.edge_encoder)
         self.combiner.reset_parameters()
         self.hyper.reset_parameters()
         self.nn.reset_parameters()
@@ -256,6 +259,12 @@ class HyperGINConv(MessagePassing):
         check_edge_index(name, edge_index, num_src, num_dst)
         edge_dim = self.edge_dim
         if self.edge_encoder is not None:
+            if not isinstance(edge_index, Tensor) or edge_index.is_sparse \
+                    or edge_index.layout != torch.strided:
+                raise ValueError(f"'{name}' was built with an "
+                                 f"'edge_encoder' and needs 'edge_index' as "
+                                 f"a [2, num_edges] tensor with raw features "
+                                 f"in 'edge_attr', not a sparse adjacency")
             if edge_attr is None:
                 raise ValueError(f"'{name}' was built with an "
                                  f"'edge_encoder' and needs 'edge_attr'")

@@ -188,6 +188,7 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         return (f'{self.__class__.__name__}({self.channels}, '
                 f'edge_dim={self.edge_dim}, '
                 f'edge_channels={self.edge_channels}, '
+                f'update_edge={self.update_edge}, '
                 f'hyper_channels={self.hyper_channels}, '
                 f'combine={self.combiner.mode}, '
                 f'edge_hyper={self.edge_hyper})')

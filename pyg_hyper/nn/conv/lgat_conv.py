@@ -158,4 +158,4 @@ class LGATConv(LocalizedConv):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, heads={self.heads}, '
-                f'{self._levels_repr()})')
+                f'concat={self.concat}, {self._levels_repr()})')

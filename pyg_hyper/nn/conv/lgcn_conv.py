@@ -78,6 +78,8 @@ class LGCNConv(LocalizedConv):
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`, and a
           scalar regularizer if :obj:`return_regularizer=True`
     """
+    takes_edge_weight = True
+
     def __init__(self, in_channels: int, out_channels: int,
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,

@@ -141,4 +141,7 @@ class LGINConv(LocalizedConv):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.out_channels}, {self._levels_repr()})')
+                f'{self.out_channels}, '
+                f'hidden_channels={self.hidden_channels}, '
+                f'train_eps={isinstance(self.eps, torch.nn.Parameter)}, '
+                f'{self._levels_repr()})')

@@ -75,6 +75,11 @@ class LocalizedConv(MessagePassing):
     structure-only bookkeeping of a call for the next ones with the same
     graph (see :class:`~pyg_hyper.nn.StructureCache`).
     """
+    #: Whether a sparse adjacency's values are edge weights (LGCN's, as in
+    #: GCN). Layers without an 'edge_weight' ignore them, so that an
+    #: adjacency and an edge_index of the same graph give the same output.
+    takes_edge_weight: bool = False
+
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
@@ -155,8 +160,8 @@ class LocalizedConv(MessagePassing):
             # A (transposed) adjacency stores [target, source].
             edge_index, value = to_edge_index(edge_index)
             edge_index = edge_index.flip(0)
-            if edge_weight is None and value.dim() == 1 and \
-                    value.is_floating_point():
+            if self.takes_edge_weight and edge_weight is None and \
+                    value.dim() == 1 and value.is_floating_point():
                 # An adjacency built from an edge_index holds float32 ones
                 # whatever the model's dtype; normalizing in float32 would
                 # cost a float64 model its precision.

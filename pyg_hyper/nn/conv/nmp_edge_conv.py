@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.utils import is_sparse
 
 from pyg_hyper.nn.radial import shifted_softplus
 from pyg_hyper.utils.checks import (
@@ -118,11 +119,13 @@ class NMPEdgeConv(MessagePassing):
                       edge_attr: Tensor) -> None:
         name = self.__class__.__name__
         check_channels(name, 'x', x, self.channels, self.filter1.weight.dtype)
-        check_edge_index(name, edge_index, x.size(0), x.size(0))
-        if not isinstance(edge_index, Tensor) or edge_index.is_sparse:
+        # Before check_edge_index, which reads an adjacency's size only;
+        # is_sparse() also covers CSR/CSC (Tensor.is_sparse is COO only).
+        if not isinstance(edge_index, Tensor) or is_sparse(edge_index):
             raise ValueError(f"'{name}' needs 'edge_index' as a [2, "
                              f"num_edges] tensor: its edge states are "
                              f"updated per edge")
+        check_edge_index(name, edge_index, x.size(0), x.size(0))
         check_edge_attr(name, edge_attr, self.edge_dim, edge_index.size(1))
 
     def update_edges(self, x: Tensor, edge_index: Tensor,

@@ -7,7 +7,8 @@ from .ign import (
     diag_offdiag_pool,
     equivariant_basis_2_to_2,
 )
-from .hyper_ign import HyperEquivariant2to2
+from .hyper_ign import HyperEquivariant2to2, graph_invariants
+from .ign_input import to_dense_ign_input
 
 __all__ = [
     'Equivariant2to2',
@@ -16,6 +17,8 @@ __all__ = [
     'HyperEquivariant2to2',
     'diag_offdiag_pool',
     'equivariant_basis_2_to_2',
+    'to_dense_ign_input',
+    'graph_invariants',
 ]
 
 classes = __all__

@@ -538,7 +538,12 @@ class Invariant2to0(DenseLayer):
         self.reset_parameters()
 
     def reset_parameters(self):
-        self.lin.reset_parameters()
+        # As its siblings: the official N(0, 2 / (D + S)) and a zero bias
+        # (nn.Linear's default would be a Kaiming weight and a random bias).
+        init_coefficients(self.lin.weight, self.in_channels,
+                          self.out_channels)
+        if self.lin.bias is not None:
+            torch.nn.init.zeros_(self.lin.bias)
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)

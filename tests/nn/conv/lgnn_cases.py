@@ -338,6 +338,23 @@ class LocalizedConvContract:
                            rf"integer 'node_rank' \(got {rank}\)"):
             self.make(node_rank=rank)
 
+    def test_weighted_sparse_adjacency(self):
+        # LGCN reads an adjacency's values as edge weights, as GCN does;
+        # the others take no edge weights and ignore them everywhere (they
+        # used to reach the node-level context only).
+        torch.manual_seed(0)
+        conv = self.make(node_rank=2).double().eval()
+        x = features(5, dtype=torch.float64)
+        weight = torch.rand(EDGE_INDEX.size(1), dtype=torch.float64) + 0.5
+        adj_t = to_torch_csc_tensor(EDGE_INDEX, weight,
+                                    size=(NUM_NODES, NUM_NODES)).t()
+        if conv.takes_edge_weight:
+            expected = conv(x, EDGE_INDEX, weight)
+            assert not torch.allclose(expected, conv(x, EDGE_INDEX))
+        else:
+            expected = conv(x, EDGE_INDEX)
+        assert torch.allclose(conv(x, adj_t), expected)
+
     def test_bipartite_and_misplaced_arguments(self):
         conv = self.make()
         name = type(conv).__name__

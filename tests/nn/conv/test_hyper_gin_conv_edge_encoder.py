@@ -63,6 +63,26 @@ def test_edge_encoder_bad_input():
     with pytest.raises(ValueError, match=r"expected 'edge_attr' of shape "
                        r"\[num_edges, 8\] \(got \[10, 5\]\)"):
         conv(x, EDGE_INDEX, torch.randn(10, 3))
+    # One message for a sparse adjacency, not 'needs edge_attr' followed by
+    # 'a separate edge_attr is not allowed'.
+    from torch_geometric.utils import to_torch_csc_tensor
+    adj_t = to_torch_csc_tensor(EDGE_INDEX, size=(4, 4)).t()
+    for edge_attr in (None, torch.randn(10, 3)):
+        with pytest.raises(ValueError, match="'edge_encoder' and needs "
+                           r"'edge_index' as a \[2, num_edges\] tensor"):
+            conv(x, adj_t, edge_attr)
+
+
+def test_reset_parameters_reaches_any_edge_encoder():
+    # A Sequential has no reset_parameters() of its own (nor has OGB's
+    # BondEncoder); its weights used to survive a reset.
+    torch.manual_seed(0)
+    conv = HyperGINConv(8, 8, hyper_channels=4, edge_encoder=torch.nn.Sequential(
+        torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8)))
+    for p in conv.edge_encoder.parameters():
+        p.data.fill_(float('nan'))
+    conv.reset_parameters()
+    assert all(torch.isfinite(p).all() for p in conv.edge_encoder.parameters())
 
 
 def test_edge_encoder_compiles_without_graph_breaks():

@@ -27,6 +27,12 @@ def test_without_localization_equals_gat(concat):
     assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
 
 
+def test_repr():
+    assert repr(LGATConv(5, 3, heads=2, concat=False, edge_level=False)) == (
+        'LGATConv(5, 3, heads=2, concat=False, node_level=True, '
+        'edge_level=False)')
+
+
 def test_head_shapes():
     assert LGATConv(5, 3, heads=2)(features(5), EDGE_INDEX).shape == (6, 6)
     assert LGATConv(5, 3, heads=2, concat=False)(

@@ -28,6 +28,12 @@ def test_without_localization_equals_gin(eps):
     assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
 
 
+def test_repr():
+    assert repr(LGINConv(5, 3, hidden_channels=7, train_eps=True)) == (
+        'LGINConv(5, 3, hidden_channels=7, train_eps=True, node_level=True, '
+        'edge_level=True)')
+
+
 def test_train_eps_gets_gradient():
     conv = LGINConv(5, 3, train_eps=True)
     conv(features(5), EDGE_INDEX).sum().backward()

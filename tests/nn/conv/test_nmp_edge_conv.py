@@ -127,6 +127,13 @@ def test_nmp_edge_conv_bad_input():
         adj = torch.sparse_coo_tensor(edge_index, torch.ones(20), (5, 5),
                                       check_invariants=True)
         conv(x, adj, edge_attr)
+    # CSR and CSC used to slip past (Tensor.is_sparse is COO only) into a
+    # misleading edge_attr row count.
+    from torch_geometric.utils import to_torch_csc_tensor, to_torch_csr_tensor
+    for to_adj in (to_torch_csr_tensor, to_torch_csc_tensor):
+        with pytest.raises(ValueError, match="needs 'edge_index' as a "
+                           r"\[2, num_edges\] tensor"):
+            conv(x, to_adj(edge_index, size=(5, 5)), edge_attr)
     with pytest.raises(ValueError, match="positive integer 'channels'"):
         NMPEdgeConv(0, edge_dim=6)
     with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "

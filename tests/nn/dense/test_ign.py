@@ -219,3 +219,17 @@ def test_bad_channels():
     layer = Equivariant2to2(2, 3, bias=False)
     assert layer.all_bias is None and layer.diag_bias is None
     assert Equivariant2to1(2, 3, bias=False).bias is None
+
+
+@pytest.mark.parametrize('cls', [Equivariant2to2, Equivariant2to1,
+                                 Invariant2to0])
+def test_official_initialization(cls):
+    # N(0, 2 / (D + S)) and zero biases for every dense layer (Invariant2to0
+    # used nn.Linear's Kaiming weight and random bias).
+    torch.manual_seed(0)
+    layer = cls(40, 60)
+    weights = [p for n, p in layer.named_parameters() if 'bias' not in n]
+    biases = [p for n, p in layer.named_parameters() if 'bias' in n]
+    std = torch.cat([w.flatten() for w in weights]).std().item()
+    assert std == pytest.approx((2 / (40 + 60)) ** 0.5, rel=0.05)
+    assert biases and all((b == 0).all() for b in biases)
