@@ -84,12 +84,18 @@ class LGCNConv(LocalizedConv):
                  node_level: bool = True, edge_level: bool = True,
                  node_rank: Optional[int] = None, negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
-                 materialize: bool = False, bias: bool = True, **kwargs):
+                 materialize: bool = False, bias: bool = True,
+                 loc_init: str = 'glorot',
+                 message_dropout: float = 0.0, weight_dropout: float = 0.0,
+                 cached: bool = False, **kwargs):
         check_positive_int('LGCNConv', in_channels=in_channels,
                            out_channels=out_channels)
         super().__init__(in_channels, out_channels, node_level, edge_level,
                          node_rank, negative_slope, sparse_input,
-                         materialize, **kwargs)
+                         materialize, loc_init=loc_init,
+                         message_dropout=message_dropout,
+                         weight_dropout=weight_dropout, cached=cached,
+                         **kwargs)
         self.out_channels = out_channels
         if bias:
             self.bias = torch.nn.Parameter(torch.empty(out_channels))

@@ -79,7 +79,9 @@ class LGINConv(LocalizedConv):
                  edge_level: bool = True, node_rank: Optional[int] = None,
                  negative_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
-                 materialize: bool = False, **kwargs):
+                 materialize: bool = False, loc_init: str = 'glorot',
+                 message_dropout: float = 0.0, weight_dropout: float = 0.0,
+                 cached: bool = False, **kwargs):
         check_positive_int('LGINConv', in_channels=in_channels,
                            out_channels=out_channels)
         if hidden_channels is not None:
@@ -87,7 +89,10 @@ class LGINConv(LocalizedConv):
         hidden = hidden_channels or out_channels
         super().__init__(in_channels, hidden, node_level, edge_level,
                          node_rank, negative_slope, sparse_input,
-                         materialize, **kwargs)
+                         materialize, loc_init=loc_init,
+                         message_dropout=message_dropout,
+                         weight_dropout=weight_dropout, cached=cached,
+                         **kwargs)
         self.out_channels = out_channels
         self.hidden_channels = hidden
         self.initial_eps = eps
