@@ -125,8 +125,8 @@ class LGATConv(LocalizedConv):
     def forward(self, x: Tensor, edge_index: Adj,
                 return_regularizer: bool = False,
                 reg_index: OptTensor = None,
-                output_index: OptTensor = None
-                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+                output_index: OptTensor = None,
+                return_attention_weights: bool = False):
         r"""Runs the layer.
 
         Args:
@@ -134,6 +134,13 @@ class LGATConv(LocalizedConv):
             edge_index (torch.Tensor or SparseTensor): Edge indices or a
                 (transposed) sparse adjacency.
             {LOCALIZED_FORWARD_ARGS}
+            return_attention_weights (bool, optional): Also return
+                :obj:`(edge_index, alpha)`, the edges with the added self
+                loops and their attention weights :math:`(|\mathcal{E}|,
+                H)`, as :class:`~torch_geometric.nn.conv.GATConv` does:
+                the output becomes :obj:`(out, (edge_index, alpha))`,
+                followed by the regularizer if requested.
+                (default: :obj:`False`)
         """
         H, C = self.heads, self.out_channels
         edges, loc = self.localize(x, edge_index, None, reg_index,
@@ -159,6 +166,9 @@ class LGATConv(LocalizedConv):
         out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
         if self.bias is not None:
             out = out + self.bias
+        if return_attention_weights:
+            return finish((out, (edges.edge_index, alpha)), loc.regularizer,
+                          return_regularizer)
         return finish(out, loc.regularizer, return_regularizer)
 
     def __repr__(self) -> str:

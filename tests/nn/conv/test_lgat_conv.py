@@ -27,6 +27,34 @@ def test_without_localization_equals_gat(concat):
     assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
 
 
+def test_return_attention_weights_as_gatconv():
+    conv = LGATConv(5, 3, heads=2, node_level=False, edge_level=False)
+    ref = GATConv(5, 3, heads=2)
+    ref.lin.weight.data.copy_(conv.weight.data.t())
+    ref.att_src.data.copy_(conv.att_src.data)
+    ref.att_dst.data.copy_(conv.att_dst.data)
+    x = features(5)
+    out, (edge_index, alpha) = conv(x, EDGE_INDEX,
+                                    return_attention_weights=True)
+    ref_out, (ref_index, ref_alpha) = ref(x, EDGE_INDEX,
+                                          return_attention_weights=True)
+    assert torch.allclose(out, ref_out, atol=1e-6)
+    # The same (edge, weight) pairs, whatever the order of the self loops.
+    ours = {tuple(e): a for e, a in zip(edge_index.t().tolist(),
+                                        alpha.tolist())}
+    theirs = {tuple(e): a for e, a in zip(ref_index.t().tolist(),
+                                          ref_alpha.tolist())}
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-6)
+    # With the regularizer: ((out, attention), reg).
+    loc = LGATConv(5, 3, heads=2)
+    (out, (_, alpha)), reg = loc(x, EDGE_INDEX, return_regularizer=True,
+                                 return_attention_weights=True)
+    assert out.shape == (6, 6) and alpha.shape == (edge_index.size(1), 2)
+    assert reg > 0
+
+
 def test_repr():
     assert repr(LGATConv(5, 3, heads=2, concat=False, edge_level=False)) == (
         'LGATConv(5, 3, heads=2, concat=False, node_level=True, '
