@@ -181,7 +181,10 @@ def materialize_hyper_weight(
 
 class HyperLinear(torch.nn.Module):
     r"""A linear map whose weight and bias are generated per row by the output
-    layer of a hypernetwork, applied in factorized form.
+    layer of a hypernetwork (the hypernetwork layers of the `"Molecule
+    Property Prediction and Classification with Graph Hypernetworks"
+    <https://arxiv.org/abs/2002.00240>`_ paper by Nachmani & Wolf), applied
+    in factorized form.
 
     .. math::
         \mathbf{y}_n = \Big(\sum_{k=1}^{r} z_{n,k}\mathbf{A}_k + \mathbf{B}\Big)

@@ -29,7 +29,9 @@ COMBINE_MODES = ('concat', 'convex')
 
 
 class FirstMessageCombiner(torch.nn.Module):
-    r"""Combines the current message with the first one.
+    r"""Combines the current message with the first one, the input of the
+    hypernetwork in the `"Molecule Property Prediction and Classification
+    with Graph Hypernetworks" <https://arxiv.org/abs/2002.00240>`_ paper.
 
     .. math::
         \mathbf{u} = [\mathbf{m}^{(t)} \,\Vert\, \mathbf{m}^{(0)}]
@@ -47,6 +49,14 @@ class FirstMessageCombiner(torch.nn.Module):
         first_channels (int): Width of the first message.
         mode (str, optional): :obj:`"concat"` or :obj:`"convex"`.
             (default: :obj:`"concat"`)
+
+    Shapes:
+        - **input:** current messages :math:`(*, F)`, first messages
+          :math:`(*, F_0)`, where :math:`F` is :obj:`channels` and
+          :math:`F_0` is :obj:`first_channels`
+        - **output:** combined messages :math:`(*, F + F_0)` for
+          :obj:`"concat"`, :math:`(*, F)` for :obj:`"convex"`
+          (:attr:`out_channels`)
     """
     def __init__(self, channels: int, first_channels: int,
                  mode: str = 'concat'):
@@ -83,6 +93,14 @@ class FirstMessageCombiner(torch.nn.Module):
         return None if self.logit is None else torch.sigmoid(self.logit)
 
     def forward(self, message: Tensor, first_message: Tensor) -> Tensor:
+        r"""Combines the messages.
+
+        Args:
+            message (torch.Tensor): Current messages
+                :math:`\mathbf{m}^{(t)}` of shape :obj:`[*, channels]`.
+            first_message (torch.Tensor): First messages
+                :math:`\mathbf{m}^{(0)}` of shape :obj:`[*, first_channels]`.
+        """
         if self.mode == 'concat':
             return torch.cat([message, first_message], dim=-1)
         c = torch.sigmoid(self.logit)
@@ -93,8 +111,24 @@ class FirstMessageCombiner(torch.nn.Module):
 
 
 class HyperNetwork(torch.nn.Sequential):
-    r"""The hypernetwork body :math:`f`: a tanh MLP whose last hidden layer is
-    the code :math:`\mathbf{z}` consumed by :class:`HyperLinear` layers.
+    r"""The hypernetwork body :math:`f` from the `"Molecule Property
+    Prediction and Classification with Graph Hypernetworks"
+    <https://arxiv.org/abs/2002.00240>`_ paper: a tanh MLP whose last hidden
+    layer is the code :math:`\mathbf{z}` consumed by :class:`HyperLinear`
+    layers.
+
+    .. math::
+        \mathbf{h}^{(0)} = \mathbf{u}, \qquad
+        \mathbf{h}^{(\ell)} = \tanh\big(\mathbf{F}_{\ell}\,
+        \mathbf{h}^{(\ell - 1)} + \mathbf{c}_{\ell}\big)
+        \quad (\ell = 1, \dots, L), \qquad
+        \mathbf{z} = \mathbf{h}^{(L)},
+
+    where :math:`\mathbf{u}` is the input (e.g. the output of
+    :class:`FirstMessageCombiner`), :math:`L` is :obj:`num_layers`,
+    :math:`\mathbf{F}_1 \in \mathbb{R}^{r \times F_{in}}` and
+    :math:`\mathbf{F}_{\ell} \in \mathbb{R}^{r \times r}` for
+    :math:`\ell > 1`.
 
     With :obj:`num_layers=2` hidden layers plus the output layer held by the
     :class:`HyperLinear` modules, :math:`f` is the 3-layer tanh MLP of
@@ -105,6 +139,10 @@ class HyperNetwork(torch.nn.Sequential):
         hyper_channels (int): Width :math:`r` of every hidden layer and of
             the code.
         num_layers (int, optional): Number of hidden layers. (default: :obj:`2`)
+
+    Shapes:
+        - **input:** hypernetwork inputs :math:`(*, F_{in})`
+        - **output:** codes :math:`(*, r)`
     """
     def __init__(self, in_channels: int, hyper_channels: int,
                  num_layers: int = 2):
@@ -128,8 +166,10 @@ class HyperNetwork(torch.nn.Sequential):
 
 
 class HyperMLP(torch.nn.Module):
-    r"""The target network :math:`g`, an MLP whose every weight and bias is
-    generated per row from the code :math:`\mathbf{z}`.
+    r"""The target network :math:`g` of the `"Molecule Property Prediction
+    and Classification with Graph Hypernetworks"
+    <https://arxiv.org/abs/2002.00240>`_ paper, an MLP whose every weight and
+    bias is generated per row from the code :math:`\mathbf{z}`.
 
     .. math::
         g(\mathbf{x}; \mathbf{z}) = \mathbf{W}_L(\mathbf{z})\,\sigma(\cdots
@@ -152,6 +192,13 @@ class HyperMLP(torch.nn.Module):
         normalize_code (bool, optional): Divide the code by its width in
             every layer's generator, see :class:`HyperLinear`.
             (default: :obj:`False`)
+
+    Shapes:
+        - **input:** rows :math:`(N, F_0)`, codes :math:`(N, r)`, where
+          :math:`F_0` is :obj:`channel_list[0]` and :math:`r` is
+          :obj:`hyper_channels`
+        - **output:** rows :math:`(N, F_L)`, where :math:`F_L` is
+          :obj:`channel_list[-1]`
     """
     def __init__(self, channel_list: List[int], hyper_channels: int,
                  act: str = 'tanh', chunk_size: Optional[int] = None,
@@ -184,6 +231,16 @@ class HyperMLP(torch.nn.Module):
             lin.reset_parameters()
 
     def forward(self, x: Tensor, z: Tensor, materialize: bool = False) -> Tensor:
+        r"""Applies the generated MLP.
+
+        Args:
+            x (torch.Tensor): Inputs :obj:`[N, channel_list[0]]`.
+            z (torch.Tensor): Hypernetwork codes :obj:`[N, hyper_channels]`.
+            materialize (bool, optional): If set to :obj:`True`, every layer
+                builds its per-row weights explicitly (the slow reference
+                path, see :meth:`HyperLinear.forward`).
+                (default: :obj:`False`)
+        """
         for i, lin in enumerate(self.lins):
             if i > 0:
                 x = self._act(x)

@@ -625,7 +625,9 @@ def materialize_localized_weight(weight: Tensor, gamma: Tensor,
 
 
 class NodeLocalization(torch.nn.Module):
-    r"""Node-level localization parameters from a node's context,
+    r"""Node-level localization parameters from a node's context, from the
+    `"Node-wise Localization of Graph Neural Networks"
+    <https://arxiv.org/abs/2110.14322>`_ paper,
 
     .. math::
         \boldsymbol{\gamma}_v = \mathrm{LeakyReLU}(\mathbf{a}_v
@@ -654,6 +656,16 @@ class NodeLocalization(torch.nn.Module):
             code's variance scaling; :math:`\mathbf{M}_2` then starts with
             standard deviation :math:`\sqrt{2/\text{rank}}`).
             (default: :obj:`"glorot"`)
+
+    Shapes:
+        - **input:** node features :math:`(N, d_{in})` to :meth:`project`
+          (dense, sparse COO or :class:`FeatureNonzeros`); aggregated
+          projections :math:`(N, 2 d_{in})`, or :math:`(N, 2\,\text{rank})`
+          if :obj:`rank` is set, to :meth:`forward`
+        - **output:** :meth:`project`: :math:`(N, 2 d_{in})` or
+          :math:`(N, 2\,\text{rank})`; :meth:`forward`:
+          :math:`\boldsymbol{\gamma}` and :math:`\boldsymbol{\beta}`,
+          each :math:`(N, d_{in})`
     """
     def __init__(self, channels: int, rank: Optional[int] = None,
                  negative_slope: float = 0.2, init: str = 'glorot'):
@@ -749,7 +761,9 @@ class NodeLocalization(torch.nn.Module):
 
 
 class EdgeLocalization(torch.nn.Module):
-    r"""Edge-level localization of messages,
+    r"""Edge-level localization of messages, from the `"Node-wise
+    Localization of Graph Neural Networks"
+    <https://arxiv.org/abs/2110.14322>`_ paper,
 
     .. math::
         \boldsymbol{\gamma}_{vu} = \mathrm{LeakyReLU}(\mathbf{h}_v
@@ -769,6 +783,13 @@ class EdgeLocalization(torch.nn.Module):
         init (str, optional): Initialization of :math:`\mathbf{M}_c,
             \mathbf{M}_n`, :obj:`"glorot"` or :obj:`"he"` (see
             :class:`NodeLocalization`). (default: :obj:`"glorot"`)
+
+    Shapes:
+        - **input:** node features :math:`(N, d_{in})` (dense, sparse COO or
+          :class:`FeatureNonzeros`), source and target node of every edge
+          :math:`(|\mathcal{E}|)` each
+        - **output:** :math:`\boldsymbol{\gamma}` and
+          :math:`\boldsymbol{\beta}`, each :math:`(|\mathcal{E}|, d_{out})`
     """
     def __init__(self, in_channels: int, out_channels: int,
                  negative_slope: float = 0.2, init: str = 'glorot'):
@@ -792,8 +813,17 @@ class EdgeLocalization(torch.nn.Module):
 
     def forward(self, x: Features, src: Tensor,
                 dst: Tensor) -> Tuple[Tensor, Tensor]:
-        """Returns :math:`(\\boldsymbol{\\gamma}, \\boldsymbol{\\beta})`,
-        each :math:`(E, d_{out})`."""
+        r"""Returns :math:`(\boldsymbol{\gamma}, \boldsymbol{\beta})`,
+        each :math:`(E, d_{out})`.
+
+        Args:
+            x (torch.Tensor or FeatureNonzeros): Node features
+                :math:`(N, d_{in})`: dense, sparse COO, or their non-zeros.
+            src (torch.Tensor): Source node :math:`u` of each edge
+                :math:`(E,)`.
+            dst (torch.Tensor): Target node :math:`v` of each edge
+                :math:`(E,)`.
+        """
         # One product for both sides: half the (sparse) products, forward
         # and backward.
         both = feature_matmul(x, torch.cat([self.center, self.neighbor], 1))

@@ -26,7 +26,20 @@ def shifted_softplus(x: Tensor) -> Tensor:
 
 
 class ShiftedSoftplus(torch.nn.Module):
-    r"""Module form of :func:`shifted_softplus`."""
+    r"""The shifted softplus activation from the `"SchNet: A
+    continuous-filter convolutional neural network for modeling quantum
+    interactions" <https://arxiv.org/abs/1706.08566>`_ paper, the module form
+    of :func:`shifted_softplus`.
+
+    .. math::
+        \mathrm{ssp}(x) = \ln(1 + e^{x}) - \ln 2,
+
+    applied elementwise; :math:`\mathrm{ssp}(0) = 0`.
+
+    Shapes:
+        - **input:** :math:`(*)`
+        - **output:** :math:`(*)`, same shape as the input
+    """
     def forward(self, x: Tensor) -> Tensor:
         return shifted_softplus(x)
 
@@ -48,6 +61,12 @@ class GaussianExpansion(torch.nn.Module):
         stop (float, optional): Centres stay below this. (default: :obj:`15.0`)
         step (float, optional): Centre spacing and width :math:`\sigma`.
             (default: :obj:`0.1`)
+
+    Shapes:
+        - **input:** distances :math:`(E)` or :math:`(E, 1)`
+        - **output:** expansions :math:`(E, K)`, where
+          :math:`K = \lceil (\mathrm{stop} - \mathrm{start}) /
+          \mathrm{step} \rceil` is :attr:`num_gaussians`
     """
     def __init__(self, start: float = 0.0, stop: float = 15.0,
                  step: float = 0.1):

@@ -457,6 +457,7 @@ class Equivariant2to2(_BasisLayer):
             mask (torch.BoolTensor, optional): Node mask :obj:`[B, m]` from
                 :func:`~torch_geometric.utils.to_dense_batch`; entries outside
                 it are ignored and set to zero in the output.
+                (default: :obj:`None`)
         """
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         red = dense_reductions(x, mask)
@@ -494,6 +495,18 @@ class Equivariant2to1(_BasisLayer):
                          ('bias', ), bias)
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        r"""Applies the layer.
+
+        Args:
+            x (torch.Tensor): Second-order tensors :obj:`[B, D, m, m]`.
+            mask (torch.BoolTensor, optional): Node mask :obj:`[B, m]` from
+                :func:`~torch_geometric.utils.to_dense_batch`; entries outside
+                it are ignored and the output is set to zero at padding
+                nodes. (default: :obj:`None`)
+
+        Returns:
+            torch.Tensor: Node features :obj:`[B, S, m]`.
+        """
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         red = dense_reductions(x, mask, with_full=False)
         D, S = self.in_channels, self.out_channels
@@ -546,5 +559,17 @@ class Invariant2to0(DenseLayer):
             torch.nn.init.zeros_(self.lin.bias)
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        r"""Applies the layer.
+
+        Args:
+            x (torch.Tensor): Second-order tensors :obj:`[B, D, m, m]`.
+            mask (torch.BoolTensor, optional): Node mask :obj:`[B, m]` from
+                :func:`~torch_geometric.utils.to_dense_batch`; entries outside
+                it are ignored, and the trace and total sum are divided by
+                each graph's own node count. (default: :obj:`None`)
+
+        Returns:
+            torch.Tensor: Graph features :obj:`[B, S]`.
+        """
         check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
         return self.lin(dense_reductions(x, mask, with_full=False).scalar)
