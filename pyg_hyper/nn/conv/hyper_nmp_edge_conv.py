@@ -83,6 +83,13 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         materialize (bool, optional): Build every generated weight tensor
             explicitly (the slow reference path, for tests and benchmarks).
             (default: :obj:`False`)
+        generator_init (str, optional): :obj:`"uniform"` or :obj:`"zero"`
+            (every generated map starts as its shared part, a plain NMP-Edge
+            map), as in :class:`~pyg_hyper.nn.HyperLinear`.
+            (default: :obj:`"uniform"`)
+        normalize_code (bool, optional): Divide each code by its width
+            before the generator, as in :class:`~pyg_hyper.nn.HyperLinear`.
+            (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -109,6 +116,8 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         chunk_size: Optional[int] = None,
         edge_chunk_size: Optional[int] = 8192,
         materialize: bool = False,
+        generator_init: str = 'uniform',
+        normalize_code: bool = False,
         **kwargs,
     ):
         # Read by the _make_* hooks that NMPEdgeConv.__init__ calls.
@@ -117,6 +126,8 @@ class HyperNMPEdgeConv(NMPEdgeConv):
             hyper_layers=hyper_layers, act=act, edge_hyper=edge_hyper,
             edge_hyper_channels=edge_hyper_channels or hyper_channels,
             chunk_size=chunk_size, edge_chunk_size=edge_chunk_size)
+        self._generator = dict(generator_init=generator_init,
+                               normalize_code=normalize_code)
         self.hyper_channels = hyper_channels
         self.edge_hyper = edge_hyper
         self.materialize = materialize
@@ -132,7 +143,8 @@ class HyperNMPEdgeConv(NMPEdgeConv):
                                            cfg['hyper_layers'])
         return HyperLinear(self.channels, self.channels,
                            cfg['edge_hyper_channels'], bias=False,
-                           chunk_size=cfg['edge_chunk_size'])
+                           chunk_size=cfg['edge_chunk_size'],
+                           **self._generator)
 
     def _make_state_update(self) -> None:
         cfg = self._hyper_config
@@ -142,7 +154,8 @@ class HyperNMPEdgeConv(NMPEdgeConv):
                                   cfg['hyper_channels'], cfg['hyper_layers'])
         self.update_nn = HyperMLP([C, C, C], cfg['hyper_channels'],
                                   act=cfg['act'],
-                                  chunk_size=cfg['chunk_size'])
+                                  chunk_size=cfg['chunk_size'],
+                                  **self._generator)
 
     def state_update(self, message: Tensor, x: Tensor,
                      first_state: Optional[Tensor]) -> Tensor:

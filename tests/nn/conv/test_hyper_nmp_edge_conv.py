@@ -52,6 +52,28 @@ def test_chunked_equals_unchunked():
         torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_generator_options_reach_every_generated_map(edge_hyper):
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = _graph(6)
+    first, other = torch.randn(6, 8), torch.randn(6, 8)
+    zero = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                            edge_hyper=edge_hyper, generator_init='zero',
+                            normalize_code=True)
+    lins = list(zero.update_nn.lins) + ([zero.lin_msg] if edge_hyper else [])
+    assert all(lin.generator_init == 'zero' and lin.normalize_code
+               for lin in lins)
+    # Zero-initialized generators: the codes do not reach the output yet.
+    out, _ = zero(x, edge_index, edge_attr, first_state=first)
+    torch.testing.assert_close(
+        out, zero(x, edge_index, edge_attr, first_state=other)[0])
+    uniform = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                               edge_hyper=edge_hyper)
+    out, _ = uniform(x, edge_index, edge_attr, first_state=first)
+    assert not torch.allclose(
+        out, uniform(x, edge_index, edge_attr, first_state=other)[0])
+
+
 def test_generated_weights_differ_per_atom():
     # The state update really depends on the atom through z_v: swapping in
     # another atom's first state changes its output.
