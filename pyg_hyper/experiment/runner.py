@@ -139,6 +139,27 @@ def _validate_runner_keys(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(f"config key 'selection' must be one of "
                           f"{', '.join(SELECTIONS)} (got "
                           f"{cfg['selection']!r})")
+    _validate_common_values(cfg)
+
+
+def _validate_common_values(cfg: Mapping[str, Any]) -> None:
+    # Keys every task names alike, checked when the config is built, so a
+    # '--dry-run' catches them (the optimizer or the layer would reject them
+    # later, without naming the config key).
+    for key, value in flatten(cfg).items():
+        leaf = key.rsplit('.', 1)[-1]
+        if value is None or isinstance(value, bool) or \
+                not isinstance(value, (int, float)):
+            continue
+        if leaf.endswith('dropout') and not 0.0 <= value < 1.0:
+            raise ConfigError(f"config key '{key}' must be a probability in "
+                              f"[0, 1) (got {value!r})")
+        if leaf == 'lr' and not value > 0:
+            raise ConfigError(f"config key '{key}' must be positive (got "
+                              f"{value!r})")
+        if leaf.endswith('weight_decay') and value < 0:
+            raise ConfigError(f"config key '{key}' must be >= 0 (got "
+                              f"{value!r})")
 
 
 def seed_list(cfg: Mapping[str, Any]) -> List[int]:

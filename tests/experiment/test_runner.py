@@ -266,6 +266,31 @@ def test_select_from_delays_selection(toy_config, tmp_path):
     assert rec['stopped_early'] and rec['epochs_run'] == rec['best_epoch'] + 3
 
 
+@pytest.mark.parametrize('override,match', [
+    ('optim.lr=-1', r"'optim.lr' must be positive \(got -1.0\)"),
+    ('optim.lr=0', r"'optim.lr' must be positive \(got 0.0\)"),
+    ('optim.weight_decay=-0.1', r"'optim.weight_decay' must be >= 0"),
+])
+def test_common_values_are_checked_when_built(toy_config, override, match):
+    # A dry run catches them; the optimizer would reject them later
+    # without naming the config key.
+    from pyg_hyper.experiment import ConfigError
+    with pytest.raises(ConfigError, match=match):
+        build_config(toy_config, [override])
+
+
+def test_dropout_keys_are_probabilities():
+    from pyg_hyper.experiment import ConfigError
+    cfg = build_config(task='node_classification')
+    for key in ('model.dropout', 'model.message_dropout'):
+        for bad in ('1.5', '1.0', '-0.1'):
+            with pytest.raises(ConfigError, match=rf"'{key}' must be a "
+                               rf"probability in \[0, 1\) \(got {bad}\)"):
+                build_config(task='node_classification',
+                             overrides=[f'{key}={bad}'])
+    assert cfg['model']['dropout'] == 0.4
+
+
 def test_bad_selection_settings(toy_config, tmp_path):
     from pyg_hyper.experiment import ConfigError
     with pytest.raises(ConfigError, match="'selection' must be one of val, "
