@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from pyg_hyper.utils.checks import check_positive_int
+from pyg_hyper.utils.checks import check_dtype, check_positive_int
 
 __all__ = [
     'GENERATOR_INITS',
@@ -292,6 +292,8 @@ class HyperLinear(torch.nn.Module):
                              f"same number of rows in "
                              f"'{self.__class__.__name__}' (got {x.size(0)} "
                              f"and {z.size(0)})")
+        check_dtype(self.__class__.__name__, 'x', x, self.weight.dtype)
+        check_dtype(self.__class__.__name__, 'z', z, self.weight.dtype)
         if self.normalize_code:
             z = z / self.hyper_channels
         if materialize:

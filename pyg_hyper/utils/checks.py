@@ -34,6 +34,7 @@ __all__ = [
     'check_batch',
     'check_positive_int',
     'check_non_negative_int',
+    'check_dtype',
 ]
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
@@ -59,7 +60,15 @@ def check_channels(owner: str, name: str, t: Optional[Tensor],
     if t.dim() != 2 or t.size(-1) != channels:
         raise ValueError(f"'{owner}' expected '{name}' of shape "
                          f"[num_rows, {channels}] (got {list(t.shape)})")
-    if dtype is None or t.dtype == dtype:
+    if dtype is not None:
+        check_dtype(owner, name, t, dtype)
+
+
+def check_dtype(owner: str, name: str, t: Tensor, dtype: torch.dtype) -> None:
+    """Checks that :obj:`t` has the layer's parameter dtype; under
+    :func:`torch.autocast` any floating dtype passes, since the products
+    cast it."""
+    if t.dtype == dtype:
         return
     if not t.is_floating_point() or \
             not torch.is_autocast_enabled(t.device.type):
@@ -235,9 +244,11 @@ def check_padding_mode(owner: str, padding_mode: str) -> None:
 
 
 def check_dense_input(owner: str, x: Tensor, mask: Optional[Tensor],
-                      channels: int) -> None:
-    """Checks a batch of second-order tensors :obj:`[B, channels, m, m]` and
-    its optional node mask :obj:`[B, m]` (as from
+                      channels: int,
+                      dtype: Optional[torch.dtype] = None) -> None:
+    """Checks a batch of second-order tensors :obj:`[B, channels, m, m]`
+    (of the layer's parameter :obj:`dtype` if given) and its optional node
+    mask :obj:`[B, m]` (as from
     :func:`~torch_geometric.utils.to_dense_batch`)."""
     if not isinstance(x, Tensor) or x.dim() != 4 \
             or x.size(1) != channels or x.size(2) != x.size(3):
@@ -248,6 +259,8 @@ def check_dense_input(owner: str, x: Tensor, mask: Optional[Tensor],
     if not x.is_floating_point():
         raise ValueError(f"'{owner}' expected a floating-point 'x' "
                          f"(got {x.dtype})")
+    if dtype is not None:
+        check_dtype(owner, 'x', x, dtype)
     if mask is None:
         return
     if mask.dtype != torch.bool or tuple(mask.shape) != (x.size(0),

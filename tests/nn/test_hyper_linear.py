@@ -112,6 +112,13 @@ def test_bad_input():
     with pytest.raises(ValueError, match="'HyperLinear' needs a positive integer "
                        "'hyper_channels' \\(got 0\\)"):
         HyperLinear(4, 3, 0)
+    lin = HyperLinear(4, 3, 2)
+    for name, args in (('x', (torch.randn(5, 4).double(), torch.randn(5, 2))),
+                       ('z', (torch.randn(5, 4), torch.randn(5, 2).double()))):
+        with pytest.raises(ValueError, match=rf"'HyperLinear' expected "
+                           rf"'{name}' of its parameters' dtype "
+                           rf"torch.float32 \(got torch.float64\)"):
+            lin(*args)
     with pytest.raises(ValueError, match="'chunk_size' must be"):
         HyperLinear(4, 3, 2, chunk_size=0)
 

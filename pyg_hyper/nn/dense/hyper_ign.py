@@ -289,7 +289,8 @@ class HyperEquivariant2to2(DenseLayer):
                 :obj:`x`, for a model to pass on as :obj:`first`.
                 (default: :obj:`False`)
         """
-        check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
+        check_dense_input(self.__class__.__name__, x, mask, self.in_channels,
+                          next(self.parameters()).dtype)
         red = dense_reductions(x, mask)
         z1, inv = self.code(red, first)
         biases = (self.all_bias, self.diag_bias)

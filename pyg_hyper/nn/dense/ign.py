@@ -459,7 +459,8 @@ class Equivariant2to2(_BasisLayer):
                 it are ignored and set to zero in the output.
                 (default: :obj:`None`)
         """
-        check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
+        check_dense_input(self.__class__.__name__, x, mask, self.in_channels,
+                          next(self.parameters()).dtype)
         red = dense_reductions(x, mask)
         return mask_padding(
             apply_equivariant_2_to_2(red, self.weight, self.all_bias,
@@ -507,7 +508,8 @@ class Equivariant2to1(_BasisLayer):
         Returns:
             torch.Tensor: Node features :obj:`[B, S, m]`.
         """
-        check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
+        check_dense_input(self.__class__.__name__, x, mask, self.in_channels,
+                          next(self.parameters()).dtype)
         red = dense_reductions(x, mask, with_full=False)
         D, S = self.in_channels, self.out_channels
         w_vec = self.weight[..., list(_VEC_INDEX_2_TO_1)].permute(2, 0, 1)
@@ -571,5 +573,6 @@ class Invariant2to0(DenseLayer):
         Returns:
             torch.Tensor: Graph features :obj:`[B, S]`.
         """
-        check_dense_input(self.__class__.__name__, x, mask, self.in_channels)
+        check_dense_input(self.__class__.__name__, x, mask, self.in_channels,
+                          next(self.parameters()).dtype)
         return self.lin(dense_reductions(x, mask, with_full=False).scalar)

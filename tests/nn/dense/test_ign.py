@@ -210,6 +210,9 @@ def test_bad_input(cls):
         layer(torch.randn(1, 2, 4, 4), torch.ones(1, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match='floating-point'):
         layer(torch.ones(1, 2, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "
+                       r"torch.float32 \(got torch.float64\)"):
+        layer(torch.ones(1, 2, 4, 4, dtype=torch.float64))
 
 
 def test_bad_channels():
