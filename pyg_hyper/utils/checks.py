@@ -35,6 +35,7 @@ __all__ = [
     'check_positive_int',
     'check_non_negative_int',
     'check_dtype',
+    'parameter_dtype',
 ]
 
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
@@ -186,9 +187,11 @@ def check_shape(owner: str, name: str, t: Tensor,
 
 
 def check_image(owner: str, name: str, x: Tensor,
-                channels: Optional[int] = None) -> None:
+                channels: Optional[int] = None,
+                dtype: Optional[torch.dtype] = None) -> None:
     """Checks that :obj:`x` is a batch of images :obj:`[B, C, H, W]`, with
-    :obj:`channels` channels if given."""
+    :obj:`channels` channels and of the layer's parameter :obj:`dtype` if
+    given."""
     expected = 'channels' if channels is None else channels
     if not isinstance(x, Tensor) or x.dim() != 4:
         got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -200,6 +203,14 @@ def check_image(owner: str, name: str, x: Tensor,
                          f"channels, i.e. of shape [batch_size, {channels}, "
                          f"height, width] (got {x.size(1)} channels in "
                          f"shape {list(x.shape)})")
+    if dtype is not None:
+        check_dtype(owner, name, x, dtype)
+
+
+def parameter_dtype(module: torch.nn.Module) -> Optional[torch.dtype]:
+    """The dtype of :obj:`module`'s first parameter (:obj:`None` without
+    parameters), what its inputs must match."""
+    return next((p.dtype for p in module.parameters()), None)
 
 
 def check_kernel_size(owner: str, kernel_size: Union[int, Sequence[int]],

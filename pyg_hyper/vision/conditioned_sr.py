@@ -16,6 +16,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_size,
     check_positive_int,
     check_shape,
+    parameter_dtype,
 )
 from pyg_hyper.vision.functional import batched_conv2d
 
@@ -153,7 +154,8 @@ class ConditionedSR(torch.nn.Module):
                            f1), bias
 
     def forward(self, x: Tensor, kernel: Tensor) -> Tensor:
-        check_image('ConditionedSR', 'x', x, self.in_channels)
+        check_image('ConditionedSR', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         s = self.blur_kernel_size
         if kernel.dim() == 3 and kernel.size(1) != kernel.size(2):
             raise ValueError(f"'ConditionedSR' requires square blur kernels "

@@ -13,6 +13,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_fits,
     check_kernel_size,
     check_positive_int,
+    parameter_dtype,
 )
 from pyg_hyper.vision.functional import depthwise_batched_conv2d
 
@@ -211,7 +212,8 @@ class DynamicConv2d(torch.nn.Module):
         return F.softmax(vertical, dim=-1), F.softmax(horizontal, dim=-1)
 
     def forward(self, x: Tensor, return_kernels: bool = False):
-        check_image('DynamicConv2d', 'x', x, self.in_channels)
+        check_image('DynamicConv2d', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         check_kernel_fits('DynamicConv2d', (self.kernel_size, ) * 2,
                           *x.shape[-2:])
         vertical, horizontal = self.kernels(x)

@@ -23,6 +23,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_size,
     check_padding_mode,
     check_positive_int,
+    parameter_dtype,
 )
 from pyg_hyper.vision.functional import depthwise_batched_conv2d
 
@@ -224,7 +225,8 @@ class FilterGenerator(torch.nn.Module):
                 module.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image('FilterGenerator', 'x', x, self.in_channels)
+        check_image('FilterGenerator', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         if self.local and (x.size(-2) % 2 or x.size(-1) % 2):
             raise ValueError(f"'FilterGenerator' with per-pixel filters needs "
                              f"an even height and width (got "

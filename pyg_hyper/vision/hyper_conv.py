@@ -15,6 +15,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_size,
     check_padding_mode,
     check_positive_int,
+    parameter_dtype,
 )
 
 __all__ = ['kernel_coordinates', 'HyperConv2d']
@@ -145,7 +146,8 @@ class HyperConv2d(torch.nn.Module):
         return self._generate()
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image('HyperConv2d', 'x', x, self.in_channels)
+        check_image('HyperConv2d', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         check_kernel_fits('HyperConv2d', self.kernel_size, *x.shape[-2:])
         ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
         if self.padding_mode == 'zeros':

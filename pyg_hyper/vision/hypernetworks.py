@@ -28,6 +28,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_fits,
     check_kernel_size,
     check_positive_int,
+    parameter_dtype,
 )
 
 __all__ = [
@@ -233,7 +234,8 @@ class StaticHyperConv2d(torch.nn.Module):
                          self.kernel_size, self.kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image('StaticHyperConv2d', 'x', x, self.in_channels)
+        check_image('StaticHyperConv2d', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         if self.padding == 'same':
             check_kernel_fits('StaticHyperConv2d', (self.kernel_size, ) * 2,
                               *x.shape[-2:])

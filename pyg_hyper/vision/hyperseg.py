@@ -30,6 +30,7 @@ from pyg_hyper.utils.checks import (
     check_kernel_size,
     check_padding_mode,
     check_positive_int,
+    parameter_dtype,
 )
 from pyg_hyper.vision.functional import batched_conv2d
 
@@ -178,7 +179,7 @@ class _MetaBlock(torch.nn.Module):
 
     def _check(self, x: Tensor, weights: Tensor) -> Tuple[int, int]:
         owner = self.__class__.__name__
-        check_image(owner, 'x', x, self.in_channels)
+        check_image(owner, 'x', x, self.in_channels, parameter_dtype(self))
         if (weights.dim() != 4 or weights.size(0) != x.size(0)
                 or weights.size(1) != self.num_weights):
             raise ValueError(f"'{owner}' expected 'weights' of shape "
@@ -394,7 +395,8 @@ class ContextHead(torch.nn.Module):
         return self.in_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image('ContextHead', 'x', x, self.in_channels)
+        check_image('ContextHead', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         factor = 2**(self.levels - 1)
         if x.size(-2) % factor or x.size(-1) % factor:
             raise ValueError(f"'ContextHead' with {self.levels} levels needs "
@@ -638,7 +640,8 @@ class HyperSeg(torch.nn.Module):
                                        weight_groups, static_base)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image('HyperSeg', 'x', x, self.in_channels)
+        check_image('HyperSeg', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         feats = list(self.backbone(x))
         signal = self.context_head(feats[-1])
         skips = ([x] + feats[:-1])[::-1][:self.levels]

@@ -55,3 +55,12 @@ def test_constructor_refuses_bad_size(cls, args, kwargs, name, value):
            f"(got {value!r})")
     with pytest.raises(ValueError, match=f'^{re.escape(msg)}$'):
         cls(*args, **kwargs)
+
+
+def test_float64_images_are_named_as_a_dtype_mismatch():
+    # They used to fail deep inside conv2d with a bare dtype RuntimeError.
+    from pyg_hyper.vision import HyperConv2d
+    with pytest.raises(ValueError, match=r"'HyperConv2d' expected 'x' of "
+                       r"its parameters' dtype torch.float32 \(got "
+                       r"torch.float64\)"):
+        HyperConv2d(2, 3, 3)(torch.randn(1, 2, 8, 8, dtype=torch.float64))
