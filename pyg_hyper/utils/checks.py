@@ -345,8 +345,10 @@ def check_positions(owner: str, pos: Optional[Tensor],
 def check_batch(owner: str, batch: Optional[Tensor], num_nodes: int,
                 num_graphs: Optional[int] = None) -> None:
     """Checks a PyG :obj:`batch` vector: integer, one entry per node, and
-    (eagerly) graph indices in :obj:`[0, num_graphs)` when that is given,
-    otherwise non-negative."""
+    (eagerly, for CPU tensors) graph indices in :obj:`[0, num_graphs)` when
+    that is given, otherwise non-negative. The value check is skipped on
+    accelerators, where it would cost a device sync per forward pass (that
+    passing :obj:`num_graphs` is meant to save)."""
     if batch is None:
         return
     if not isinstance(batch, Tensor) or batch.dim() != 1 or \
@@ -359,7 +361,7 @@ def check_batch(owner: str, batch: Optional[Tensor], num_nodes: int,
     if batch.numel() != num_nodes:
         raise ValueError(f"'{owner}' expected one 'batch' entry per node "
                          f"({num_nodes}), got {batch.numel()}")
-    if is_tracing() or batch.numel() == 0:
+    if is_tracing() or batch.numel() == 0 or batch.device.type != 'cpu':
         return
     low, high = int(batch.min()), int(batch.max())
     if low < 0:
