@@ -1,5 +1,6 @@
 """Plots of runs (matplotlib, headless Agg backend): the learning curves
 of one run and a leaderboard across runs."""
+import io
 import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -15,20 +16,16 @@ def _pyplot():
 
 
 def _save_atomically(fig, path: str, dpi: int = 110) -> None:
-    # Temporary file, then rename, like every result: a killed run never
-    # leaves a truncated image behind.
-    plt = _pyplot()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f'.tmp-{os.getpid()}-{os.path.basename(path)}')
+    # Rendered in memory, then written by the results' atomic writer: a
+    # killed run never leaves a truncated image behind.
+    from pyg_hyper.experiment.results import atomic_write_bytes
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=dpi, format=os.path.splitext(path)[1][1:]
-                    or 'png')
-        os.replace(tmp, path)
+        fig.savefig(buffer, dpi=dpi,
+                    format=os.path.splitext(path)[1][1:] or 'png')
     finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_learning_curves(results: Mapping[str, Any], path: str) -> None:
