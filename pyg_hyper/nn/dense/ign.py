@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from pyg_hyper.utils.checks import check_dense_input
+from pyg_hyper.utils.checks import check_dense_input, check_positive_int
 
 __all__ = [
     'NUM_BASIS_2_TO_2',
@@ -376,11 +376,8 @@ class DenseLayer(torch.nn.Module):
     def __init__(self, in_channels: int, out_channels: int,
                  bias_names: Sequence[str] = (), bias: bool = True):
         super().__init__()
-        for name, value in (('in_channels', in_channels),
-                            ('out_channels', out_channels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{name}' of '{self.__class__.__name__}' "
-                                 f"must be a positive integer (got {value!r})")
+        check_positive_int(self.__class__.__name__, in_channels=in_channels,
+                           out_channels=out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self._bias_names = tuple(bias_names)

@@ -216,8 +216,8 @@ def test_bad_input(cls):
 
 
 def test_bad_channels():
-    with pytest.raises(ValueError, match="'out_channels' of 'Equivariant2to2'"
-                       " must be a positive integer"):
+    with pytest.raises(ValueError, match="'Equivariant2to2' needs a positive "
+                       "integer 'out_channels' \\(got 0\\)"):
         Equivariant2to2(3, 0)
     layer = Equivariant2to2(2, 3, bias=False)
     assert layer.all_bias is None and layer.diag_bias is None
