@@ -165,14 +165,23 @@ class HyperNMPEdgeConv(NMPEdgeConv):
 
     def aggregate_messages(self, x: Tensor, edge_index: Tensor,
                            edge_attr: Tensor) -> Tensor:
-        if not self.edge_hyper:
-            return super().aggregate_messages(x, edge_index, edge_attr)
-        # A generated map per edge cannot be applied per atom first.
-        z_edge = self.edge_hyper_net(edge_attr)
-        src, dst = edge_index
-        msg = self.lin_msg(x[src], z_edge, materialize=self.materialize)
-        return self.aggr_module(msg * self.filters(edge_attr), dst,
-                                dim_size=x.size(0))
+        z_edge: Optional[Tensor] = None
+        if self.edge_hyper:
+            # A generated map per edge cannot be applied per atom first, so
+            # the atom states go to the edges unprojected and message()
+            # applies it there.
+            z_edge = self.edge_hyper_net(edge_attr)
+        else:
+            x = self.lin_msg(x)
+        # propagate_type: (x: Tensor, gate: Tensor, z_edge: Optional[Tensor])
+        return self.propagate(edge_index, x=x, gate=self.filters(edge_attr),
+                              z_edge=z_edge)
+
+    def message(self, x_j: Tensor, gate: Tensor,
+                z_edge: Optional[Tensor] = None) -> Tensor:
+        if z_edge is not None:
+            x_j = self.lin_msg(x_j, z_edge, materialize=self.materialize)
+        return x_j * gate
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
                 first_state: Optional[Tensor] = None) -> Tuple[Tensor,

@@ -117,9 +117,30 @@ def test_gradcheck(edge_hyper):
         (x, edge_attr, first))
 
 
-def test_compiles_without_graph_breaks():
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_messages_pass_through_propagate(edge_hyper):
+    # PyG's message hooks (explainers, debugging) see every message, the
+    # per-edge generated ones included.
     x, edge_index, edge_attr = _graph()
-    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                            edge_hyper=edge_hyper)
+    seen = []
+    conv.register_message_forward_hook(
+        lambda module, inputs, out: seen.append(out))
+    out, _ = conv(x, edge_index, edge_attr)
+    assert len(seen) == 1
+    assert seen[0].shape == (edge_index.size(1), 8)
+    # The hooked messages are the ones the atoms sum.
+    message = torch.zeros_like(x).index_add_(0, edge_index[1], seen[0])
+    z = conv.hyper(conv.combiner(x, x))
+    torch.testing.assert_close(out, x + conv.update_nn(message, z))
+
+
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_compiles_without_graph_breaks(edge_hyper):
+    x, edge_index, edge_attr = _graph()
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
+                            edge_hyper=edge_hyper)
     explain = torch._dynamo.explain(conv)(x, edge_index, edge_attr)
     assert explain.graph_break_count == 0
 
