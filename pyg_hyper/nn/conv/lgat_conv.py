@@ -49,7 +49,7 @@ class LGATConv(LocalizedConv):
             (default: :obj:`1`)
         concat (bool, optional): Concatenate the heads (else average).
             (default: :obj:`True`)
-        attention_slope (float, optional): LeakyReLU slope of the attention.
+        negative_slope (float, optional): LeakyReLU slope of the attention.
             (default: :obj:`0.2`)
         dropout (float, optional): Dropout on the attention coefficients.
             (default: :obj:`0.`)
@@ -61,7 +61,7 @@ class LGATConv(LocalizedConv):
             :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
             a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
             hidden width in the first layer. (default: :obj:`None`)
-        negative_slope (float, optional): LeakyReLU slope of the
+        localization_slope (float, optional): LeakyReLU slope of the
             localization. (default: :obj:`0.2`)
         sparse_input (bool, optional): Force (:obj:`True`) or forbid
             (:obj:`False`) the sparse-feature path; :obj:`None` decides from
@@ -84,10 +84,10 @@ class LGATConv(LocalizedConv):
           scalar regularizer if :obj:`return_regularizer=True`
     """
     def __init__(self, in_channels: int, out_channels: int, heads: int = 1,
-                 concat: bool = True, attention_slope: float = 0.2,
+                 concat: bool = True, negative_slope: float = 0.2,
                  dropout: float = 0.0, node_level: bool = True,
                  edge_level: bool = True, node_rank: Optional[int] = None,
-                 negative_slope: float = 0.2,
+                 localization_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, bias: bool = True,
                  loc_init: str = 'glorot',
@@ -96,7 +96,8 @@ class LGATConv(LocalizedConv):
         check_positive_int('LGATConv', in_channels=in_channels,
                            out_channels=out_channels, heads=heads)
         super().__init__(in_channels, heads * out_channels, node_level,
-                         edge_level, node_rank, negative_slope, sparse_input,
+                         edge_level, node_rank, localization_slope,
+                         sparse_input,
                          materialize, loc_init=loc_init,
                          message_dropout=message_dropout,
                          weight_dropout=weight_dropout, cached=cached,
@@ -104,7 +105,7 @@ class LGATConv(LocalizedConv):
         self.out_channels = out_channels
         self.heads = heads
         self.concat = concat
-        self.attention_slope = attention_slope
+        self.negative_slope = negative_slope
         self.dropout = dropout
         self.att_src = torch.nn.Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = torch.nn.Parameter(torch.empty(1, heads, out_channels))
@@ -157,7 +158,7 @@ class LGATConv(LocalizedConv):
         else:
             src_score = (msg * self.att_src).sum(-1)
         score = src_score + (z.view(-1, H, C) * self.att_dst).sum(-1)[dst]
-        score = F.leaky_relu(score, self.attention_slope)
+        score = F.leaky_relu(score, self.negative_slope)
         alpha = softmax(score, dst, num_nodes=num_nodes)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         out = self.propagate(edges.edge_index,

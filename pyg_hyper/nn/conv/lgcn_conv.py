@@ -56,7 +56,7 @@ class LGCNConv(LocalizedConv):
             :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
             a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
             hidden width in the first layer. (default: :obj:`None`)
-        negative_slope (float, optional): LeakyReLU slope of the
+        localization_slope (float, optional): LeakyReLU slope of the
             localization. (default: :obj:`0.2`)
         sparse_input (bool, optional): Force (:obj:`True`) or forbid
             (:obj:`False`) the sparse-feature path; :obj:`None` decides from
@@ -82,7 +82,8 @@ class LGCNConv(LocalizedConv):
 
     def __init__(self, in_channels: int, out_channels: int,
                  node_level: bool = True, edge_level: bool = True,
-                 node_rank: Optional[int] = None, negative_slope: float = 0.2,
+                 node_rank: Optional[int] = None,
+                 localization_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, bias: bool = True,
                  loc_init: str = 'glorot',
@@ -91,7 +92,7 @@ class LGCNConv(LocalizedConv):
         check_positive_int('LGCNConv', in_channels=in_channels,
                            out_channels=out_channels)
         super().__init__(in_channels, out_channels, node_level, edge_level,
-                         node_rank, negative_slope, sparse_input,
+                         node_rank, localization_slope, sparse_input,
                          materialize, loc_init=loc_init,
                          message_dropout=message_dropout,
                          weight_dropout=weight_dropout, cached=cached,

@@ -54,7 +54,7 @@ class LGINConv(LocalizedConv):
             :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
             a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
             hidden width in the first layer. (default: :obj:`None`)
-        negative_slope (float, optional): LeakyReLU slope of the
+        localization_slope (float, optional): LeakyReLU slope of the
             localization. (default: :obj:`0.2`)
         sparse_input (bool, optional): Force (:obj:`True`) or forbid
             (:obj:`False`) the sparse-feature path; :obj:`None` decides from
@@ -77,7 +77,7 @@ class LGINConv(LocalizedConv):
                  hidden_channels: Optional[int] = None, eps: float = 0.,
                  train_eps: bool = False, node_level: bool = True,
                  edge_level: bool = True, node_rank: Optional[int] = None,
-                 negative_slope: float = 0.2,
+                 localization_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, loc_init: str = 'glorot',
                  message_dropout: float = 0.0, weight_dropout: float = 0.0,
@@ -88,7 +88,7 @@ class LGINConv(LocalizedConv):
             check_positive_int('LGINConv', hidden_channels=hidden_channels)
         hidden = hidden_channels or out_channels
         super().__init__(in_channels, hidden, node_level, edge_level,
-                         node_rank, negative_slope, sparse_input,
+                         node_rank, localization_slope, sparse_input,
                          materialize, loc_init=loc_init,
                          message_dropout=message_dropout,
                          weight_dropout=weight_dropout, cached=cached,

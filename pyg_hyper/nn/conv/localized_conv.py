@@ -82,7 +82,8 @@ class LocalizedConv(MessagePassing):
 
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
-                 node_rank: Optional[int] = None, negative_slope: float = 0.2,
+                 node_rank: Optional[int] = None,
+                 localization_slope: float = 0.2,
                  sparse_input: Optional[bool] = None,
                  materialize: bool = False, loc_init: str = 'glorot',
                  message_dropout: float = 0.0, weight_dropout: float = 0.0,
@@ -117,11 +118,11 @@ class LocalizedConv(MessagePassing):
         self.weight = torch.nn.Parameter(torch.empty(in_channels,
                                                      msg_channels))
         self.node_loc = (NodeLocalization(in_channels, node_rank,
-                                          negative_slope, loc_init)
+                                          localization_slope, loc_init)
                          if node_level else None)
         if edge_level:
             self.edge_loc = EdgeLocalization(in_channels, msg_channels,
-                                             negative_slope, loc_init)
+                                             localization_slope, loc_init)
             # b inside gamma_vu * (h_u W_v + b): without edge-level
             # localization it would only rescale the outer bias.
             self.msg_bias = torch.nn.Parameter(torch.empty(msg_channels))

@@ -1,4 +1,6 @@
 """Shared fixed graph and checks for the three LGNN layer tests."""
+import copy
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -222,6 +224,16 @@ class LocalizedConvContract:
 
     def test_levels_switch(self):
         assert_levels_switch(self.make)
+
+    def test_localization_slope_reaches_both_levels(self):
+        torch.manual_seed(0)
+        conv = self.make(localization_slope=0.05)
+        assert conv.node_loc.negative_slope == 0.05
+        assert conv.edge_loc.negative_slope == 0.05
+        linear = copy.deepcopy(conv)
+        linear.node_loc.negative_slope = linear.edge_loc.negative_slope = 1.0
+        x = features(5)
+        assert not torch.allclose(conv(x, EDGE_INDEX), linear(x, EDGE_INDEX))
 
     def test_sparse_adjacency(self):
         assert_sparse_adjacency_matches(self.make())

@@ -14,10 +14,15 @@ class TestLGATConv(LocalizedConvContract):
 
 
 @pytest.mark.parametrize('concat', [True, False])
-def test_without_localization_equals_gat(concat):
+@pytest.mark.parametrize('negative_slope', [0.2, 0.7])
+def test_without_localization_equals_gat(concat, negative_slope):
+    # 'negative_slope' is the attention's slope, as in GATConv (the
+    # localization's is 'localization_slope').
     conv = LGATConv(5, 3, heads=2, concat=concat, node_level=False,
-                    edge_level=False)
-    ref = GATConv(5, 3, heads=2, concat=concat)
+                    edge_level=False, negative_slope=negative_slope,
+                    localization_slope=0.01)
+    ref = GATConv(5, 3, heads=2, concat=concat,
+                  negative_slope=negative_slope)
     ref.lin.weight.data.copy_(conv.weight.data.t())
     ref.att_src.data.copy_(conv.att_src.data)
     ref.att_dst.data.copy_(conv.att_dst.data)
