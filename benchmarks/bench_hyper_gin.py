@@ -21,12 +21,12 @@ from torch_geometric.nn import MLP, GINConv, NNConv
 
 from pyg_hyper.nn import hyper_linear
 from pyg_hyper.nn.conv import HyperGINConv
+from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
     environment,
     matmul_step,
     peak_memory,
     time_round_robin,
-    write_json_atomic,
 )
 
 
@@ -190,7 +190,7 @@ def main(argv=None):
             }
             print('\ntargets at width 300:', record['targets'])
     if not args.quick:
-        write_json_atomic(args.out, record)
+        atomic_write_json(args.out, record)
         print(f'\nwrote {args.out}')
     return record
 

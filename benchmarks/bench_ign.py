@@ -23,11 +23,11 @@ import statistics
 import torch
 
 from pyg_hyper.nn.dense import Equivariant2to2, HyperEquivariant2to2
+from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
     environment,
     peak_memory,
     time_fn,
-    write_json_atomic,
 )
 
 
@@ -133,7 +133,7 @@ def main():
     }
     out = args.out or os.path.join(os.path.dirname(__file__), 'results',
                                    f'bench_ign_{device.type}.json')
-    write_json_atomic(out, record)
+    atomic_write_json(out, record)
     print(f'wrote {out}')
 
 

@@ -36,10 +36,10 @@ from tqdm import tqdm
 from pyg_hyper.datasets import OGBGraphDataset
 from pyg_hyper.nn.models import OGBMolGNN
 from pyg_hyper.nn.models.ogb_mol import HYPER_GIN_CONFIGS
+from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
     environment,
     matmul_flop_rate,
-    write_json_atomic,
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -223,7 +223,7 @@ def main(argv=None):
         'targets_met': targets,
     }
     if not args.quick:
-        write_json_atomic(args.out, record)
+        atomic_write_json(args.out, record)
         print(f'\nwrote {args.out}')
     return record
 

@@ -59,12 +59,12 @@ from torch_geometric.utils import scatter
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from pyg_hyper.datasets import QM9  # noqa: E402
+from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.utils.benchmark import (  # noqa: E402
     environment,
     matmul_flop_rate,
     peak_memory,
     time_fn,
-    write_json_atomic,
 )
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
 from pyg_hyper.nn.radial import (  # noqa: E402
@@ -407,7 +407,7 @@ def main():
                          'on CUDA)',
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_json_atomic(args.out, record)
+    atomic_write_json(args.out, record)
 
 
 if __name__ == '__main__':

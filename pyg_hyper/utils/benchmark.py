@@ -22,7 +22,6 @@ __all__ = [
     'time_round_robin',
     'matmul_flop_rate',
     'environment',
-    'write_json_atomic',
 ]
 
 
@@ -147,9 +146,3 @@ def environment(device: torch.device) -> Dict[str, Any]:
     """Command, versions and hardware, in the experiment runner's format."""
     from pyg_hyper.experiment.results import environment_record
     return environment_record(str(device))
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Writes JSON so that readers never see a partial file."""
-    from pyg_hyper.experiment.results import atomic_write_json
-    atomic_write_json(path, obj)

@@ -4,6 +4,7 @@ import stat
 
 import pytest
 
+from pyg_hyper.experiment import results
 from pyg_hyper.experiment.results import atomic_write_json, format_mean_std
 
 
@@ -40,3 +41,22 @@ def test_atomic_writes_get_the_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert json.loads(path.read_text()) == {'a': 2}
+
+
+def test_atomic_write_replaces_whole_files_only(tmp_path, monkeypatch):
+    path = tmp_path / 'sub' / 'r.json'
+    atomic_write_json(str(path), {'a': 1})
+    atomic_write_json(str(path), {'a': 2})
+    assert json.loads(path.read_text()) == {'a': 2}
+    assert [p.name for p in path.parent.iterdir()] == ['r.json']
+
+    # Interrupted before the rename: the old file stays whole and the
+    # temporary file is removed.
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, 'replace', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_json(str(path), {'a': 3})
+    assert json.loads(path.read_text()) == {'a': 2}
+    assert [p.name for p in path.parent.iterdir()] == ['r.json']

@@ -1,12 +1,9 @@
-import json
-
 import torch
 
 from pyg_hyper.utils.benchmark import (
     LiveTensorBytes,
     matmul_flop_rate,
     peak_memory,
-    write_json_atomic,
 )
 
 
@@ -35,11 +32,3 @@ def test_live_bytes_drop_when_tensors_die():
 
 def test_matmul_flop_rate_is_positive():
     assert matmul_flop_rate(16, 16, 16, torch.device('cpu'), repeat=1) > 0
-
-
-def test_write_json_atomic(tmp_path):
-    path = tmp_path / 'sub' / 'r.json'
-    write_json_atomic(str(path), {'a': 1})
-    write_json_atomic(str(path), {'a': 2})
-    assert json.loads(path.read_text()) == {'a': 2}
-    assert [p.name for p in path.parent.iterdir()] == ['r.json']
