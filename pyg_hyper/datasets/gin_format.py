@@ -12,6 +12,8 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import coalesce, degree, to_undirected
 
+from pyg_hyper.experiment.results import atomic_torch_save
+
 __all__ = ['GINFormatDataset', 'parse_gin_graphs', 'NUM_FOLDS']
 
 NUM_FOLDS = 10
@@ -197,8 +199,8 @@ class GINFormatDataset(InMemoryDataset):
                 data = self.pre_transform(data)
             data_list.append(data)
         self.save(data_list, self.processed_paths[0])
-        torch.save(self._read_folds(files, len(graphs)),
-                   self.processed_paths[1])
+        atomic_torch_save(self.processed_paths[1],
+                          self._read_folds(files, len(graphs)))
 
     def _read_folds(self, files: Dict[str, str],
                     num_graphs: int) -> Dict[str, List[Tensor]]:

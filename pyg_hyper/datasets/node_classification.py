@@ -20,7 +20,7 @@ import shutil
 import socket
 import zipfile
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from torch_geometric.data import InMemoryDataset
 
@@ -110,6 +110,19 @@ def missing_raw_files(name: str, root: str) -> List[str]:
             if not os.path.isfile(os.path.join(raw_dir, f))]
 
 
+def _stage(open_source: Callable[[], IO[bytes]], dst: str) -> None:
+    """Copies one raw file through a temporary name: an interrupted copy
+    must not leave a partial file that the next run takes as present."""
+    tmp = dst + '.part'
+    try:
+        with open_source() as f, open(tmp, 'wb') as g:
+            shutil.copyfileobj(f, g)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
     """Copies missing files from :obj:`source_dir`, unpacking ``.gz`` copies
     and zips that contain them."""
@@ -120,21 +133,18 @@ def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
         src = os.path.join(source_dir, name)
         dst = os.path.join(raw_dir, name)
         if os.path.isfile(src):
-            shutil.copyfile(src, dst)
+            _stage(lambda: open(src, 'rb'), dst)
         elif os.path.isfile(src + '.gz'):
-            with gzip.open(src + '.gz', 'rb') as f, open(dst, 'wb') as g:
-                shutil.copyfileobj(f, g)
+            _stage(lambda: gzip.open(src + '.gz', 'rb'), dst)
     for entry in sorted(os.listdir(source_dir)):
         if not entry.endswith('.zip'):
             continue
         with zipfile.ZipFile(os.path.join(source_dir, entry)) as z:
             for member in z.namelist():
-                base = os.path.basename(member)
-                if base in missing and not os.path.isfile(
-                        os.path.join(raw_dir, base)):
-                    with z.open(member) as f, \
-                            open(os.path.join(raw_dir, base), 'wb') as g:
-                        shutil.copyfileobj(f, g)
+                dst = os.path.join(raw_dir, os.path.basename(member))
+                if (os.path.basename(member) in missing
+                        and not os.path.isfile(dst)):
+                    _stage(lambda: z.open(member), dst)
 
 
 def _host_reachable(host: str) -> bool:

@@ -25,6 +25,8 @@ from typing import Callable, Dict, List, Optional
 import pandas as pd
 import torch
 
+from pyg_hyper.experiment.results import atomic_write_text
+
 __all__ = [
     'OGBGraphDataset',
     'ogb_graph_dataset_names',
@@ -114,11 +116,8 @@ def _write_release_file(folder: str, version: str) -> None:
     path = osp.join(folder, f'RELEASE_v{version}.txt')
     if osp.exists(path):
         return
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(f'# Release note\n\nv{version}: written by pyg_hyper so that '
-                f'ogb does not prompt on stdin.\n')
-    os.replace(tmp, path)
+    atomic_write_text(path, f'# Release note\n\nv{version}: written by '
+                      f'pyg_hyper so that ogb does not prompt on stdin.\n')
 
 
 def _import_ogb_dataset():

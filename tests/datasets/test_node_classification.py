@@ -65,6 +65,37 @@ def test_missing_files_fail_fast_with_list_and_place(tmp_path, monkeypatch):
         load_node_dataset('CiteSeer', str(tmp_path), raw_source=str(empty))
 
 
+def test_interrupted_raw_copy_leaves_no_partial_file(tmp_path,
+                                                     monkeypatch):
+    from pyg_hyper.datasets import node_classification as nc
+    source = tmp_path / 'source'
+    shutil.copytree(nc._PACKAGE_DATA, source)
+    root = tmp_path / 'root'
+    copy = shutil.copyfileobj
+    calls = []
+
+    def copy_then_fail(src, dst, *args):
+        calls.append(1)
+        if len(calls) == 3:  # the third file: half written, then killed
+            dst.write(src.read(100))
+            raise KeyboardInterrupt
+        copy(src, dst, *args)
+
+    monkeypatch.setattr(nc.shutil, 'copyfileobj', copy_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        load_node_dataset('Cora', str(root), raw_source=str(source),
+                          download=False)
+    missing = missing_raw_files('Cora', str(root))
+    # Only the interrupted file is missing (a partial copy would count as
+    # present and be parsed), and no temporary file is left behind.
+    assert len(missing) == len(nc.NODE_DATASETS['Cora'].files) - 2
+    assert not list(root.rglob('*.part'))
+    monkeypatch.setattr(nc.shutil, 'copyfileobj', copy)
+    data = load_node_dataset('Cora', str(root), raw_source=str(source),
+                             download=False)[0]
+    assert data.num_nodes == 2708
+
+
 @needs_shared
 def test_raw_source_copies_and_unpacks(tmp_path):
     data = load_node_dataset('CiteSeer', str(tmp_path),
