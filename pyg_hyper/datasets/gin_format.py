@@ -94,9 +94,17 @@ class GINFormatDataset(InMemoryDataset):
             :obj:`"PROTEINS"`, :obj:`"NCI1"`, :obj:`"IMDBBINARY"`.
         degree_as_tag (bool, optional): Use node degrees as tags.
             (default: :obj:`False`)
-        transform, pre_transform, pre_filter (callable, optional): As in
-            :class:`~torch_geometric.data.InMemoryDataset`.
-        force_reload (bool, optional): Re-process. (default: :obj:`False`)
+        transform (callable, optional): A function/transform that takes in a
+            :class:`~torch_geometric.data.Data` object and returns a
+            transformed version, applied on every access.
+            (default: :obj:`None`)
+        pre_transform (callable, optional): The same, applied once before
+            the processed dataset is saved to disk. (default: :obj:`None`)
+        pre_filter (callable, optional): A function that takes in a
+            :class:`~torch_geometric.data.Data` object and returns whether
+            to keep it in the processed dataset. (default: :obj:`None`)
+        force_reload (bool, optional): Whether to re-process the dataset.
+            (default: :obj:`False`)
     """
     def __init__(self, root: str, name: str, degree_as_tag: bool = False,
                  transform: Optional[Callable] = None,

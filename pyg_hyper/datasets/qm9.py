@@ -360,8 +360,17 @@ class QM9(InMemoryDataset):
             molecules (for tests and quick looks). (default: :obj:`None`)
         num_workers (int, optional): Processes used to build the graphs.
             (default: :obj:`min(2, os.cpu_count())`)
-        transform, pre_transform, pre_filter, force_reload: As in
-            :class:`~torch_geometric.data.InMemoryDataset`.
+        transform (callable, optional): A function/transform that takes in a
+            :class:`~torch_geometric.data.Data` object and returns a
+            transformed version, applied on every access.
+            (default: :obj:`None`)
+        pre_transform (callable, optional): The same, applied once before
+            the processed dataset is saved to disk. (default: :obj:`None`)
+        pre_filter (callable, optional): A function that takes in a
+            :class:`~torch_geometric.data.Data` object and returns whether
+            to keep it in the processed dataset. (default: :obj:`None`)
+        force_reload (bool, optional): Whether to re-process the dataset.
+            (default: :obj:`False`)
         log (bool, optional): Print progress. (default: :obj:`True`)
     """
     def __init__(
