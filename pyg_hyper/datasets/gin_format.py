@@ -12,6 +12,7 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import coalesce, degree, to_undirected
 
+from pyg_hyper.datasets.dataset_docs import with_dataset_docs
 from pyg_hyper.experiment.results import atomic_torch_save
 
 __all__ = ['GINFormatDataset', 'parse_gin_graphs', 'NUM_FOLDS']
@@ -66,6 +67,7 @@ def parse_gin_graphs(text: str) -> List[Tuple[int, List[int], List[List[int]]]]:
     return graphs
 
 
+@with_dataset_docs
 class GINFormatDataset(InMemoryDataset):
     r"""A graph-classification dataset in the text format of the `"How
     Powerful are Graph Neural Networks?" <https://arxiv.org/abs/1810.00826>`_
@@ -94,17 +96,7 @@ class GINFormatDataset(InMemoryDataset):
             :obj:`"PROTEINS"`, :obj:`"NCI1"`, :obj:`"IMDBBINARY"`.
         degree_as_tag (bool, optional): Use node degrees as tags.
             (default: :obj:`False`)
-        transform (callable, optional): A function/transform that takes in a
-            :class:`~torch_geometric.data.Data` object and returns a
-            transformed version, applied on every access.
-            (default: :obj:`None`)
-        pre_transform (callable, optional): The same, applied once before
-            the processed dataset is saved to disk. (default: :obj:`None`)
-        pre_filter (callable, optional): A function that takes in a
-            :class:`~torch_geometric.data.Data` object and returns whether
-            to keep it in the processed dataset. (default: :obj:`None`)
-        force_reload (bool, optional): Whether to re-process the dataset.
-            (default: :obj:`False`)
+        {IN_MEMORY_DATASET_ARGS}
     """
     def __init__(self, root: str, name: str, degree_as_tag: bool = False,
                  transform: Optional[Callable] = None,

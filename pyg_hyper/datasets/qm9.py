@@ -27,6 +27,7 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.io import fs
 
+from pyg_hyper.datasets.dataset_docs import with_dataset_docs
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.checks import check_non_negative_int, check_positive_int
 from pyg_hyper.datasets.qm9_molecule import (
@@ -282,6 +283,7 @@ def _concat_chunks(chunks: Sequence[Dict[str, object]]) -> Dict[str, object]:
     return out
 
 
+@with_dataset_docs
 class QM9(InMemoryDataset):
     r"""The QM9 dataset (130,831 molecules, 19 targets), built offline and
     compatible with :class:`torch_geometric.datasets.QM9`.
@@ -360,17 +362,7 @@ class QM9(InMemoryDataset):
             molecules (for tests and quick looks). (default: :obj:`None`)
         num_workers (int, optional): Processes used to build the graphs.
             (default: :obj:`min(2, os.cpu_count())`)
-        transform (callable, optional): A function/transform that takes in a
-            :class:`~torch_geometric.data.Data` object and returns a
-            transformed version, applied on every access.
-            (default: :obj:`None`)
-        pre_transform (callable, optional): The same, applied once before
-            the processed dataset is saved to disk. (default: :obj:`None`)
-        pre_filter (callable, optional): A function that takes in a
-            :class:`~torch_geometric.data.Data` object and returns whether
-            to keep it in the processed dataset. (default: :obj:`None`)
-        force_reload (bool, optional): Whether to re-process the dataset.
-            (default: :obj:`False`)
+        {IN_MEMORY_DATASET_ARGS}
         log (bool, optional): Print progress. (default: :obj:`True`)
     """
     def __init__(

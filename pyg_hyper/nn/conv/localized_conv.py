@@ -35,6 +35,7 @@ from pyg_hyper.utils.checks import (
     check_positive_int,
     is_tracing,
 )
+from pyg_hyper.utils.docs import fill_docs
 
 __all__ = ['LocalizedConv', 'NormalizedEdges', 'LocalizedMessages']
 
@@ -559,15 +560,9 @@ SHARED_DOCS = {
 }
 
 
-def with_shared_docs(cls):
-    """Fills the shared argument docs into an LGNN layer's class and
-    :meth:`forward` docstrings: one text for three layers."""
-    for owner in (cls, cls.forward):
-        doc = owner.__doc__
-        for marker, text in SHARED_DOCS.items():
-            doc = doc.replace(marker, text)
-        owner.__doc__ = doc
-    return cls
+#: Fills :data:`SHARED_DOCS` into an LGNN layer's class and
+#: :meth:`forward` docstrings: one text for three layers.
+with_shared_docs = fill_docs(SHARED_DOCS)
 
 
 def _rows(tensors: Tuple[Tensor, ...], index: OptTensor
