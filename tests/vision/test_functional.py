@@ -63,3 +63,50 @@ def test_dynamic_layers_trace_without_graph_breaks():
     for module, args in cases:
         explain = torch._dynamo.explain(module)(*args)
         assert explain.graph_break_count == 0, module
+
+
+def _hyperseg():
+    from pyg_hyper.vision import HyperSeg
+    from tests.vision.test_hyperseg import _Backbone
+    return HyperSeg(_Backbone(), [8, 16], in_channels=3, num_classes=4,
+                    level_channels=[8, 8], weight_groups=2)
+
+
+def _generated_layer_cases():
+    from pyg_hyper.vision import (
+        ConditionedSR,
+        DynamicFilterNetwork,
+        HyperLSTM,
+        StaticHyperConv2d,
+    )
+    kernels = torch.rand(2, 5, 5)
+    return {
+        'StaticHyperConv2d': (lambda: StaticHyperConv2d(4, 4, 3, z_dim=2),
+                              (torch.randn(1, 4, 6, 6), )),
+        'HyperLSTM': (lambda: HyperLSTM(3, 4, hyper_hidden_size=5,
+                                        hyper_embedding_size=2),
+                      (torch.randn(4, 2, 3), )),
+        'ConditionedSR': (lambda: ConditionedSR(5, hidden_channels=(4, 2)),
+                          (torch.rand(2, 1, 10, 10),
+                           kernels / kernels.sum((1, 2), keepdim=True))),
+        'DynamicFilterNetwork-local': (
+            lambda: DynamicFilterNetwork(2, kernel_size=3, hidden_channels=4,
+                                         local=True),
+            (torch.rand(1, 2, 8, 8), )),
+        'DynamicFilterNetwork-global': (
+            lambda: DynamicFilterNetwork(2, kernel_size=3, hidden_channels=4,
+                                         local=False),
+            (torch.rand(1, 2, 8, 8), )),
+        'HyperSeg': (_hyperseg, (torch.randn(1, 3, 16, 16), )),
+    }
+
+
+@pytest.mark.parametrize('name', list(_generated_layer_cases()))
+def test_generated_weight_layers_trace_without_graph_breaks(name):
+    # The layers whose weights are generated (a static hypernetwork, a
+    # recurrent one, a kernel-conditioned first layer, per-sample and
+    # per-pixel filters, patch-wise decoder weights): one graph each.
+    torch._dynamo.reset()
+    make, args = _generated_layer_cases()[name]
+    explain = torch._dynamo.explain(make())(*args)
+    assert explain.graph_break_count == 0, explain.break_reasons

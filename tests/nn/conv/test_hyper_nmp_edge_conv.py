@@ -1,11 +1,14 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyg_hyper.nn.conv import HyperNMPEdgeConv, NMPEdgeConv
 
 from tests.nn.conv.test_nmp_edge_conv import (
     _graph,
     assert_edge_order_invariant,
+    assert_node_permutation_equivariant,
 )
 
 
@@ -31,6 +34,24 @@ def test_edge_order_invariance(edge_hyper):
                             edge_hyper=edge_hyper, edge_chunk_size=7)
     first = torch.randn(6, 8, dtype=torch.float64)
     assert_edge_order_invariant(conv, first_state=first)
+
+
+@pytest.mark.parametrize('combine,edge_hyper', [('concat', False),
+                                               ('convex', True)])
+@settings(max_examples=15, deadline=None)
+@given(num_nodes=st.integers(2, 7), num_edges=st.integers(0, 14),
+       seed=st.integers(0, 2**16))
+def test_node_permutation_equivariance(combine, edge_hyper, num_nodes,
+                                       num_edges, seed):
+    # The generated per-atom state update (and per-edge message weight)
+    # must follow its atom (edge): the first states are permuted with the
+    # atoms.
+    torch.manual_seed(seed)
+    conv = HyperNMPEdgeConv(4, edge_dim=3, hyper_channels=3, combine=combine,
+                            edge_hyper=edge_hyper)
+    first = torch.randn(num_nodes, 4, dtype=torch.double)
+    assert_node_permutation_equivariant(conv, num_nodes, num_edges, seed,
+                                        first_state=first)
 
 
 def test_chunked_equals_unchunked():

@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from torch_geometric.testing import assert_module
 
@@ -54,6 +56,41 @@ def test_nmp_edge_conv_matches_equations():
     # h <- h + W4 ssp(W3 m + b3) + b4
     ref = x + conv.update2(ssp(conv.update1(msg)))
     torch.testing.assert_close(out, ref)
+
+
+def assert_node_permutation_equivariant(conv, num_nodes, num_edges, seed,
+                                        **kwargs):
+    """Relabelling the atoms of a random directed graph (repeated edges,
+    self loops and isolated atoms included) relabels the new atom states
+    and leaves every edge state unchanged (the edges keep their order).
+    Per-atom tensors in :obj:`kwargs` are permuted with the atoms."""
+    gen = torch.Generator().manual_seed(seed)
+    conv = conv.double()
+    x = torch.randn(num_nodes, conv.channels, generator=gen,
+                    dtype=torch.double)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    edge_attr = torch.rand(num_edges, conv.edge_dim, generator=gen,
+                           dtype=torch.double)
+    perm = torch.randperm(num_nodes, generator=gen)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(num_nodes)
+    out, e = conv(x, edge_index, edge_attr, **kwargs)
+    out_p, e_p = conv(x[perm], inv[edge_index], edge_attr,
+                      **{key: value[perm] for key, value in kwargs.items()})
+    torch.testing.assert_close(out_p, out[perm], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(e_p, e, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('update_edge', [True, False])
+@settings(max_examples=15, deadline=None)
+@given(num_nodes=st.integers(2, 7), num_edges=st.integers(0, 14),
+       seed=st.integers(0, 2**16))
+def test_node_permutation_equivariance_on_random_graphs(
+        update_edge, num_nodes, num_edges, seed):
+    torch.manual_seed(seed)
+    assert_node_permutation_equivariant(
+        NMPEdgeConv(4, edge_dim=3, update_edge=update_edge), num_nodes,
+        num_edges, seed)
 
 
 def test_nmp_edge_conv_node_permutation_equivariance():

@@ -127,6 +127,42 @@ def test_2_to_1_and_2_to_0():
                           only0.weight[0, 0] @ basis + only0.bias)
 
 
+def _padded_permutation(sizes, extra, seed, channels=2):
+    """A random padded batch, its node mask, and a random relabelling of
+    each graph's nodes (index [B, m]; the padding stays last)."""
+    gen = torch.Generator().manual_seed(seed)
+    B, m = len(sizes), max(sizes) + extra
+    x = torch.randn(B, channels, m, m, generator=gen, dtype=torch.float64)
+    mask = torch.arange(m).view(1, m) < torch.tensor(sizes).view(B, 1)
+    index = torch.stack([torch.cat([torch.randperm(n, generator=gen),
+                                    torch.arange(n, m)]) for n in sizes])
+    rows = index.view(B, 1, m, 1).expand(-1, channels, -1, m)
+    cols = index.view(B, 1, 1, m).expand(-1, channels, m, -1)
+    return x, mask, index, x.gather(2, rows).gather(3, cols)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+       extra=st.integers(0, 2), seed=st.integers(0, 2**16))
+def test_2_to_1_equivariant_and_2_to_0_invariant(sizes, extra, seed):
+    # The defining properties, on padded batches whose padding holds
+    # garbage: relabelling a graph's nodes relabels its node outputs and
+    # leaves its graph outputs unchanged; every graph's outputs are those
+    # of the graph alone, unpadded; padding nodes output zero.
+    x, mask, index, x_perm = _padded_permutation(sizes, extra, seed)
+    l1 = random_layer(Equivariant2to1, 2, 3)
+    l0 = random_layer(Invariant2to0, 2, 4)
+    y1, y0 = l1(x, mask), l0(x, mask)
+    assert torch.allclose(l1(x_perm, mask),
+                          y1.gather(2, index.unsqueeze(1).expand_as(y1)))
+    assert torch.allclose(l0(x_perm, mask), y0)
+    assert y1.masked_select(~mask.unsqueeze(1)).abs().sum() == 0
+    for b, n in enumerate(sizes):
+        alone = x[b:b + 1, :, :n, :n]
+        assert torch.allclose(l1(alone), y1[b:b + 1, :, :n])
+        assert torch.allclose(l0(alone), y0[b:b + 1])
+
+
 def test_padding_does_not_change_outputs():
     x, mask = padded_batch()
     layer = random_layer(Equivariant2to2, 2, 3)
@@ -193,6 +229,14 @@ def test_gradcheck():
 def test_compile_without_graph_breaks():
     x, mask = padded_batch()
     layer = Equivariant2to2(2, 3).double()
+    explain = torch._dynamo.explain(layer)(x, mask)
+    assert explain.graph_break_count == 0
+
+
+@pytest.mark.parametrize('cls', [Equivariant2to1, Invariant2to0])
+def test_reductions_compile_without_graph_breaks(cls):
+    x, mask = padded_batch()
+    layer = cls(2, 3).double()
     explain = torch._dynamo.explain(layer)(x, mask)
     assert explain.graph_break_count == 0
 

@@ -122,6 +122,21 @@ def test_layers_readout_sums_a_head_per_layer(hyper):
         hook.remove()
 
 
+@pytest.mark.parametrize('hyper,readout', [(True, 'last'), (True, 'layers'),
+                                           (False, 'last')])
+def test_compiles_without_graph_breaks_given_batch_size(hyper, readout):
+    # A training step on a mini-batch, with its number of graphs given (as
+    # PyG's pooling needs to avoid a data-dependent size).
+    torch._dynamo.reset()
+    model = HyperGIN(5, 8, 2, num_layers=2, hyper=hyper, edge_dim=2,
+                     readout=readout)
+    batch = Batch.from_data_list(_graphs(3))
+    explain = torch._dynamo.explain(model)(
+        batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+        batch.num_graphs)
+    assert explain.graph_break_count == 0
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="Unknown readout 'mean'"):
         HyperGIN(5, 8, 1, readout='mean')
