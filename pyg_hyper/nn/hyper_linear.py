@@ -166,6 +166,14 @@ def materialize_hyper_weight(
     naive hypernetwork implementation (and :class:`~torch_geometric.nn.conv.NNConv`)
     does. It costs :math:`N F_{out} F_{in}` memory.
 
+    Args:
+        z (torch.Tensor): Hypernetwork codes of shape :obj:`[N, r]`.
+        weight (torch.Tensor): The hypernetwork's output layer, as in
+            :func:`hyper_linear`.
+        in_channels (int): :math:`F_{in}`, to unflatten :obj:`weight`.
+        bias (bool, optional): Whether :obj:`weight` holds a generated bias
+            (as it was built). (default: :obj:`True`)
+
     Returns:
         (torch.Tensor, torch.Tensor): Weights :obj:`[N, F_out, F_in]` and
         biases :obj:`[N, F_out]` (:obj:`None` if :obj:`bias=False`).
@@ -216,7 +224,8 @@ class HyperLinear(torch.nn.Module):
         normalize_code (bool, optional): If set to :obj:`True`, the code is
             divided by its width before the output layer,
             :math:`\mathbf{W}_n = \mathbf{B} + \frac{1}{r} \sum_k z_{n,k}
-            \mathbf{A}_k`. The functions are the same; the training
+            \mathbf{A}_k`, and likewise :math:`\mathbf{b}_n = \mathbf{b} +
+            \frac{1}{r} \sum_k z_{n,k} \mathbf{a}_k`. The functions are the same; the training
             dynamics are not: Adam moves every :math:`\mathbf{A}_k` by about
             the learning rate per step whatever its gradient's scale, so the
             sum moves :math:`\mathbf{W}_n` up to :math:`1 + \lVert

@@ -106,11 +106,25 @@ class WeightDropout(NamedTuple):
         return keep.to(dtype) / (1.0 - self.p)
 
 
-def localization_regularizer(gamma: Tensor, beta: Tensor) -> Tensor:
+def localization_regularizer(gamma: Tensor, beta: Tensor,
+                             weight: Optional[Tensor] = None) -> Tensor:
     r""":math:`\mathrm{mean}((\boldsymbol{\gamma}-1)^2) +
     \mathrm{mean}(\boldsymbol{\beta}^2)`: pulls localized weights towards
-    the shared ones (the paper adds it with weight :math:`\lambda`)."""
-    return (gamma - 1).pow(2).mean() + beta.pow(2).mean()
+    the shared ones (the paper adds it with weight :math:`\lambda`).
+
+    Args:
+        gamma (torch.Tensor): Scales, one row per node or edge.
+        beta (torch.Tensor): Shifts of the same shape.
+        weight (torch.Tensor, optional): Row mask: the means run over the
+            rows where it is :obj:`True` only. (default: :obj:`None`)
+    """
+    if weight is None:
+        return (gamma - 1).pow(2).mean() + beta.pow(2).mean()
+    # A masked mean, not a row selection: its shape stays static.
+    w = weight.to(gamma.dtype).view((-1, ) + (1, ) * (gamma.dim() - 1))
+    count = w.sum() * gamma[0].numel()
+    return ((gamma - 1).pow(2) * w).sum() / count + \
+        (beta.pow(2) * w).sum() / count
 
 
 class FeatureNonzeros(NamedTuple):

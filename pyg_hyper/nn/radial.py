@@ -122,6 +122,13 @@ def molecular_graph(pos: Tensor, batch: Optional[Tensor] = None,
     directly, so no ``torch-cluster`` is needed; for large periodic or
     condensed systems, pass your own :obj:`edge_index` instead.
 
+    Args:
+        pos (torch.Tensor): Atom positions :obj:`[N, 3]` in Å.
+        batch (torch.Tensor, optional): Molecule of each atom :obj:`[N]`,
+            sorted; :obj:`None` for one molecule. (default: :obj:`None`)
+        cutoff (float, optional): Distance cutoff in Å; :obj:`None` keeps
+            every pair. (default: :obj:`None`)
+
     Returns:
         torch.Tensor: :obj:`edge_index` of shape ``[2, E]`` (source, target).
     """

@@ -356,3 +356,12 @@ def test_zero_sizes_are_refused():
     with pytest.raises(ValueError, match="'EdgeLocalization' needs a "
                        "positive integer 'in_channels' \\(got 0\\)"):
         EdgeLocalization(0, 3)
+
+
+def test_regularizer_row_mask_equals_row_selection():
+    torch.manual_seed(0)
+    gamma, beta = torch.randn(5, 3, 2), torch.randn(5, 3, 2)
+    keep = torch.tensor([True, False, True, True, False])
+    torch.testing.assert_close(
+        localization_regularizer(gamma, beta, weight=keep),
+        localization_regularizer(gamma[keep], beta[keep]))

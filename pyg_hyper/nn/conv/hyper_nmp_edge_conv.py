@@ -59,7 +59,8 @@ class HyperNMPEdgeConv(NMPEdgeConv):
     Args:
         channels (int): Width :math:`C` of the atom states.
         edge_dim (int): Width of the incoming edge states.
-        edge_channels (int, optional): Width of the updated edge states.
+        edge_channels (int, optional): Width of the updated edge states
+            (:obj:`edge_dim` without the update, as in :class:`NMPEdgeConv`).
             (default: :obj:`channels // 2`)
         update_edge (bool, optional): Update the edge states first.
             (default: :obj:`True`)
@@ -68,10 +69,11 @@ class HyperNMPEdgeConv(NMPEdgeConv):
             linear layer. (default: :obj:`32`)
         combine (str, optional): :obj:`"concat"` or :obj:`"convex"`.
             (default: :obj:`"concat"`)
-        hyper_layers (int, optional): Hidden layers of :math:`f`.
+        hyper_layers (int, optional): Hidden layers of :math:`f` (and of
+            :math:`f_e`).
             (default: :obj:`2`)
-        act (str, optional): Activation inside :math:`g`, :obj:`"ssp"` or
-            :obj:`"tanh"`. (default: :obj:`"ssp"`)
+        act (str, optional): Activation inside :math:`g`: :obj:`"ssp"`,
+            :obj:`"tanh"` or :obj:`"relu"`. (default: :obj:`"ssp"`)
         edge_hyper (bool, optional): Also generate the message weight per
             edge. (default: :obj:`False`)
         edge_hyper_channels (int, optional): Code width of :math:`f_e`.

@@ -40,7 +40,10 @@ class LGATConv(LocalizedConv):
     per head (heads concatenated or averaged), with :math:`\mathbf{W}_v`,
     :math:`\boldsymbol{\gamma}_{vu}`, :math:`\boldsymbol{\beta}_{vu}` as in
     :class:`LGCNConv` (the context uses :math:`\hat{\mathbf{A}}`). With both
-    levels off the layer equals :class:`~torch_geometric.nn.conv.GATConv`.
+    levels off the layer equals :class:`~torch_geometric.nn.conv.GATConv`,
+    self loops included: a loop the graph already has merges into the one
+    the layer adds (with :obj:`return_attention_weights=True` it is listed
+    with weight 0).
 
     Args:
         in_channels (int): Size of each input sample.
@@ -53,22 +56,7 @@ class LGATConv(LocalizedConv):
             (default: :obj:`0.2`)
         dropout (float, optional): Dropout on the attention coefficients.
             (default: :obj:`0.`)
-        node_level (bool, optional): Localize the weight per target node.
-            (default: :obj:`True`)
-        edge_level (bool, optional): Localize every message per edge.
-            (default: :obj:`True`)
-        node_rank (int, optional): Inner width of the node-level projection
-            :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
-            a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
-            hidden width in the first layer. (default: :obj:`None`)
-        localization_slope (float, optional): LeakyReLU slope of the
-            localization. (default: :obj:`0.2`)
-        sparse_input (bool, optional): Force (:obj:`True`) or forbid
-            (:obj:`False`) the sparse-feature path; :obj:`None` decides from
-            the input density. (default: :obj:`None`)
-        materialize (bool, optional): Build the per-node weights
-            :math:`\mathbf{W}_v` explicitly. The slow reference path, for
-            tests and benchmarks. (default: :obj:`False`)
+        {LOCALIZATION_LEVEL_ARGS}
         bias (bool, optional): Learn the additive bias
             :math:`\mathbf{b}^{\prime}`. (default: :obj:`True`)
         {LOCALIZED_CONV_ARGS}
@@ -159,6 +147,8 @@ class LGATConv(LocalizedConv):
             src_score = (msg * self.att_src).sum(-1)
         score = src_score + (z.view(-1, H, C) * self.att_dst).sum(-1)[dst]
         score = F.leaky_relu(score, self.negative_slope)
+        if edges.live is not None:  # the input's own loops, merged
+            score = score.masked_fill(~edges.live.view(-1, 1), float('-inf'))
         alpha = softmax(score, dst, num_nodes=num_nodes)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         out = self.propagate(edges.edge_index,

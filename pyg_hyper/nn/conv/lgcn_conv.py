@@ -37,7 +37,9 @@ class LGCNConv(LocalizedConv):
     :math:`\boldsymbol{\gamma}_{vu}, \boldsymbol{\beta}_{vu}`
     (:class:`~pyg_hyper.nn.EdgeLocalization`). :math:`\mathbf{W}_v` is never
     built: see :func:`~pyg_hyper.nn.localized_edge_transform`. With both
-    levels off the layer equals :class:`~torch_geometric.nn.conv.GCNConv`.
+    levels off the layer equals :class:`~torch_geometric.nn.conv.GCNConv`,
+    self loops included: a node keeps one, with the weight of a loop the
+    graph already has (else 1), everywhere :math:`\hat{\mathbf{A}}` is used.
     Activation and dropout belong to the model.
 
     The regularizer :math:`\mathrm{mean}((\boldsymbol{\gamma}-1)^2) +
@@ -48,22 +50,7 @@ class LGCNConv(LocalizedConv):
     Args:
         in_channels (int): Size of each input sample.
         out_channels (int): Size of each output sample.
-        node_level (bool, optional): Localize the weight per target node.
-            (default: :obj:`True`)
-        edge_level (bool, optional): Localize every message per edge.
-            (default: :obj:`True`)
-        node_rank (int, optional): Inner width of the node-level projection
-            :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
-            a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
-            hidden width in the first layer. (default: :obj:`None`)
-        localization_slope (float, optional): LeakyReLU slope of the
-            localization. (default: :obj:`0.2`)
-        sparse_input (bool, optional): Force (:obj:`True`) or forbid
-            (:obj:`False`) the sparse-feature path; :obj:`None` decides from
-            the input density. (default: :obj:`None`)
-        materialize (bool, optional): Build the per-node weights
-            :math:`\mathbf{W}_v` explicitly. The slow reference path, for
-            tests and benchmarks. (default: :obj:`False`)
+        {LOCALIZATION_LEVEL_ARGS}
         bias (bool, optional): Learn the additive bias
             :math:`\mathbf{b}^{\prime}`. (default: :obj:`True`)
         {LOCALIZED_CONV_ARGS}

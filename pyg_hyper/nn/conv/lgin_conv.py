@@ -35,7 +35,9 @@ class LGINConv(LocalizedConv):
     :math:`\boldsymbol{\beta}_{vu}` as in :class:`LGCNConv` (the context uses
     :math:`\hat{\mathbf{A}}`). With both levels off the layer equals
     :class:`~torch_geometric.nn.conv.GINConv` with the MLP
-    ``Linear -> ReLU -> Linear``.
+    ``Linear -> ReLU -> Linear``; like GINConv it sums a self loop of the
+    graph's own as a neighbour (it also counts in :math:`\mathbf{A}` of the
+    context's :math:`\hat{\mathbf{A}}`).
 
     Args:
         in_channels (int): Size of each input sample.
@@ -46,22 +48,7 @@ class LGINConv(LocalizedConv):
             (default: :obj:`0.`)
         train_eps (bool, optional): If set to :obj:`True`, :math:`\epsilon`
             will be a trainable parameter. (default: :obj:`False`)
-        node_level (bool, optional): Localize the weight per target node.
-            (default: :obj:`True`)
-        edge_level (bool, optional): Localize every message per edge.
-            (default: :obj:`True`)
-        node_rank (int, optional): Inner width of the node-level projection
-            :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
-            a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
-            hidden width in the first layer. (default: :obj:`None`)
-        localization_slope (float, optional): LeakyReLU slope of the
-            localization. (default: :obj:`0.2`)
-        sparse_input (bool, optional): Force (:obj:`True`) or forbid
-            (:obj:`False`) the sparse-feature path; :obj:`None` decides from
-            the input density. (default: :obj:`None`)
-        materialize (bool, optional): Build the per-node weights
-            :math:`\mathbf{W}_v` explicitly. The slow reference path, for
-            tests and benchmarks. (default: :obj:`False`)
+        {LOCALIZATION_LEVEL_ARGS}
         {LOCALIZED_CONV_ARGS}
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
@@ -73,6 +60,9 @@ class LGINConv(LocalizedConv):
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`, and a
           scalar regularizer if :obj:`return_regularizer=True`
     """
+    # GINConv sums an input self loop as a neighbour, beside (1 + eps) x_v.
+    merges_self_loops = False
+
     def __init__(self, in_channels: int, out_channels: int,
                  hidden_channels: Optional[int] = None, eps: float = 0.,
                  train_eps: bool = False, node_level: bool = True,

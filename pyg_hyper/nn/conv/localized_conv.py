@@ -46,6 +46,10 @@ class NormalizedEdges(NamedTuple):
     edge_index: Tensor
     norm: Tensor
     num_loops_start: int  # index of the first appended self loop
+    # (E,) False on the input's own self loops where the layer merges them
+    # into the appended ones (weight 0, no attention, no regularizer term);
+    # None where every edge counts.
+    live: OptTensor = None
 
 
 class LocalizedMessages(NamedTuple):
@@ -80,6 +84,10 @@ class LocalizedConv(MessagePassing):
     #: GCN). Layers without an 'edge_weight' ignore them, so that an
     #: adjacency and an edge_index of the same graph give the same output.
     takes_edge_weight: bool = False
+    #: Whether the input's self loops merge into the one appended per node
+    #: (GCN's and GAT's convention) rather than count as extra neighbours
+    #: (GIN's).
+    merges_self_loops: bool = True
 
     def __init__(self, in_channels: int, msg_channels: int,
                  node_level: bool = True, edge_level: bool = True,
@@ -182,7 +190,7 @@ class LocalizedConv(MessagePassing):
             'normalized_edges',
             (edge_index, edge_weight, num_nodes, x.dtype, output_index),
             lambda: _normalize(edge_index, edge_weight, num_nodes, x.dtype,
-                               output_index))
+                               output_index, self.merges_self_loops))
 
     def _memo(self, name: str, keys: tuple, compute):
         if self._structure is None:
@@ -308,8 +316,11 @@ class LocalizedConv(MessagePassing):
                 into = None if reg_index is None else self._memo(
                     'edges_into_scope', (dst, reg_index),
                     lambda: torch.isin(dst, reg_index).nonzero().view(-1))
+                # Merged self loops carry no message: no term either.
                 reg = reg + localization_regularizer(
-                    *_rows((edge_gamma, edge_beta), into))
+                    *_rows((edge_gamma, edge_beta), into),
+                    weight=(None if edges.live is None
+                            else _rows((edges.live, ), into)[0]))
         return LocalizedMessages(msg, base, reg, node_base)
 
     def aggregates_first(self, x: Tensor) -> bool:
@@ -433,27 +444,47 @@ def edges_into(edges: NormalizedEdges, nodes: Tensor,
     member[nodes] = True
     keep = member[edges.edge_index[1]].nonzero().view(-1)
     num_kept_edges = int((keep < edges.num_loops_start).sum())
-    return NormalizedEdges(edges.edge_index.index_select(1, keep),
-                           edges.norm.index_select(0, keep), num_kept_edges)
+    return NormalizedEdges(
+        edges.edge_index.index_select(1, keep),
+        edges.norm.index_select(0, keep), num_kept_edges,
+        None if edges.live is None else edges.live.index_select(0, keep))
 
 
 def _normalize(edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
-               dtype: torch.dtype, output_index: OptTensor
-               ) -> NormalizedEdges:
+               dtype: torch.dtype, output_index: OptTensor,
+               merge_self_loops: bool = False) -> NormalizedEdges:
     """Self loops, :math:`D^{-1/2}(A+I)D^{-1/2}` weights, and only the
-    edges into :obj:`output_index` if given."""
+    edges into :obj:`output_index` if given.
+
+    With :obj:`merge_self_loops`, a node keeps one self loop, with the
+    weight of its existing loop if it has one (else 1), as GCNConv's
+    ``add_remaining_self_loops`` and GATConv's remove-then-add do. The
+    existing loops stay in the edge list, with weight 0 and marked not
+    :obj:`live`: removing them would give the edge list a data-dependent
+    size, a graph break under :func:`torch.compile`."""
     if edge_weight is None:
         edge_weight = torch.ones(edge_index.size(1), dtype=dtype,
                                  device=edge_index.device)
     num_edges = edge_index.size(1)
-    edge_index, edge_weight = add_self_loops(edge_index, edge_weight,
-                                             fill_value=1.0,
-                                             num_nodes=num_nodes)
+    loop_weight = edge_weight.new_ones(num_nodes)
+    live = None
+    if merge_self_loops:
+        is_loop = edge_index[0] == edge_index[1]
+        # Existing loops write their weight into their node's slot, the
+        # other edges into a spare slot past the end.
+        slot = torch.where(is_loop, edge_index[0], num_nodes)
+        loop_weight = edge_weight.new_ones(num_nodes + 1).scatter(
+            0, slot, edge_weight)[:num_nodes]
+        edge_weight = edge_weight.masked_fill(is_loop, 0.0)
+        live = torch.cat([~is_loop, is_loop.new_ones(num_nodes)])
+    loops = torch.arange(num_nodes, device=edge_index.device)
+    edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+    edge_weight = torch.cat([edge_weight, loop_weight])
     src, dst = edge_index[0], edge_index[1]
     deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
     inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
     norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
-    edges = NormalizedEdges(edge_index, norm, num_edges)
+    edges = NormalizedEdges(edge_index, norm, num_edges, live)
     if output_index is not None:
         edges = edges_into(edges, output_index, num_nodes)
     return edges
@@ -522,6 +553,27 @@ def _compact_targets(flat: Tensor, num_nodes: int, dst: Tensor,
 
 #: Argument docs shared by the LGNN layers (:func:`with_shared_docs`).
 SHARED_DOCS = {
+    '{LOCALIZATION_LEVEL_ARGS}': r"""
+        node_level (bool, optional): Localize the weight per target node.
+            (default: :obj:`True`)
+        edge_level (bool, optional): Localize every message per edge
+            (:math:`\boldsymbol{\gamma}_{vu}`,
+            :math:`\boldsymbol{\beta}_{vu}` and the inner bias
+            :math:`\mathbf{b}`, which without
+            :math:`\boldsymbol{\gamma}_{vu}` would only add to
+            :math:`\mathbf{b}^{\prime}`). (default: :obj:`True`)
+        node_rank (int, optional): Inner width of the node-level projection
+            :math:`\mathbf{M} = \mathbf{M}_1 \mathbf{M}_2`; :obj:`None` uses
+            a full :math:`d_{in} \times d_{in}` matrix. The paper uses the
+            hidden width in the first layer. (default: :obj:`None`)
+        localization_slope (float, optional): LeakyReLU slope of the
+            localization. (default: :obj:`0.2`)
+        sparse_input (bool, optional): Force (:obj:`True`) or forbid
+            (:obj:`False`) the sparse-feature path; :obj:`None` decides from
+            the input density. (default: :obj:`None`)
+        materialize (bool, optional): Build the per-node weights
+            :math:`\mathbf{W}_v` explicitly. The slow reference path, for
+            tests and benchmarks. (default: :obj:`False`)""".strip(),
     '{LOCALIZED_CONV_ARGS}': r"""
         loc_init (str, optional): Initialization of the localization
             parameters, :obj:`"glorot"` or :obj:`"he"` (the official code's;

@@ -51,7 +51,9 @@ class NMPEdgeConv(MessagePassing):
         edge_dim (int): Width of the incoming edge states (e.g. the number
             of Gaussians of the distance expansion).
         edge_channels (int, optional): Width of the updated edge states; the
-            official code uses :math:`C/2`. (default: :obj:`channels // 2`)
+            official code uses :math:`C/2`. Without the update
+            (:obj:`update_edge=False`) the edge states keep
+            :obj:`edge_dim` channels. (default: :obj:`channels // 2`)
         update_edge (bool, optional): Update the edge states first.
             (default: :obj:`True`)
         **kwargs (optional): Additional arguments of
@@ -82,6 +84,13 @@ class NMPEdgeConv(MessagePassing):
         if edge_channels is not None:
             check_positive_int(self.__class__.__name__,
                                edge_channels=edge_channels)
+            if not update_edge and edge_channels != edge_dim:
+                # Without the update the edge states keep their width.
+                raise ValueError(
+                    f"'{self.__class__.__name__}' got edge_channels="
+                    f"{edge_channels} with update_edge=False: the edge states "
+                    f"are not updated and keep edge_dim={edge_dim} channels "
+                    f"(leave edge_channels unset)")
         self.channels = channels
         self.edge_dim = edge_dim
         self.update_edge = update_edge

@@ -86,12 +86,14 @@ class HyperEquivariant2to2(DenseLayer):
 
     .. math::
         w_{d,s,b}(\mathbf{z}) = \sum_{k=1}^{r} z_k\, \theta_{k,d,s,b}
-        + \theta_{0,d,s,b},
+        + \theta_{r+1,d,s,b},
         \qquad
         \mathbf{Y}_s = \sum_{d,b} w_{d,s,b}(\mathbf{z})\, L_b(\mathbf{X}_d)
         + \beta_s \mathbf{1}\mathbf{1}^\top + \gamma_s \mathbf{I}.
 
-    Because one code serves all entries of a graph, the layer stays
+    (:obj:`weight[:r]` holds :math:`\theta_1, \dots, \theta_r` and
+    :obj:`weight[r]` the constant term :math:`\theta_{r+1}`.) Because one
+    code serves all entries of a graph, the layer stays
     permutation-equivariant. The output is bilinear in :math:`[\mathbf{z},1]`
     and the basis responses, so it can be evaluated three ways, all equal:
 

@@ -530,7 +530,9 @@ class Invariant2to0(DenseLayer):
         + \boldsymbol{\beta},
 
     the 2-element basis of invariant linear maps (trace and total sum,
-    normalized as in the official code), applied channel-wise.
+    normalized as in the official code), taken per channel and mixed
+    across channels by :math:`\mathbf{W}_1, \mathbf{W}_2 \in
+    \mathbb{R}^{S \times D}`.
 
     Args:
         in_channels (int): Number of input channels :math:`D`.

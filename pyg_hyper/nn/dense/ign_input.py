@@ -46,6 +46,7 @@ def to_dense_ign_input(
         max_channels (int, optional): Widest channel count the model will
             build from this input. (default: :obj:`1 + C`)
         on_exceed (str, optional): :obj:`"raise"` or :obj:`"warn"`.
+            (default: :obj:`"raise"`)
 
     Returns:
         (torch.Tensor, torch.BoolTensor): The tensor :obj:`[B, 1 + C, m, m]`

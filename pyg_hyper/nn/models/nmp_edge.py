@@ -35,9 +35,9 @@ class NMPEdge(torch.nn.Module):
     follow, then a sum over atoms of an atom MLP:
 
     .. math::
-        \hat{y} = \sum_{v} \Big(\mathrm{std}\cdot \mathbf{w}^\top
-        \mathrm{ssp}(\mathbf{W}\mathbf{h}_v + \mathbf{b}) + \mathrm{mean}
-        + \mathrm{atomref}[z_v]\Big)
+        \hat{y} = \sum_{v} \Big(\mathrm{std}\cdot \big(\mathbf{w}^\top
+        \mathrm{ssp}(\mathbf{W}\mathbf{h}_v + \mathbf{b}) + b_2\big) +
+        \mathrm{mean} + \mathrm{atomref}[z_v]\Big)
 
     (per-atom normalization, as msgnet; with :obj:`per_atom=False` mean and
     std apply to the sum). Set them from training data only, e.g. with
@@ -46,7 +46,7 @@ class NMPEdge(torch.nn.Module):
 
     Args:
         hidden_channels (int, optional): Atom state width :math:`C`.
-            (default: :obj:`64`, the paper's QM9 setting)
+            (default: :obj:`64`, the width of msgnet's QM9 command)
         num_layers (int, optional): Interaction passes. (default: :obj:`3`)
         cutoff (float, optional): Edge cutoff in Å; :obj:`None` for the full
             graph. (default: :obj:`None`)
@@ -64,6 +64,10 @@ class NMPEdge(torch.nn.Module):
             :obj:`[100]` or :obj:`[100, 1]`. (default: :obj:`None`)
         per_atom (bool, optional): Whether mean and std are per atom.
             (default: :obj:`True`)
+        **conv_kwargs (optional): Further arguments of every
+            :class:`~pyg_hyper.nn.conv.NMPEdgeConv` pass (e.g.
+            :obj:`edge_channels`, or :obj:`aggr="mean"` for msgnet's
+            averaged messages).
 
     Shapes:
         - **input:** atomic numbers :math:`(|\mathcal{V}|)`, positions

@@ -15,6 +15,9 @@ from pyg_hyper.nn import localization_regularizer
 EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 0, 4],
                            [1, 0, 2, 1, 3, 2, 4, 3, 4, 0]])
 NUM_NODES = 6
+# The same graph with self loops of its own on nodes 1 and 3.
+EDGE_INDEX_WITH_LOOPS = torch.cat([EDGE_INDEX, torch.tensor([[1, 3],
+                                                             [1, 3]])], 1)
 
 
 def features(dim=5, sparse=False, seed=0, dtype=torch.float32):
@@ -251,6 +254,26 @@ class LocalizedConvContract:
     def test_output_index(self, node, edge):
         assert_output_index_computes_those_rows(
             lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
+
+    @pytest.mark.parametrize('sparse', [False, True])
+    def test_input_self_loops(self, sparse):
+        # GCN and GAT keep one self loop per node: a graph's own loops
+        # merge into it (outputs and regularizer as without them, the
+        # training-field path too). GIN sums them as extra neighbours.
+        torch.manual_seed(0)
+        conv = self.make()
+        x = features(5, sparse=sparse)
+        field = torch.tensor([1, 2])
+        for kwargs in ({}, {'output_index': field}):
+            out, reg = conv(x, EDGE_INDEX_WITH_LOOPS, return_regularizer=True,
+                            **kwargs)
+            ref, ref_reg = conv(x, EDGE_INDEX, return_regularizer=True,
+                                **kwargs)
+            if conv.merges_self_loops:
+                torch.testing.assert_close(out, ref)
+                torch.testing.assert_close(reg, ref_reg)
+            else:
+                assert not torch.allclose(out[1], ref[1])
 
     def test_shared_docs_filled(self):
         cls = type(self.make())

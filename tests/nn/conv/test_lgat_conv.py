@@ -5,7 +5,7 @@ from torch_geometric.nn import GATConv
 
 from pyg_hyper.nn.conv import LGATConv
 from tests.nn.conv.lgnn_cases import EDGE_INDEX, LocalizedConvContract
-from tests.nn.conv.lgnn_cases import features
+from tests.nn.conv.lgnn_cases import EDGE_INDEX_WITH_LOOPS, features
 
 
 class TestLGATConv(LocalizedConvContract):
@@ -29,7 +29,10 @@ def test_without_localization_equals_gat(concat, negative_slope):
     conv.bias.data.copy_(torch.randn_like(conv.bias))
     ref.bias.data.copy_(conv.bias.data)
     x = features(5)
-    assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
+    # With self loops of the graph's own too: GATConv keeps one per node.
+    for edge_index in (EDGE_INDEX, EDGE_INDEX_WITH_LOOPS):
+        assert torch.allclose(conv(x, edge_index), ref(x, edge_index),
+                              atol=1e-6)
 
 
 def test_return_attention_weights_as_gatconv():

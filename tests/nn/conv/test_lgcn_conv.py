@@ -5,7 +5,7 @@ from torch_geometric.nn import GCNConv
 
 from pyg_hyper.nn.conv import LGCNConv
 from tests.nn.conv.lgnn_cases import EDGE_INDEX, LocalizedConvContract
-from tests.nn.conv.lgnn_cases import features
+from tests.nn.conv.lgnn_cases import EDGE_INDEX_WITH_LOOPS, features
 
 
 class TestLGCNConv(LocalizedConvContract):
@@ -20,10 +20,14 @@ def test_without_localization_equals_gcn():
     ref.bias.data.copy_(torch.randn(3))
     conv.bias.data.copy_(ref.bias.data)
     x = features(5)
-    assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
-    ew = torch.rand(EDGE_INDEX.size(1))
-    assert torch.allclose(conv(x, EDGE_INDEX, ew), ref(x, EDGE_INDEX, ew),
-                          atol=1e-6)
+    # With self loops of the graph's own too: GCNConv keeps one per node,
+    # with the existing loop's weight.
+    for edge_index in (EDGE_INDEX, EDGE_INDEX_WITH_LOOPS):
+        assert torch.allclose(conv(x, edge_index), ref(x, edge_index),
+                              atol=1e-6)
+        ew = torch.rand(edge_index.size(1))
+        assert torch.allclose(conv(x, edge_index, ew), ref(x, edge_index, ew),
+                              atol=1e-6)
 
 
 def test_isolated_node_gets_finite_output():

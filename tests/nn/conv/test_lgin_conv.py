@@ -6,7 +6,7 @@ from torch_geometric.nn import GINConv
 
 from pyg_hyper.nn.conv import LGINConv
 from tests.nn.conv.lgnn_cases import EDGE_INDEX, LocalizedConvContract
-from tests.nn.conv.lgnn_cases import features
+from tests.nn.conv.lgnn_cases import EDGE_INDEX_WITH_LOOPS, features
 
 
 class TestLGINConv(LocalizedConvContract):
@@ -25,7 +25,11 @@ def test_without_localization_equals_gin(eps):
     mlp[0].bias.data.copy_(conv.bias1.data)
     mlp[2].load_state_dict(conv.lin2.state_dict())
     x = features(5)
-    assert torch.allclose(conv(x, EDGE_INDEX), ref(x, EDGE_INDEX), atol=1e-6)
+    # With self loops of the graph's own too: GINConv sums them as
+    # neighbours.
+    for edge_index in (EDGE_INDEX, EDGE_INDEX_WITH_LOOPS):
+        assert torch.allclose(conv(x, edge_index), ref(x, edge_index),
+                              atol=1e-6)
 
 
 def test_repr():

@@ -173,6 +173,12 @@ def test_nmp_edge_conv_bad_input():
             conv(x, to_adj(edge_index, size=(5, 5)), edge_attr)
     with pytest.raises(ValueError, match="positive integer 'channels'"):
         NMPEdgeConv(0, edge_dim=6)
+    # A width for edge states that are never updated used to be ignored.
+    with pytest.raises(ValueError, match="edge_channels=3 with "
+                       "update_edge=False"):
+        NMPEdgeConv(8, edge_dim=6, edge_channels=3, update_edge=False)
+    assert NMPEdgeConv(8, edge_dim=6, edge_channels=6,
+                       update_edge=False).edge_channels == 6
     with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "
                        r"torch.float32 \(got torch.float64\)"):
         conv(x.double(), edge_index, edge_attr)
