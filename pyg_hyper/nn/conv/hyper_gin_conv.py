@@ -25,9 +25,11 @@ from pyg_hyper.nn.hypernetwork import (
 )
 from pyg_hyper.utils.checks import (
     check_channels,
+    check_dtype,
     check_edge_attr,
     check_edge_index,
     check_positive_int,
+    parameter_dtype,
 )
 
 
@@ -299,6 +301,9 @@ class HyperGINConv(MessagePassing):
             raise ValueError(f"'{name}' expected 'first_message' of shape "
                              f"[{message.size(0)}, {self.first_channels}] "
                              f"(got {list(first_message.shape)})")
+        else:
+            check_dtype(name, 'first_message', first_message,
+                        parameter_dtype(self.hyper))
 
         z = self.hyper(self.combiner(message, first_message))
         out = self.nn(message, z, materialize=self.materialize)

@@ -10,6 +10,7 @@ from pyg_hyper.nn.hypernetwork import (
     HyperMLP,
     HyperNetwork,
 )
+from pyg_hyper.utils.checks import check_dtype
 
 
 class HyperNMPEdgeConv(NMPEdgeConv):
@@ -206,6 +207,9 @@ class HyperNMPEdgeConv(NMPEdgeConv):
             raise ValueError(f"'{self.__class__.__name__}' expected "
                              f"'first_state' of shape {list(x.shape)} "
                              f"(got {list(first_state.shape)})")
+        if first_state is not None:
+            check_dtype(self.__class__.__name__, 'first_state', first_state,
+                        self.filter1.weight.dtype)
         return self._run(x, edge_index, edge_attr, first_state)
 
     def __repr__(self) -> str:

@@ -25,7 +25,11 @@ from pyg_hyper.nn.hyper_linear import (
     check_generator_init,
     generator_options_repr,
 )
-from pyg_hyper.utils.checks import check_dense_input
+from pyg_hyper.utils.checks import (
+    check_dense_input,
+    check_dtype,
+    parameter_dtype,
+)
 
 __all__ = [
     'graph_invariants',
@@ -242,6 +246,8 @@ class HyperEquivariant2to2(DenseLayer):
             raise ValueError(f"'{name}' expected 'first' invariants of shape "
                              f"[{B}, {2 * self.first_channels}] "
                              f"(got {list(first.shape)})")
+        else:
+            check_dtype(name, 'first', first, parameter_dtype(self.hyper))
         z = self.hyper(self.combiner(inv, first))
         if self.normalize_code:
             z = z / self.hyper_channels

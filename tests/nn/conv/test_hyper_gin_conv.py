@@ -203,6 +203,11 @@ def test_bad_input():
         conv(x, torch.tensor([[0, 1, 2, -1], [0, 0, 1, 1]]), edge_attr)
     with pytest.raises(ValueError, match=r"'first_message' of shape \[4, 16\]"):
         conv(x, EDGE_INDEX, edge_attr, first_message=torch.randn(4, 8))
+    # A float64 first message used to end in a bare matmul dtype error.
+    with pytest.raises(ValueError, match="'first_message' of its "
+                       "parameters' dtype torch.float32"):
+        conv(x, EDGE_INDEX, edge_attr,
+             first_message=torch.randn(4, 16, dtype=torch.float64))
     with pytest.raises(ValueError, match="built without 'edge_dim'"):
         HyperGINConv(16, 32)(x, EDGE_INDEX, edge_attr)
     with pytest.raises(ValueError, match="needs 'first_message'"):

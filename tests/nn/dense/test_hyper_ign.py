@@ -75,6 +75,9 @@ def test_first_invariants_drive_the_code():
     with pytest.raises(ValueError, match=r"'first' invariants of shape "
                        r"\[3, 4\] \(got \[3, 5\]\)"):
         layer(x, mask, first=torch.randn(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="'first' of its parameters' dtype "
+                       "torch.float64"):
+        layer(x, mask, first=torch.randn(3, 4))
 
 
 @pytest.mark.parametrize('factorized', [True, False])
