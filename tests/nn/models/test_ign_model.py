@@ -136,3 +136,16 @@ def test_equal_size_batches_skip_the_mask_exactly(model_cls, monkeypatch):
                                      normalize=model.normalize_adj)
     assert bool(mask.all())
     assert torch.allclose(out, forward_dense(dense, mask))
+
+
+@pytest.mark.parametrize('model_cls', [IGN, HyperIGN])
+def test_forward_dense_compiles_without_graph_breaks(model_cls):
+    # forward() builds the dense batch (data-dependent sizes); the model on
+    # a dense batch is one graph.
+    torch._dynamo.reset()
+    batch = Batch.from_data_list(small_graphs())
+    dense, mask = to_dense_ign_input(batch.x.double(), batch.edge_index,
+                                     batch.batch)
+    model = make(model_cls)
+    explain = torch._dynamo.explain(model.forward_dense)(dense, mask)
+    assert explain.graph_break_count == 0, explain.break_reasons

@@ -227,3 +227,13 @@ def test_out_of_range_node_subsets_are_named(key):
                        rf"range in '{key}' \(smallest 1, largest 9, for 6 "
                        rf"nodes\)"):
         model(features(5), EDGE_INDEX, True, **{key: torch.tensor([1, 9])})
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_compiles_without_graph_breaks(backbone):
+    # A training forward with the regularizer, whole graph, dense features.
+    torch._dynamo.reset()
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2)
+    explain = torch._dynamo.explain(model)(features(5), EDGE_INDEX,
+                                           return_regularizer=True)
+    assert explain.graph_break_count == 0, explain.break_reasons

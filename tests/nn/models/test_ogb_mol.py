@@ -182,3 +182,16 @@ def test_bad_inputs_are_named(conv):
     with pytest.raises(ValueError, match=r"integer categorical features of "
                        r"shape \[num_rows, 9\] \(got torch.float32"):
         model(x.float(), ei, ea, b)
+
+
+@pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
+@pytest.mark.parametrize('virtual_node', [False, True])
+def test_compiles_without_graph_breaks_given_batch_size(conv, virtual_node):
+    torch._dynamo.reset()
+    model = OGBMolGNN(1, conv=conv, num_layers=2, virtual_node=virtual_node,
+                      **SMALL)
+    batch = Batch.from_data_list(molecules())
+    explain = torch._dynamo.explain(model)(
+        batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+        batch.num_graphs)
+    assert explain.graph_break_count == 0, explain.break_reasons
