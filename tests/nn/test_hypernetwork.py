@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyg_hyper.nn import FirstMessageCombiner, HyperMLP, HyperNetwork
 
@@ -52,6 +54,48 @@ def test_hyper_mlp_matches_materialized_and_manual():
     hidden = torch.tanh(g.lins[0](x, z))
     assert torch.allclose(out, g.lins[1](hidden, z))
     assert str(g) == 'HyperMLP([3, 5, 2], act=tanh)'
+
+
+@settings(max_examples=25, deadline=None)
+@given(channels=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+       hyper_channels=st.integers(1, 5), rows=st.integers(1, 7),
+       act=st.sampled_from(['tanh', 'relu', 'ssp']),
+       chunk_size=st.sampled_from([None, 1, 3]), seed=st.integers(0, 999))
+def test_hyper_mlp_factorized_equals_materialized_with_gradients(
+        channels, hyper_channels, rows, act, chunk_size, seed):
+    torch.manual_seed(seed)
+    g = HyperMLP(channels, hyper_channels, act=act,
+                 chunk_size=chunk_size).double()
+    x = torch.randn(rows, channels[0], dtype=torch.double,
+                    requires_grad=True)
+    z = torch.randn(rows, hyper_channels, dtype=torch.double,
+                    requires_grad=True)
+    grads = []
+    for materialize in (False, True):
+        out = g(x, z, materialize=materialize)
+        weights = torch.randn_like(out, generator=torch.Generator()
+                                   .manual_seed(seed))
+        grads.append((out, *torch.autograd.grad(
+            (out * weights).sum(), [x, z, *g.parameters()])))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 6), channels=st.integers(1, 5),
+       seed=st.integers(0, 999))
+def test_convex_combination_lies_between_its_inputs(rows, channels, seed):
+    torch.manual_seed(seed)
+    combiner = FirstMessageCombiner(channels, channels, 'convex')
+    with torch.no_grad():
+        combiner.reset_parameters()
+        for p in combiner.parameters():
+            p.normal_()  # any learned mixing weight
+    current, first = torch.randn(2, rows, channels).unbind(0)
+    out = combiner(current, first)
+    low, high = torch.minimum(current, first), torch.maximum(current, first)
+    assert bool(((out >= low - 1e-6) & (out <= high + 1e-6)).all())
+    assert out.shape == (rows, channels)
 
 
 def test_hyper_mlp_bad_input():
