@@ -16,7 +16,9 @@ Three models, the same steps, batch, learning rate and seeds:
 * the static decoder (``StaticSeg``): the signal map is projected,
   upsampled and concatenated at every level;
 * HyperSeg as in the paper and the official code: bias-free,
-  default-initialized ``signal2weights``;
+  default-initialized ``signal2weights`` (with the official code's
+  ``with_out_fc=True`` decoder variant, a patch-wise classifier after the
+  last level);
 * HyperSeg with ``static_base=True``: weights = a learned shared base +
   a zero-initialized generated part (not in the paper; the recipe of
   Conditioned SR), so it starts as a static decoder.
@@ -168,10 +170,13 @@ class StaticSeg(torch.nn.Module):
 
 
 def hyperseg(num_classes, static_base):
+    # with_out_fc=True (a patch-wise 1x1 classifier after the last level,
+    # with its own weight group) is the decoder the recorded runs used; the
+    # official configs, and our default, let the last level output classes.
     return HyperSeg(Backbone(), Backbone.channels, in_channels=3,
                     num_classes=num_classes, level_channels=[16, 8, 8],
                     weight_groups=[8, 8, 4, 2], context_levels=2,
-                    static_base=static_base)
+                    static_base=static_base, with_out_fc=True)
 
 
 PAPER_INIT = 'HyperSeg (paper init)'  # the ablation, first seed only

@@ -218,8 +218,8 @@ class HyperLinear(torch.nn.Module):
             sets :math:`\mathbf{A}_k, \mathbf{a}_k = 0` and gives
             :math:`\mathbf{B}, \mathbf{b}` :class:`torch.nn.Linear`'s
             initialization: the layer starts as one shared linear map and
-            learns how its weights depend on the code (the
-            zero-initialized generator of Riegler et al., ICCV 2015; not in
+            learns how its weights depend on the code (this package's
+            choice, used by :class:`~pyg_hyper.vision.ConditionedSR`; not in
             Nachmani & Wolf). (default: :obj:`"uniform"`)
         normalize_code (bool, optional): If set to :obj:`True`, the code is
             divided by its width before the output layer,

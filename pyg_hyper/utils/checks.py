@@ -35,6 +35,8 @@ __all__ = [
     'check_positive_int',
     'check_non_negative_int',
     'check_dtype',
+    'check_floating',
+    'check_frame_channels',
     'parameter_dtype',
 ]
 
@@ -65,18 +67,33 @@ def check_channels(owner: str, name: str, t: Optional[Tensor],
         check_dtype(owner, name, t, dtype)
 
 
-def check_dtype(owner: str, name: str, t: Tensor, dtype: torch.dtype) -> None:
-    """Checks that :obj:`t` has the layer's parameter dtype; under
+def check_dtype(owner: str, name: str, t: Tensor, dtype: torch.dtype,
+                like: Optional[str] = None) -> None:
+    """Checks that :obj:`t` has the layer's parameter dtype, or with
+    :obj:`like` the dtype of that other input (e.g. generated filters and
+    the image they filter, in a layer without parameters); under
     :func:`torch.autocast` any floating dtype passes, since the products
     cast it."""
     if t.dtype == dtype:
         return
     if not t.is_floating_point() or \
             not torch.is_autocast_enabled(t.device.type):
+        if like is not None:
+            raise ValueError(f"'{owner}' expected '{name}' of the dtype of "
+                             f"'{like}', {dtype} (got {t.dtype}); convert "
+                             f"one of them (e.g. '{name}.to({dtype})')")
         raise ValueError(f"'{owner}' expected '{name}' of its parameters' "
                          f"dtype {dtype} (got {t.dtype}); convert the input "
                          f"(e.g. '{name}.to({dtype})') or the module "
                          f"(e.g. '.to({t.dtype})')")
+
+
+def check_floating(owner: str, name: str, t: Tensor) -> None:
+    """Rejects an integer or boolean tensor that is to be filtered,
+    convolved or multiplied."""
+    if not t.is_floating_point():
+        raise ValueError(f"'{owner}' expected a floating-point '{name}' "
+                         f"(got {t.dtype})")
 
 
 def check_edge_index(owner: str, edge_index, num_src: int,
@@ -236,12 +253,13 @@ def check_kernel_size(owner: str, kernel_size: Union[int, Sequence[int]],
 
 
 def check_kernel_fits(owner: str, kernel_size: Sequence[int], height: int,
-                      width: int) -> None:
-    """Rejects a kernel larger than the image it is applied to."""
+                      width: int, image: str = 'input image') -> None:
+    """Rejects a kernel larger than the image it is applied to (e.g. the
+    :obj:`image` ``'zero-padded input image'``)."""
     kh, kw = kernel_size
     if kh > height or kw > width:
         raise ValueError(f"'{owner}' has a {kh}x{kw} kernel, which is larger "
-                         f"than the {height}x{width} input image; use a "
+                         f"than the {height}x{width} {image}; use a "
                          f"smaller kernel or a larger image")
 
 
@@ -391,3 +409,17 @@ def _check_ints(owner: str, minimum: int, kind: str, values) -> None:
                 value < minimum:
             raise ValueError(f"'{owner}' needs {kind} integer '{name}' "
                              f"(got {value!r})")
+
+
+def check_frame_channels(owner: str, in_channels: int,
+                         frame_channels: int) -> None:
+    """Checks that :obj:`in_channels` stacks whole frames of
+    :obj:`frame_channels` channels, :math:`T \\cdot C`, so that the last
+    :obj:`frame_channels` channels are the last frame."""
+    check_positive_int(owner, in_channels=in_channels,
+                       frame_channels=frame_channels)
+    if in_channels % frame_channels:
+        raise ValueError(f"'{owner}' needs 'in_channels' to be a multiple of "
+                         f"'frame_channels' (T frames of C channels each; got "
+                         f"in_channels={in_channels}, "
+                         f"frame_channels={frame_channels})")

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from pyg_hyper.nn.hyper_linear import HyperLinear, materialize_hyper_weight
 from pyg_hyper.utils.checks import (
+    check_dtype,
     check_image,
     check_kernel_fits,
     check_kernel_size,
@@ -58,8 +59,11 @@ class ConditionedSR(torch.nn.Module):
     and applied by one grouped convolution.
 
     The generator part :math:`\mathbf{A}, \mathbf{a}` is **initialized at
-    zero**, so training starts from a plain SRCNN; in our reproduction a
-    randomly initialized generator diverged to below-bicubic quality.
+    zero**, so training starts from a plain SRCNN. That is this package's
+    choice (:obj:`generator_init="zero"` of
+    :class:`~pyg_hyper.nn.HyperLinear`), not taken from the paper: in our
+    reproduction a randomly initialized generator diverged to below-bicubic
+    quality.
 
     Args:
         blur_kernel_size (int): Side :math:`s` of the square blur kernels.
@@ -154,13 +158,14 @@ class ConditionedSR(torch.nn.Module):
                            f1), bias
 
     def forward(self, x: Tensor, kernel: Tensor) -> Tensor:
-        check_image('ConditionedSR', 'x', x, self.in_channels,
-                    parameter_dtype(self))
+        dtype = parameter_dtype(self)
+        check_image('ConditionedSR', 'x', x, self.in_channels, dtype)
         s = self.blur_kernel_size
         if kernel.dim() == 3 and kernel.size(1) != kernel.size(2):
             raise ValueError(f"'ConditionedSR' requires square blur kernels "
                              f"(got {kernel.size(1)}x{kernel.size(2)})")
         check_shape('ConditionedSR', 'kernel', kernel, (x.size(0), s, s))
+        check_dtype('ConditionedSR', 'kernel', kernel, dtype)
         check_kernel_fits('ConditionedSR', (max(self.filter_sizes), ) * 2,
                           *x.shape[-2:])
         weight, bias = self.first_layer(kernel)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_hyper.utils.checks import (
+    check_frame_channels,
     check_image,
     check_kernel_fits,
     check_kernel_size,
@@ -164,7 +165,7 @@ class DynamicConv2d(torch.nn.Module):
 
     Args:
         in_channels (int): Channels of the stacked input frames
-            (:math:`T \cdot C`).
+            (:math:`T \cdot C`), a multiple of :obj:`frame_channels`.
         kernel_size (int): Odd length :math:`K` of each 1-D kernel.
         hidden_channels (int, optional): Width of network B.
             (default: :obj:`32`)
@@ -189,13 +190,8 @@ class DynamicConv2d(torch.nn.Module):
         super().__init__()
         k = check_kernel_size('DynamicConv2d', kernel_size, odd=True,
                               square=True)[0]
-        if not 1 <= frame_channels <= in_channels:
-            raise ValueError(f"'DynamicConv2d' needs 1 <= frame_channels <= "
-                             f"in_channels (got frame_channels="
-                             f"{frame_channels}, in_channels={in_channels})")
-        check_positive_int('DynamicConv2d', in_channels=in_channels,
-                           hidden_channels=hidden_channels,
-                           frame_channels=frame_channels)
+        check_frame_channels('DynamicConv2d', in_channels, frame_channels)
+        check_positive_int('DynamicConv2d', hidden_channels=hidden_channels)
         self.in_channels = in_channels
         self.kernel_size = k
         self.frame_channels = frame_channels

@@ -12,12 +12,16 @@ filtering layer* applies to an image:
   \mathbf{I}(\mathbf{p} + \boldsymbol\delta)`.
 """
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_hyper.utils.checks import (
+    check_dtype,
+    check_floating,
+    check_frame_channels,
     check_image,
     check_kernel_fits,
     check_kernel_size,
@@ -91,10 +95,16 @@ class _DynamicFilterLayer(torch.nn.Module):
         self.softmax = softmax
         self.padding_mode = padding_mode
 
-    def _check(self, x: Tensor):
+    def _check(self, x: Tensor, filters: Tensor, shape: Sequence[int]):
+        # Parameter-free: the filters must match the image, not the layer.
         owner = self.__class__.__name__
         check_image(owner, 'x', x)
+        check_floating(owner, 'x', x)
         check_kernel_fits(owner, (self.kernel_size, ) * 2, *x.shape[-2:])
+        if tuple(filters.shape) != tuple(shape):
+            raise ValueError(f"'{owner}' expected 'filters' of shape "
+                             f"{list(shape)} (got {list(filters.shape)})")
+        check_dtype(owner, 'filters', filters, x.dtype, like='x')
 
     def _normalize(self, filters: Tensor) -> Tensor:
         # The video models normalize the taps into a distribution, so that a
@@ -129,12 +139,8 @@ class DynamicFilterConv2d(_DynamicFilterLayer):
         - **output:** :math:`(B, C, H, W)`
     """
     def forward(self, x: Tensor, filters: Tensor) -> Tensor:
-        self._check(x)
         k = self.kernel_size
-        if filters.shape != (x.size(0), k * k):
-            raise ValueError(f"'DynamicFilterConv2d' expected 'filters' of "
-                             f"shape {[x.size(0), k * k]} (got "
-                             f"{list(filters.shape)})")
+        self._check(x, filters, (x.size(0), k * k))
         kernel = self._normalize(filters).view(-1, k, k)
         pad = k // 2
         if self.padding_mode != 'zeros':
@@ -166,12 +172,8 @@ class DynamicLocalFilter2d(_DynamicFilterLayer):
         - **output:** :math:`(B, C, H, W)`
     """
     def forward(self, x: Tensor, filters: Tensor) -> Tensor:
-        self._check(x)
         k = self.kernel_size
-        if filters.shape != (x.size(0), k * k) + x.shape[-2:]:
-            raise ValueError(f"'DynamicLocalFilter2d' expected 'filters' of "
-                             f"shape {[x.size(0), k * k, *x.shape[-2:]]} (got "
-                             f"{list(filters.shape)})")
+        self._check(x, filters, (x.size(0), k * k, *x.shape[-2:]))
         return dynamic_local_filter2d(x, self._normalize(filters),
                                       self.padding_mode)
 
@@ -191,7 +193,8 @@ class FilterGenerator(torch.nn.Module):
             filters otherwise. (default: :obj:`True`)
 
     Shapes:
-        - **input:** :math:`(B, C_{in}, H, W)`, :math:`H, W` even
+        - **input:** :math:`(B, C_{in}, H, W)`, :math:`H, W` even if
+          :obj:`local`
         - **output:** :math:`(B, K^2, H, W)` if :obj:`local`, else
           :math:`(B, K^2)`
     """
@@ -249,7 +252,8 @@ class DynamicFilterNetwork(torch.nn.Module):
         G(\mathbf{I}_1, \dots, \mathbf{I}_T)\big).
 
     Args:
-        in_channels (int): Channels of the stacked input frames.
+        in_channels (int): Channels :math:`T \cdot C` of the stacked input
+            frames, a multiple of :obj:`frame_channels`.
         kernel_size (int, optional): Odd filter size :math:`K`.
             (default: :obj:`9`)
         hidden_channels (int, optional): Width of the generator.
@@ -269,14 +273,10 @@ class DynamicFilterNetwork(torch.nn.Module):
                  hidden_channels: int = 32, local: bool = True,
                  softmax: bool = True, frame_channels: int = 1):
         super().__init__()
-        if not 1 <= frame_channels <= in_channels:
-            raise ValueError(f"'DynamicFilterNetwork' needs 1 <= "
-                             f"frame_channels <= in_channels (got "
-                             f"frame_channels={frame_channels}, "
-                             f"in_channels={in_channels})")
-        check_positive_int('DynamicFilterNetwork', in_channels=in_channels,
-                           hidden_channels=hidden_channels,
-                           frame_channels=frame_channels)
+        check_frame_channels('DynamicFilterNetwork', in_channels,
+                             frame_channels)
+        check_positive_int('DynamicFilterNetwork',
+                           hidden_channels=hidden_channels)
         self.frame_channels = frame_channels
         self.generator = FilterGenerator(in_channels, kernel_size,
                                          hidden_channels, local)

@@ -16,6 +16,8 @@ from typing import Optional, Tuple, Union
 import torch.nn.functional as F
 from torch import Tensor
 
+from pyg_hyper.utils.checks import check_image
+
 __all__ = [
     'batched_conv2d',
     'depthwise_batched_conv2d',
@@ -43,8 +45,24 @@ def batched_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     Returns:
         torch.Tensor: :obj:`[B, C_out, H_out, W_out]`.
     """
+    check_image('batched_conv2d', 'x', x)
     b, c, h, w = x.shape
+    # Folded into one grouped conv, a wrong batch or channel size surfaces
+    # as a groups error about the folded shapes, naming neither argument.
+    if c % groups:
+        raise ValueError(f"'batched_conv2d' needs the {c} channels of 'x' "
+                         f"to be divisible by groups ({groups})")
+    if (weight.dim() != 5 or weight.size(0) != b
+            or weight.size(2) != c // groups or weight.size(1) % groups):
+        raise ValueError(f"'batched_conv2d' expected 'weight' of shape "
+                         f"[B, C_out, C_in // groups, k_h, k_w] = "
+                         f"[{b}, C_out, {c // groups}, k_h, k_w], C_out "
+                         f"divisible by groups ({groups}) "
+                         f"(got {list(weight.shape)})")
     c_out = weight.size(1)
+    if bias is not None and tuple(bias.shape) != (b, c_out):
+        raise ValueError(f"'batched_conv2d' expected 'bias' of shape "
+                         f"[B, C_out] = {[b, c_out]} (got {list(bias.shape)})")
     out = F.conv2d(
         x.reshape(1, b * c, h, w),
         weight.reshape(b * c_out, *weight.shape[2:]),
@@ -70,6 +88,11 @@ def depthwise_batched_conv2d(x: Tensor, kernel: Tensor,
     Returns:
         torch.Tensor: :obj:`[B, C, H_out, W_out]`.
     """
+    check_image('depthwise_batched_conv2d', 'x', x)
     b, c = x.shape[:2]
+    if kernel.dim() != 3 or kernel.size(0) != b:
+        raise ValueError(f"'depthwise_batched_conv2d' expected 'kernel' of "
+                         f"shape [B, k_h, k_w] = [{b}, k_h, k_w] "
+                         f"(got {list(kernel.shape)})")
     weight = kernel[:, None, None].expand(b, c, 1, *kernel.shape[-2:])
     return batched_conv2d(x, weight, padding=padding, groups=c)

@@ -125,13 +125,18 @@ class HyperConv2d(torch.nn.Module):
                                               nonlinearity='leaky_relu',
                                               a=0.1)
                 torch.nn.init.zeros_(module.bias)
+        last = self.hypernet[-1]
+        he_std = math.sqrt(2.0 / (self.in_channels * self.kernel_size[0] *
+                                  self.kernel_size[1]))
         with torch.no_grad():
-            fan_in = self.in_channels * self.kernel_size[0] * \
-                self.kernel_size[1]
-            std = float(self._generate().std())
-            if std > 0:
-                last = self.hypernet[-1]
-                last.weight.mul_(math.sqrt(2.0 / fan_in) / std)
+            if self.kernel_size == (1, 1):
+                # The only tap is (0, 0), where every hidden layer is zero
+                # (zero biases), so the kernel is the output bias c_4: the
+                # official code starts from an all-zero kernel here. Draw c_4
+                # at the He scale instead.
+                last.bias.normal_(0.0, he_std)
+            else:
+                last.weight.mul_(he_std / float(self._generate().std()))
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 

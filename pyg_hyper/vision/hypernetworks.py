@@ -21,9 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
+from torch.nn.modules.utils import _pair
 
 from pyg_hyper.utils.checks import (
     check_channels,
+    check_dtype,
     check_image,
     check_kernel_fits,
     check_kernel_size,
@@ -130,7 +132,8 @@ class StaticHyperNetwork(torch.nn.Module):
             self.out_channels, self.kernel_size)
 
     def forward(self, z: Tensor) -> Tensor:
-        check_channels('StaticHyperNetwork', 'z', z, self.z_dim)
+        check_channels('StaticHyperNetwork', 'z', z, self.z_dim,
+                       parameter_dtype(self))
         m, f = z.size(0), self.kernel_size
         a = self.lin_in(z).view(m, self.in_channels, self.hidden_dim)
         k = self.lin_out(a).view(m, self.in_channels, self.out_channels, f, f)
@@ -175,8 +178,8 @@ class StaticHyperConv2d(torch.nn.Module):
         hypernet (StaticHyperNetwork, optional): A shared hypernetwork. If
             :obj:`None`, one with basic kernel :math:`C_{in} \to C_{out}` is
             built. (default: :obj:`None`)
-        padding (int or str, optional): Padding of the convolution.
-            (default: :obj:`"same"`)
+        padding (int or str, optional): Padding of the convolution, as in
+            :func:`~torch.nn.functional.conv2d`. (default: :obj:`"same"`)
         bias (bool, optional): Whether to learn a bias. (default: :obj:`True`)
 
     Shapes:
@@ -236,15 +239,27 @@ class StaticHyperConv2d(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_image('StaticHyperConv2d', 'x', x, self.in_channels,
                     parameter_dtype(self))
-        if self.padding == 'same':
-            check_kernel_fits('StaticHyperConv2d', (self.kernel_size, ) * 2,
-                              *x.shape[-2:])
+        h, w = x.shape[-2:]
+        image = 'input image'
+        if not isinstance(self.padding, str):  # 'same' and 'valid' add none
+            # The kernel slides over the zero-padded image.
+            ph, pw = _pair(self.padding)
+            h, w = h + 2 * ph, w + 2 * pw
+            image = 'zero-padded input image'
+        check_kernel_fits('StaticHyperConv2d', (self.kernel_size, ) * 2, h, w,
+                          image)
         return F.conv2d(x, self.weight, self.bias, padding=self.padding)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, kernel_size={self.kernel_size}, '
                 f'tiles={self.grid}, z_dim={self.hypernet.z_dim})')
+
+
+# The HyperLSTMCell state, in order: each tensor's name and the attribute
+# holding its width.
+_STATE = (('h', 'hidden_size'), ('c', 'hidden_size'),
+          ('hyper_h', 'hyper_hidden_size'), ('hyper_c', 'hyper_hidden_size'))
 
 
 class HyperLSTMCell(torch.nn.Module):
@@ -350,7 +365,8 @@ class HyperLSTMCell(torch.nn.Module):
         self, x: Tensor,
         state: Optional[Tuple[Tensor, Tensor, Tensor, Tensor]] = None
     ) -> Tuple[Tensor, Tuple[Tensor, Tensor, Tensor, Tensor]]:
-        check_channels('HyperLSTMCell', 'x', x, self.input_size)
+        dtype = parameter_dtype(self)
+        check_channels('HyperLSTMCell', 'x', x, self.input_size, dtype)
         if state is None:
             zeros = x.new_zeros(x.size(0), self.hidden_size)
             hyper_zeros = x.new_zeros(x.size(0), self.hyper_hidden_size)
@@ -363,6 +379,16 @@ class HyperLSTMCell(torch.nn.Module):
                 f"got {type(state).__name__} of length "
                 f"{len(state) if isinstance(state, (tuple, list)) else '-'}")
         h, c, hyper_h, hyper_c = state
+        # Without this a wrong size surfaced inside the hyper LSTMCell as
+        # "inconsistent input_size", naming neither the tensor nor the size.
+        for (name, size_name), t in zip(_STATE, state):
+            size = getattr(self, size_name)
+            if tuple(t.shape) != (x.size(0), size):
+                raise ValueError(f"'HyperLSTMCell' expected '{name}' of shape "
+                                 f"[batch_size, {size_name}] = "
+                                 f"{[x.size(0), size]} (got "
+                                 f"{list(t.shape)})")
+            check_dtype('HyperLSTMCell', name, t, dtype)
         hyper_h, hyper_c = self.hyper_cell(torch.cat([x, h], dim=-1),
                                            (hyper_h, hyper_c))
         d_h, d_x, bias = self.scalings(hyper_h)
@@ -424,6 +450,7 @@ class HyperLSTM(torch.nn.Module):
             raise ValueError(f"'HyperLSTM' expected 'x' of shape "
                              f"[seq_len, batch_size, {self.cell.input_size}] "
                              f"(got {list(x.shape)})")
+        check_dtype('HyperLSTM', 'x', x, parameter_dtype(self))
         outs = []
         for x_t in x.unbind(0):  # recurrent: time steps are sequential
             h, state = self.cell(x_t, state)

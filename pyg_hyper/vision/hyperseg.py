@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_hyper.utils.checks import (
+    check_dtype,
+    check_floating,
     check_image,
     check_kernel_fits,
     check_kernel_size,
@@ -180,11 +182,15 @@ class _MetaBlock(torch.nn.Module):
     def _check(self, x: Tensor, weights: Tensor) -> Tuple[int, int]:
         owner = self.__class__.__name__
         check_image(owner, 'x', x, self.in_channels, parameter_dtype(self))
+        check_floating(owner, 'x', x)
         if (weights.dim() != 4 or weights.size(0) != x.size(0)
                 or weights.size(1) != self.num_weights):
             raise ValueError(f"'{owner}' expected 'weights' of shape "
                              f"[{x.size(0)}, {self.num_weights}, grid_h, "
                              f"grid_w] (got {list(weights.shape)})")
+        # x has the parameters' dtype (if any, HyperPatchConv2d has none),
+        # so matching x is enough.
+        check_dtype(owner, 'weights', weights, x.dtype, like='x')
         grid = tuple(weights.shape[-2:])
         _patch_grid(owner, x, grid)
         # A kernel may be larger than a patch (it reads the neighbours'
@@ -413,12 +419,13 @@ class ContextHead(torch.nn.Module):
         return torch.cat([feats.pop(), h], dim=1)
 
 
-def _as_list(value: IntList, n: int, name: str) -> List[int]:
+def _as_list(value: IntList, n: int, name: str,
+             per: str = 'one per level') -> List[int]:
     if isinstance(value, (int, float)):
         return [value] * n
     if len(value) != n:
         raise ValueError(f"'HyperSegDecoder' expected {n} values for "
-                         f"'{name}' (got {list(value)})")
+                         f"'{name}', {per} (got {list(value)})")
     return list(value)
 
 
@@ -432,8 +439,11 @@ def _coordinates(x: Tensor) -> Tensor:
 
 class HyperSegDecoder(torch.nn.Module):
     r"""HyperSeg's dynamic decoder :math:`d`: one meta-block per level, from
-    the coarsest skip feature to the finest, then a patch-wise
-    :math:`1 \times 1` classifier.
+    the coarsest skip feature to the finest. As in the published models
+    (the official code's :obj:`with_out_fc=False`, which all its configs
+    use), the last level's block outputs the class logits; with
+    :obj:`with_out_fc=True` it keeps its width and a patch-wise
+    :math:`1 \times 1` classifier (the official :obj:`out_fc`) follows.
 
     Each level's input is its skip feature, the bilinearly upsampled output
     of the previous level and 2 coordinate channels in :math:`[-1, 1]`. The
@@ -446,7 +456,10 @@ class HyperSegDecoder(torch.nn.Module):
         skip_channels (Sequence[int]): Channels of the skip features, coarse
             to fine, one per level.
         signal_channels (int): Channels of the signal map.
-        level_channels (Sequence[int]): Output channels of each level.
+        level_channels (Sequence[int]): Output channels of each level; with
+            :obj:`with_out_fc=False` the last level outputs
+            :obj:`num_classes` channels and its entry is not used (as in the
+            official code).
         num_classes (int): Number of classes.
         kernel_sizes (int or Sequence[int], optional): Depthwise kernel of
             each level; levels with kernel size 1 use a patch-wise conv block
@@ -454,8 +467,11 @@ class HyperSegDecoder(torch.nn.Module):
         expand_ratio (float, optional): Inverted-residual expansion.
             (default: :obj:`1`)
         weight_groups (int or Sequence[int], optional): Groups of each
-            :obj:`signal2weights` (levels, then the classifier); each must
-            divide the largest, which is the split unit. (default: :obj:`1`)
+            :obj:`signal2weights`: one per level with
+            :obj:`with_out_fc=False`, one per level and then one for the
+            classifier (:obj:`len(level_channels) + 1`) with
+            :obj:`with_out_fc=True`. Each must divide the largest, which is
+            the split unit. (default: :obj:`1`)
         static_base (bool, optional): If :obj:`True`, every block's weights
             are a learned base shared by all patches plus the generated
             part, :math:`\boldsymbol\theta^{m_i}_P =
@@ -469,6 +485,11 @@ class HyperSegDecoder(torch.nn.Module):
             default-initialized); trained from scratch on small tasks it
             removes a long plateau, see ``experiments/vision``.
             (default: :obj:`False`)
+        with_out_fc (bool, optional): If :obj:`True`, add the patch-wise
+            :math:`1 \times 1` classifier after the last level instead of
+            letting the last level output the classes. (Without it, a last
+            level of kernel size 1 gives logits after batch norm and ReLU,
+            as in the official code.) (default: :obj:`False`)
 
     Shapes:
         - **input:** skip features :math:`(B, C_l, H_l, W_l)` (coarse to
@@ -480,7 +501,8 @@ class HyperSegDecoder(torch.nn.Module):
     def __init__(self, skip_channels: Sequence[int], signal_channels: int,
                  level_channels: Sequence[int], num_classes: int,
                  kernel_sizes: IntList = 3, expand_ratio: float = 1,
-                 weight_groups: IntList = 1, static_base: bool = False):
+                 weight_groups: IntList = 1, static_base: bool = False,
+                 with_out_fc: bool = False):
         super().__init__()
         levels = len(level_channels)
         if len(skip_channels) != levels:
@@ -495,13 +517,19 @@ class HyperSegDecoder(torch.nn.Module):
                            **_entries('kernel_sizes', kernel_sizes),
                            **_entries('weight_groups', weight_groups))
         kernel_sizes = _as_list(kernel_sizes, levels, 'kernel_sizes')
-        groups = _as_list(weight_groups, levels + 1, 'weight_groups')
+        groups = _as_list(
+            weight_groups, levels + int(with_out_fc), 'weight_groups',
+            'one per level and one for the classifier (with_out_fc=True)'
+            if with_out_fc else 'one per level (with_out_fc=False)')
         min_unit = max(groups)
         if any(min_unit % g for g in groups):
             raise ValueError(f"'HyperSegDecoder' needs every weight group to "
                              f"divide the largest one (got {groups})")
         self.skip_channels = list(skip_channels)
         self.signal_channels = signal_channels
+        self.with_out_fc = with_out_fc
+        if not with_out_fc:
+            level_channels = list(level_channels[:-1]) + [num_classes]
         self.blocks = torch.nn.ModuleList()
         prev = 0
         for skip, out, k in zip(skip_channels, level_channels, kernel_sizes):
@@ -512,9 +540,9 @@ class HyperSegDecoder(torch.nn.Module):
                 block = _PatchConvBlock(in_ch, out, 1)
             self.blocks.append(block)
             prev = out
-        self.classifier = HyperPatchConv2d(prev, num_classes, 1)
-        counts = [b.num_weights for b in self.blocks]
-        counts.append(self.classifier.num_weights)
+        self.classifier = (HyperPatchConv2d(prev, num_classes, 1)
+                           if with_out_fc else None)
+        counts = [b.num_weights for b in self._meta_blocks()]
         self.num_weights = counts
         self.signal_split = divide_signal(signal_channels, counts, min_unit)
         # Grouped convs need an output width divisible by the groups; the
@@ -528,7 +556,9 @@ class HyperSegDecoder(torch.nn.Module):
         self.reset_parameters()
 
     def _meta_blocks(self) -> List[torch.nn.Module]:
-        return list(self.blocks) + [self.classifier]
+        # In signal2weights order: the levels, then the classifier if any.
+        extra = [] if self.classifier is None else [self.classifier]
+        return list(self.blocks) + extra
 
     def reset_parameters(self):
         for module in self.modules():
@@ -547,11 +577,14 @@ class HyperSegDecoder(torch.nn.Module):
 
     def block_weights(self, i: int, signal_chunk: Tensor) -> Tensor:
         r"""The weight map :math:`\boldsymbol\theta^{m_i}` of block
-        :obj:`i` (the classifier is the last) from its signal share."""
+        :obj:`i` (with :obj:`with_out_fc`, the classifier is the last) from
+        its signal share."""
         return self.signal2weights[i](signal_chunk)[:, :self.num_weights[i]]
 
     def forward(self, skips: Sequence[Tensor], signal: Tensor) -> Tensor:
-        check_image('HyperSegDecoder', 'signal', signal, self.signal_channels)
+        dtype = parameter_dtype(self)
+        check_image('HyperSegDecoder', 'signal', signal, self.signal_channels,
+                    dtype)
         if len(skips) != len(self.blocks):
             raise ValueError(f"'HyperSegDecoder' expected {len(self.blocks)} "
                              f"skip features (got {len(skips)})")
@@ -559,7 +592,7 @@ class HyperSegDecoder(torch.nn.Module):
         p = None
         for i, (skip, block) in enumerate(zip(skips, self.blocks)):
             check_image('HyperSegDecoder', f'skips[{i}]', skip,
-                        self.skip_channels[i])
+                        self.skip_channels[i], dtype)
             h = skip
             if p is not None:
                 p = F.interpolate(p, skip.shape[-2:], mode='bilinear',
@@ -568,6 +601,8 @@ class HyperSegDecoder(torch.nn.Module):
             h = torch.cat([_coordinates(h), h], dim=1)
             # Generated right before use, so only one block's weights live.
             p = block(h, self.block_weights(i, chunks[i]))
+        if self.classifier is None:
+            return p
         return self.classifier(p, self.block_weights(-1, chunks[-1]))
 
 
@@ -595,19 +630,28 @@ class HyperSeg(torch.nn.Module):
             fine to coarse.
         in_channels (int): Image channels.
         num_classes (int): Number of classes.
-        level_channels (Sequence[int]): Decoder widths, coarse to fine.
+        level_channels (Sequence[int]): Decoder widths, coarse to fine (the
+            last one is not used with :obj:`with_out_fc=False`, see
+            :class:`HyperSegDecoder`).
         kernel_sizes (int or Sequence[int], optional): Decoder depthwise
             kernel sizes. (default: :obj:`3`)
         expand_ratio (float, optional): Decoder expansion. (default:
             :obj:`1`)
         weight_groups (int or Sequence[int], optional): Groups of the
-            :obj:`signal2weights` maps. (default: :obj:`1`)
+            :obj:`signal2weights` maps: :obj:`len(level_channels)` entries,
+            or :obj:`len(level_channels) + 1` with :obj:`with_out_fc=True`
+            (the last for the classifier). (default: :obj:`1`)
         context_levels (int, optional): Levels of the context head.
             (default: :obj:`2`)
         static_base (bool, optional): Generated weights as a learned shared
             base plus a zero-initialized patch-wise part (see
             :class:`HyperSegDecoder`; not in the paper). (default:
             :obj:`False`)
+        with_out_fc (bool, optional): If :obj:`True`, a patch-wise
+            :math:`1 \times 1` classifier follows the last decoder level,
+            which otherwise outputs the classes itself as in the published
+            models (the official code's :obj:`with_out_fc`).
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** :math:`(B, C_{in}, H, W)`
@@ -617,7 +661,8 @@ class HyperSeg(torch.nn.Module):
                  in_channels: int, num_classes: int,
                  level_channels: Sequence[int], kernel_sizes: IntList = 3,
                  expand_ratio: float = 1, weight_groups: IntList = 1,
-                 context_levels: int = 2, static_base: bool = False):
+                 context_levels: int = 2, static_base: bool = False,
+                 with_out_fc: bool = False):
         super().__init__()
         check_positive_int('HyperSeg',
                            **_entries('feat_channels', feat_channels),
@@ -637,7 +682,8 @@ class HyperSeg(torch.nn.Module):
         self.decoder = HyperSegDecoder(skips[:levels], feat_channels[-1],
                                        level_channels, num_classes,
                                        kernel_sizes, expand_ratio,
-                                       weight_groups, static_base)
+                                       weight_groups, static_base,
+                                       with_out_fc)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image('HyperSeg', 'x', x, self.in_channels,

@@ -10,6 +10,24 @@ def _random_kernels(n, s=5):
     return k / k.sum(dim=(1, 2), keepdim=True)
 
 
+def _first_layer_by_hand(model, k):
+    # The documented code z = s (k - 1/s^2) (then tanh(E z + e) with
+    # hyper_channels) and W1 = W1^0 + sum_j z_j A_j, b1 likewise, read off
+    # HyperLinear's theta [n1, r + 1, C f1^2 + 1]: the code index j (the
+    # shared W1^0, b1^0 last), the flattened [C, f1, f1] filter and then
+    # the bias.
+    s = model.blur_kernel_size
+    n1, c, f1 = model.hidden_channels[0], model.in_channels, \
+        model.filter_sizes[0]
+    z = s * (k.flatten(1) - 1.0 / s**2)
+    if model.encoder is not None:
+        z = torch.tanh(z @ model.encoder.weight.t() + model.encoder.bias)
+    theta = model.lin1.weight.view(n1, z.size(1) + 1, c * f1 * f1 + 1)
+    z1 = torch.cat([z, torch.ones(z.size(0), 1)], dim=1)
+    w = torch.einsum('bj,oji->boi', z1, theta)
+    return w[..., :-1].reshape(-1, n1, c, f1, f1), w[..., -1]
+
+
 def test_generator_starts_at_zero():
     torch.manual_seed(0)
     model = ConditionedSR(5, hidden_channels=(8, 4), filter_sizes=(5, 1, 3))
@@ -33,12 +51,16 @@ def test_equals_per_sample_conv_reference(hyper_channels):
     x, k = torch.rand(3, 2, 7, 7), _random_kernels(3)
     out = model(x, k)
     assert out.shape == (3, 2, 7, 7)
+    # The generated first layer is the documented affine map of the code.
+    w, bias = _first_layer_by_hand(model, k)
+    got_w, got_bias = model.first_layer(k)
+    assert got_w.shape == (3, 8, 2, 3, 3) and got_bias.shape == (3, 8)
+    assert torch.allclose(got_w, w, atol=1e-5)
+    assert torch.allclose(got_bias, bias, atol=1e-5)
     # Kernels differ, so the generated first layers must differ.
-    w, _ = model.first_layer(k)
     assert not torch.allclose(w[0], w[1])
     for b in range(3):
-        wb, bb = model.first_layer(k[b:b + 1])
-        h = F.relu(F.conv2d(x[b:b + 1], wb[0], bb[0], padding=1))
+        h = F.relu(F.conv2d(x[b:b + 1], w[b], bias[b], padding=1))
         ref = model.conv3(F.relu(model.conv2(h)))
         assert torch.allclose(out[b:b + 1], ref, atol=1e-5)
 

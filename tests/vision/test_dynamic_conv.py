@@ -110,3 +110,13 @@ def test_dynamic_conv2d_bad_inputs():
         DynamicConv2d(3, kernel_size=(3, 5))
     with pytest.raises(ValueError, match='frame_channels'):
         DynamicConv2d(3, kernel_size=3, frame_channels=4)
+
+
+def test_dynamic_conv2d_needs_whole_frames():
+    # in_channels = T * C: 3 channels are not frames of 2.
+    with pytest.raises(ValueError, match=r"'DynamicConv2d' needs "
+                       r"'in_channels' to be a multiple of 'frame_channels'.*"
+                       r"in_channels=3, frame_channels=2"):
+        DynamicConv2d(3, kernel_size=3, frame_channels=2)
+    assert DynamicConv2d(4, kernel_size=3, frame_channels=2).frame_channels \
+        == 2

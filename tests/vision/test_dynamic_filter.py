@@ -68,21 +68,25 @@ def test_softmax_normalization():
                               atol=1e-5)
 
 
-def test_network_shapes_and_last_frame():
+@pytest.mark.parametrize('local', [True, False])
+def test_network_filters_the_last_frame(local):
+    # Three frames of two channels: the filters come from all frames and are
+    # applied to the last one, its frame_channels channels.
     torch.manual_seed(0)
-    for local in (True, False):
-        net = DynamicFilterNetwork(3, kernel_size=5, hidden_channels=8,
-                                   local=local)
-        x = torch.rand(2, 3, 8, 8)
-        with torch.no_grad():
-            out, filters = net(x, return_filters=True)
-        assert out.shape == (2, 1, 8, 8)
-        expected = (2, 25, 8, 8) if local else (2, 25)
-        assert filters.shape == expected
-        # Only the last frame is filtered.
+    net = DynamicFilterNetwork(6, kernel_size=5, hidden_channels=8,
+                               local=local, frame_channels=2)
+    x = torch.rand(2, 6, 8, 8)
+    with torch.no_grad():
+        out, filters = net(x, return_filters=True)
+        assert out.shape == (2, 2, 8, 8)
+        assert filters.shape == ((2, 25, 8, 8) if local else (2, 25))
+        assert torch.allclose(out, net.filter(x[:, 4:], filters))
+        for first in (0, 2):  # not an earlier frame
+            other = net.filter(x[:, first:first + 2], filters)
+            assert not torch.allclose(out, other, atol=1e-3)
         x2 = x.clone()
-        x2[:, -1] = 0
-        assert float(net.filter(x2[:, -1:], filters).abs().max()) == 0.0
+        x2[:, :2] = 0  # the first frame still shapes the filters
+        assert not torch.allclose(net(x2, return_filters=True)[1], filters)
 
 
 def test_gradcheck():
@@ -123,3 +127,14 @@ def test_bad_inputs():
         FilterGenerator(3, 5)(torch.rand(1, 2, 8, 8))
     with pytest.raises(ValueError, match='even height'):
         FilterGenerator(1, 3)(torch.rand(1, 1, 7, 8))
+    # Per-sample filters pool globally: any size works.
+    assert FilterGenerator(1, 3, 4, local=False)(
+        torch.rand(1, 1, 7, 7)).shape == (1, 9)
+
+
+def test_network_needs_whole_frames():
+    # in_channels = T * C: 3 channels are not frames of 2.
+    with pytest.raises(ValueError, match=r"'DynamicFilterNetwork' needs "
+                       r"'in_channels' to be a multiple of 'frame_channels'.*"
+                       r"in_channels=3, frame_channels=2"):
+        DynamicFilterNetwork(3, frame_channels=2)

@@ -34,6 +34,33 @@ def test_depthwise_batched_conv2d_same_kernel_per_channel():
             assert torch.allclose(out[b, c], ref[0, 0], atol=1e-5)
 
 
+def test_batched_conv2d_shape_errors_name_the_argument():
+    # Folded into one grouped conv, these used to fail with a torch groups
+    # error about the folded shapes ("Given groups=2, weight of size ...").
+    x = torch.randn(2, 4, 6, 6)
+    with pytest.raises(ValueError, match=r"'batched_conv2d' expected 'weight' "
+                       r"of shape \[B, C_out, C_in // groups, k_h, k_w\] = "
+                       r"\[2, C_out, 4, k_h, k_w\].*"
+                       r"\(got \[3, 5, 4, 3, 3\]\)"):
+        batched_conv2d(x, torch.randn(3, 5, 4, 3, 3))
+    with pytest.raises(ValueError, match=r"'weight' of shape .* = "
+                       r"\[2, C_out, 2, k_h, k_w\]"):
+        batched_conv2d(x, torch.randn(2, 6, 4, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"'weight' .*C_out divisible by "
+                       r"groups \(2\) \(got \[2, 5, 2, 3, 3\]\)"):
+        batched_conv2d(x, torch.randn(2, 5, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"'batched_conv2d' expected 'bias' "
+                       r"of shape \[B, C_out\] = \[2, 5\] \(got \[5\]\)"):
+        batched_conv2d(x, torch.randn(2, 5, 4, 3, 3), torch.randn(5))
+    with pytest.raises(ValueError, match=r"the 4 channels of 'x' to be "
+                       r"divisible by groups \(3\)"):
+        batched_conv2d(x, torch.randn(2, 3, 1, 3, 3), groups=3)
+    with pytest.raises(ValueError, match=r"'depthwise_batched_conv2d' "
+                       r"expected 'kernel' of shape \[B, k_h, k_w\] = "
+                       r"\[2, k_h, k_w\] \(got \[3, 3, 3\]\)"):
+        depthwise_batched_conv2d(x, torch.randn(3, 3, 3))
+
+
 def test_batched_conv2d_gradcheck():
     torch.manual_seed(0)
     x = torch.randn(2, 2, 4, 4, dtype=torch.double, requires_grad=True)

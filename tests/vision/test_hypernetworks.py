@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -100,6 +102,20 @@ def test_static_bad_inputs():
         layer(torch.randn(1, 4, 5, 5))
 
 
+def test_static_kernel_must_fit_the_padded_image():
+    # An integer padding enlarges the image the kernel slides over; without
+    # the check torch failed with "Kernel size can't be greater than actual
+    # input size".
+    with pytest.raises(ValueError, match=r"'StaticHyperConv2d' has a 5x5 "
+                       r"kernel, which is larger than the 3x3 zero-padded "
+                       r"input image"):
+        StaticHyperConv2d(2, 2, 5, padding=0)(torch.randn(1, 2, 3, 3))
+    with pytest.raises(ValueError, match='larger than the 4x4 zero-padded'):
+        StaticHyperConv2d(2, 2, 5, padding=1)(torch.randn(1, 2, 2, 2))
+    out = StaticHyperConv2d(2, 2, 5, padding=1)(torch.randn(1, 2, 3, 3))
+    assert out.shape == (1, 2, 1, 1)
+
+
 def _identity_hyper(cell):
     # Switch the hypernetwork to the identity: d_h = d_x = 1, b(z_b) = 0.
     with torch.no_grad():
@@ -153,6 +169,25 @@ def test_hyper_lstm_scalings_act_per_step():
                        r"hyper_h, hyper_c\).*got tuple of length 2"):
         cell(x, (h0, c0))
     assert torch.allclose(h, o.sigmoid() * c_ref.tanh(), atol=1e-6)
+
+
+@pytest.mark.parametrize('index,name,wrong,expected', [
+    (0, 'h', (2, 5), '[batch_size, hidden_size] = [2, 4]'),
+    (1, 'c', (3, 4), '[batch_size, hidden_size] = [2, 4]'),
+    (2, 'hyper_h', (2, 4), '[batch_size, hyper_hidden_size] = [2, 5]'),
+    (3, 'hyper_c', (3, 5), '[batch_size, hyper_hidden_size] = [2, 5]'),
+])
+def test_hyper_lstm_state_shapes_are_checked(index, name, wrong, expected):
+    # A wrong width used to surface inside the hyper LSTMCell as
+    # "inconsistent input_size", naming neither the tensor nor the size.
+    cell = HyperLSTMCell(3, 4, hyper_hidden_size=5)
+    state = [torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 5),
+             torch.zeros(2, 5)]
+    state[index] = torch.zeros(wrong)
+    msg = (f"'HyperLSTMCell' expected '{name}' of shape {expected} "
+           f"(got {list(wrong)})")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        cell(torch.randn(2, 3), tuple(state))
 
 
 def test_hyper_lstm_gradcheck_and_bad_input():

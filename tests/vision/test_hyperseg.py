@@ -115,28 +115,104 @@ def test_context_head_shapes_and_global_context():
         ContextHead(7)
 
 
-def test_decoder_signal_split_and_forward():
+# weight_groups of the two-level decoders below: one per level, plus one for
+# the classifier with with_out_fc=True.
+GROUPS = {False: [8, 4], True: [8, 4, 2]}
+
+
+def _meta_blocks(dec):
+    return list(dec.blocks) + ([dec.classifier] if dec.with_out_fc else [])
+
+
+@pytest.mark.parametrize('with_out_fc', [False, True])
+def test_decoder_signal_split_and_forward(with_out_fc):
     torch.manual_seed(0)
     dec = HyperSegDecoder([16, 8], signal_channels=32, level_channels=[8, 8],
                           num_classes=3, kernel_sizes=[3, 1],
-                          weight_groups=[8, 4, 2])
+                          weight_groups=GROUPS[with_out_fc],
+                          with_out_fc=with_out_fc)
     assert sum(dec.signal_split) == 32
     assert all(s % 8 == 0 for s in dec.signal_split)
+    assert len(dec.signal2weights) == len(GROUPS[with_out_fc])
     for conv, n in zip(dec.signal2weights, dec.num_weights):
         assert conv.out_channels >= n and conv.bias is None
+    # The official with_out_fc=False: the last level outputs the classes
+    # (its level_channels entry is not used) and there is no classifier.
+    assert dec.blocks[-1].conv.out_channels == (8 if with_out_fc else 3)
+    assert (dec.classifier is None) != with_out_fc
     skips = [torch.randn(2, 16, 8, 8), torch.randn(2, 8, 16, 16)]
     out = dec(skips, torch.randn(2, 32, 4, 4))
     assert out.shape == (2, 3, 16, 16)
     with pytest.raises(ValueError, match='divide the largest'):
-        HyperSegDecoder([4], 24, [4], 2, weight_groups=[3, 2])
+        HyperSegDecoder([4], 24, [4], 2, weight_groups=[3, 2],
+                        with_out_fc=True)
 
 
-def test_static_base_starts_as_a_static_decoder():
+def test_weight_groups_length_depends_on_with_out_fc():
+    with pytest.raises(ValueError, match=r"expected 2 values for "
+                       r"'weight_groups', one per level \(with_out_fc=False"):
+        HyperSegDecoder([16, 8], 32, [8, 8], 3, weight_groups=[8, 4, 2])
+    with pytest.raises(ValueError, match=r"expected 3 values for "
+                       r"'weight_groups', one per level and one for the "
+                       r"classifier \(with_out_fc=True"):
+        HyperSegDecoder([16, 8], 32, [8, 8], 3, weight_groups=[8, 4],
+                        with_out_fc=True)
+    with pytest.raises(ValueError, match="expected 2 values for "
+                       "'weight_groups'"):
+        HyperSeg(_Backbone(), [8, 16], 3, 4, [8, 8], weight_groups=[2] * 3)
+
+
+def _xy_grid(b, h, w):
+    # The official get_image_coordinates: channel 0 is x (along the width),
+    # channel 1 is y, each linspace(-1, 1).
+    xs = torch.linspace(-1, 1, w).view(1, w).expand(h, w)
+    ys = torch.linspace(-1, 1, h).view(h, 1).expand(h, w)
+    return torch.stack([xs, ys])[None].expand(b, 2, h, w)
+
+
+@pytest.mark.parametrize('with_out_fc', [False, True])
+def test_decoder_equals_hand_built_levels(with_out_fc):
+    # The composition, level by level: input [x, y, skip, upsampled previous
+    # output], block i fed by chunk i of the signal, then the classifier on
+    # the last chunk if there is one. A 2x3 grid, so x and y differ.
+    torch.manual_seed(0)
+    dec = HyperSegDecoder([5, 3], signal_channels=16, level_channels=[4, 6],
+                          num_classes=3, kernel_sizes=[3, 1],
+                          weight_groups=2, with_out_fc=with_out_fc)
+    for module in dec.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2)
+    dec.eval()
+    skips = [torch.randn(2, 5, 4, 6), torch.randn(2, 3, 8, 12)]
+    signal = torch.randn(2, 16, 2, 3)
+    out = dec(skips, signal)
+    assert out.shape == (2, 3, 8, 12)
+
+    chunks = signal.split(dec.signal_split, dim=1)
+
+    def weights(i):
+        return dec.signal2weights[i](chunks[i])[:, :dec.num_weights[i]]
+
+    p = dec.blocks[0](torch.cat([_xy_grid(2, 4, 6), skips[0]], dim=1),
+                      weights(0))
+    up = F.interpolate(p, (8, 12), mode='bilinear', align_corners=False)
+    p = dec.blocks[1](torch.cat([_xy_grid(2, 8, 12), skips[1], up], dim=1),
+                      weights(1))
+    if with_out_fc:
+        p = dec.classifier(p, weights(2))
+    assert torch.allclose(out, p, atol=1e-5)
+
+
+@pytest.mark.parametrize('with_out_fc', [False, True])
+def test_static_base_starts_as_a_static_decoder(with_out_fc):
     torch.manual_seed(0)
     dec = HyperSegDecoder([16, 8], signal_channels=32, level_channels=[8, 8],
                           num_classes=3, kernel_sizes=[3, 1],
-                          weight_groups=[8, 4, 2], static_base=True)
-    blocks = list(dec.blocks) + [dec.classifier]
+                          weight_groups=GROUPS[with_out_fc], static_base=True,
+                          with_out_fc=with_out_fc)
+    blocks = _meta_blocks(dec)
+    assert len(blocks) == len(dec.signal2weights)
     for block, conv in zip(blocks, dec.signal2weights):
         assert conv.bias is not None and not conv.weight.any()
         # Each base weight within PyTorch's default conv bound 1/sqrt(fan_in).
@@ -172,13 +248,23 @@ class _Backbone(torch.nn.Module):
         return [f1, torch.relu(self.c2(f1))]
 
 
-def test_hyperseg_end_to_end_and_gradients():
+@pytest.mark.parametrize('with_out_fc', [False, True])
+def test_hyperseg_end_to_end_and_gradients(with_out_fc):
     torch.manual_seed(0)
     model = HyperSeg(_Backbone(), [8, 16], in_channels=3, num_classes=4,
-                     level_channels=[8, 8], weight_groups=2)
+                     level_channels=[8, 8], weight_groups=2,
+                     with_out_fc=with_out_fc)
+    assert model.decoder.with_out_fc == with_out_fc
     based = HyperSeg(_Backbone(), [8, 16], 3, 4, [8, 8], static_base=True)
     assert not based.decoder.signal2weights[0].weight.any()
     x = torch.randn(2, 3, 16, 16)
+    # The backbone's last features feed the context head, the others and
+    # the image the decoder, coarse to fine.
+    model.eval()
+    feats = model.backbone(x)
+    ref = model.decoder([feats[0], x], model.context_head(feats[1]))
+    assert torch.allclose(model(x), ref, atol=1e-6)
+    model.train()
     out = model(x)
     assert out.shape == (2, 4, 16, 16)
     out.square().mean().backward()
