@@ -260,7 +260,29 @@ def markdown_report(results: Mapping[str, Any]) -> str:
                      f"{rec['epochs_run']} | {sc['val'] * scale:.2f} | "
                      f"{sc['test'] * scale:.2f} | "
                      f"{rec['epoch_time_s'] * 1000:.2f} |")
+    lines += _sessions_table(results.get('sessions', []))
     return '\n'.join(lines) + '\n'
+
+
+def _sessions_table(sessions: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Which seeds ran where, when more than one session ran seeds (the
+    header's provenance is the latest session's). Sessions recorded before
+    environments were kept per session show their command only."""
+    ran = [s for s in sessions if s.get('seeds_run')]
+    if len(ran) < 2:
+        return []
+    lines = ['', '| session | seeds | device | torch | pyg_hyper (git) |',
+             '|---|---|---|---|---|']
+    for s in ran:
+        device = s.get('device', '–') + (f" ({s['gpu']})" if s.get('gpu')
+                                          else '')
+        commit = (s.get('git_commit') or '')[:7]
+        version = (f"{s['pyg_hyper']} ({commit or 'unknown'})"
+                   if s.get('pyg_hyper') else '–')
+        lines.append(f"| {s.get('time', '–')} | "
+                     f"{', '.join(map(str, s['seeds_run']))} | {device} | "
+                     f"{s.get('torch', '–')} | {version} |")
+    return lines
 
 
 def load_results(path: str) -> Dict[str, Any]:

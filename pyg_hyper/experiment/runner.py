@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import time
+import warnings
 from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Tuple)
 
@@ -254,6 +255,32 @@ def _cpu_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
             for k, v in model.state_dict().items()}
 
 
+#: Environment keys whose change between sessions can change the numbers.
+_VERSION_KEYS = ('pyg_hyper', 'git_commit', 'torch', 'torch_geometric')
+
+
+def _warn_mixed_versions(sessions: List[Dict[str, Any]], out_dir: str
+                         ) -> None:
+    """Warns when the seeds about to run join seeds recorded under other
+    code versions (sessions recorded before environments were kept per
+    session are not compared)."""
+    current = sessions[-1]
+    changed = set()
+    for old in sessions[:-1]:
+        if not old.get('seeds_run'):
+            continue
+        for key in _VERSION_KEYS:
+            if old.get(key) and current.get(key) and \
+                    old[key] != current[key]:
+                changed.add(f"{key} {old[key]} -> {current[key]}")
+    if changed:
+        warnings.warn(
+            f"'{out_dir}' resumes seeds recorded under other versions "
+            f"({'; '.join(sorted(changed))}): its mean mixes them; "
+            f"results.json lists each session's seeds and versions (pass "
+            f"--fresh to rerun every seed)", stacklevel=3)
+
+
 def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
               device: torch.device, out_dir: str,
               progress: bool) -> Dict[str, Any]:
@@ -400,12 +427,15 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
             'sessions': [],
         }
     results['environment'] = env
-    results['sessions'].append({'command': env['command'],
-                                'time': env['time'], 'seeds_run': []})
+    # Each session keeps its own environment: a resumed run may mix code
+    # versions and machines (e.g. some seeds on a GPU), and its seeds say
+    # which ran where.
+    results['sessions'].append({**env, 'seeds_run': []})
 
     todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
     if not todo:
         return results
+    _warn_mixed_versions(results['sessions'], out_dir)
     flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'
              else contextlib.nullcontext())
     with flush:

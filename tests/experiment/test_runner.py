@@ -83,6 +83,34 @@ def test_resume_skips_finished_seeds(toy_config, tmp_path, monkeypatch):
     assert ran == [2]
     assert res['seeds']['0'] == first['seeds']['0']
     assert [s['seeds_run'] for s in res['sessions']] == [[0, 1], [2]]
+    # Every session keeps its environment, and the report lists them.
+    for session in res['sessions']:
+        assert {'device', 'torch', 'pyg_hyper', 'git_commit', 'cpu'} <= \
+            set(session)
+    report = (tmp_path / 'run' / 'results.md').read_text()
+    assert '| session | seeds | device |' in report
+    assert '| 2 | cpu |' in report
+
+
+def test_resume_warns_when_versions_differ(toy_config, tmp_path,
+                                           monkeypatch):
+    real = runner_mod.environment_record
+    commit = 'a' * 40
+
+    def at_commit(*args, **kwargs):
+        return {**real(*args, **kwargs), 'git_commit': commit}
+
+    monkeypatch.setattr(runner_mod, 'environment_record', at_commit)
+    _train(build_config(toy_config, ['seeds=1']), tmp_path / 'run')
+    commit = 'f' * 40
+    with pytest.warns(UserWarning, match=r"resumes seeds recorded under "
+                      r"other versions \(git_commit .* -> f{40}\)"):
+        _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
+    # Nothing left to run: no warning.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
 
 
 def test_killed_run_loses_no_finished_seed(toy_config, tmp_path, monkeypatch):
