@@ -188,7 +188,11 @@ class GINFormatDataset(InMemoryDataset):
         tag_index = {v: i for i, v in enumerate(tag_values)}
 
         data_list = []
-        for (label, _, _), tags, ei in zip(graphs, all_tags, edge_indices):
+        # Position of each raw graph in the saved list (-1: filtered out),
+        # so that the published folds still name the same graphs.
+        position = torch.full((len(graphs), ), -1, dtype=torch.long)
+        for i, ((label, _, _), tags, ei) in enumerate(
+                zip(graphs, all_tags, edge_indices)):
             idx = torch.tensor([tag_index[t] for t in tags])
             x = torch.nn.functional.one_hot(idx, len(tag_values)).float()
             data = Data(x=x, edge_index=ei, num_nodes=len(tags),
@@ -197,10 +201,14 @@ class GINFormatDataset(InMemoryDataset):
                 continue
             if self.pre_transform is not None:
                 data = self.pre_transform(data)
+            position[i] = len(data_list)
             data_list.append(data)
         self.save(data_list, self.processed_paths[0])
-        atomic_torch_save(self.processed_paths[1],
-                          self._read_folds(files, len(graphs)))
+        folds = self._read_folds(files, len(graphs))
+        # A fold keeps the graphs that pre_filter kept, at their new index.
+        folds = {split: [position[idx][position[idx] >= 0] for idx in ks]
+                 for split, ks in folds.items()}
+        atomic_torch_save(self.processed_paths[1], folds)
 
     def _read_folds(self, files: Dict[str, str],
                     num_graphs: int) -> Dict[str, List[Tensor]]:
@@ -220,7 +228,8 @@ class GINFormatDataset(InMemoryDataset):
 
     def fold(self, k: int) -> Tuple[Tensor, Tensor]:
         r"""The published split :obj:`k` in :obj:`0..9` (file
-        :obj:`k + 1`): :obj:`(train_index, test_index)`."""
+        :obj:`k + 1`): :obj:`(train_index, test_index)`, into this dataset
+        (graphs a :obj:`pre_filter` dropped are left out of both)."""
         if isinstance(k, bool) or not isinstance(k, int) or \
                 not 0 <= k < NUM_FOLDS:
             raise ValueError(f"fold must be in 0..{NUM_FOLDS - 1} (got {k!r})")

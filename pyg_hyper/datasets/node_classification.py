@@ -18,11 +18,14 @@ import gzip
 import os
 import shutil
 import socket
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from torch_geometric.data import InMemoryDataset
+
+from pyg_hyper.experiment.results import default_file_mode
 
 __all__ = [
     'MissingRawFilesError',
@@ -113,9 +116,14 @@ def missing_raw_files(name: str, root: str) -> List[str]:
 def _stage(open_source: Callable[[], IO[bytes]], dst: str) -> None:
     """Copies one raw file through a temporary name: an interrupted copy
     must not leave a partial file that the next run takes as present."""
-    tmp = dst + '.part'
+    # A name of its own: two processes staging the same file must not
+    # write into one temporary file.
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(dst) + '.',
+                               suffix='.part', dir=os.path.dirname(dst))
     try:
-        with open_source() as f, open(tmp, 'wb') as g:
+        if hasattr(os, 'fchmod'):
+            os.fchmod(fd, default_file_mode())
+        with open_source() as f, os.fdopen(fd, 'wb') as g:
             shutil.copyfileobj(f, g)
         os.replace(tmp, dst)
     finally:

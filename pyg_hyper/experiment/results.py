@@ -43,9 +43,9 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-def _file_mode() -> int:
-    # mkstemp creates files readable by their owner only; results should get
-    # the permissions of any other file the user writes (0o666 minus umask).
+def default_file_mode() -> int:
+    """The permissions of a new file the user writes: 0o666 minus the
+    umask (:func:`tempfile.mkstemp` makes its files owner-only)."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
@@ -60,7 +60,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
         if hasattr(os, 'fchmod'):
-            os.fchmod(fd, _file_mode())
+            os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

@@ -426,6 +426,11 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
             'seeds': {},
             'sessions': [],
         }
+    if results['sessions'] and 'git_commit' not in results['sessions'][-1]:
+        # A record from before sessions kept their environment: its
+        # top-level one is its latest session's.
+        results['sessions'][-1] = {**results.get('environment', {}),
+                                   **results['sessions'][-1]}
     results['environment'] = env
     # Each session keeps its own environment: a resumed run may mix code
     # versions and machines (e.g. some seeds on a GPU), and its seeds say
@@ -435,7 +440,8 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
     if not todo:
         return results
-    _warn_mixed_versions(results['sessions'], out_dir)
+    if is_main_process():
+        _warn_mixed_versions(results['sessions'], out_dir)
     flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'
              else contextlib.nullcontext())
     with flush:

@@ -122,7 +122,7 @@ def localization_regularizer(gamma: Tensor, beta: Tensor,
         return (gamma - 1).pow(2).mean() + beta.pow(2).mean()
     # A masked mean, not a row selection: its shape stays static.
     w = weight.to(gamma.dtype).view((-1, ) + (1, ) * (gamma.dim() - 1))
-    count = w.sum() * gamma[0].numel()
+    count = w.sum() * gamma.shape[1:].numel()
     return ((gamma - 1).pow(2) * w).sum() / count + \
         (beta.pow(2) * w).sum() / count
 

@@ -52,6 +52,26 @@ def test_mutag_with_published_folds(shared_data, tmp_path):
         ds.fold('1')
 
 
+def test_pre_filter_keeps_folds_on_the_same_graphs(shared_data, tmp_path):
+    # The published folds index the raw graphs; after a filter they must
+    # still name the same graphs (they used to index the shortened list).
+    (tmp_path / 'all').mkdir()
+    shutil.copy(shared_data / 'GIN_format' / 'MUTAG.zip', tmp_path / 'all')
+    full = GINFormatDataset(str(tmp_path / 'all'), 'MUTAG')
+    (tmp_path / 'small').mkdir()
+    shutil.copy(shared_data / 'GIN_format' / 'MUTAG.zip', tmp_path / 'small')
+    small = GINFormatDataset(str(tmp_path / 'small'), 'MUTAG',
+                             pre_filter=lambda d: d.num_nodes <= 17)
+    kept = [i for i in range(len(full)) if full[i].num_nodes <= 17]
+    assert 0 < len(small) == len(kept) < len(full)
+    for k in (0, 7):
+        for ours, theirs in zip(small.fold(k), full.fold(k)):
+            expected = [kept.index(i) for i in theirs.tolist() if i in kept]
+            assert ours.tolist() == expected
+            for i, j in zip(ours.tolist(), expected):
+                assert torch.equal(small[i].x, full[kept[j]].x)
+
+
 def test_degree_as_tag(shared_data, tmp_path):
     shutil.copy(shared_data / 'GIN_format' / 'IMDBBINARY.zip', tmp_path)
     ds = GINFormatDataset(str(tmp_path), 'IMDBBINARY', degree_as_tag=True)

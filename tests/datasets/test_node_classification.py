@@ -1,6 +1,7 @@
 import os
 import shutil
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from pyg_hyper.datasets import (
     load_node_dataset,
     missing_raw_files,
 )
+from pyg_hyper.experiment.results import default_file_mode
 
 SHARED = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'data'
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
@@ -94,6 +96,9 @@ def test_interrupted_raw_copy_leaves_no_partial_file(tmp_path,
     data = load_node_dataset('Cora', str(root), raw_source=str(source),
                              download=False)[0]
     assert data.num_nodes == 2708
+    # Staged files get the user's usual permissions, not mkstemp's 0o600.
+    raw = root / 'Planetoid' / 'Cora' / 'raw' / 'ind.cora.x'
+    assert stat.S_IMODE(raw.stat().st_mode) == default_file_mode()
 
 
 @needs_shared

@@ -106,11 +106,22 @@ def test_resume_warns_when_versions_differ(toy_config, tmp_path,
     with pytest.warns(UserWarning, match=r"resumes seeds recorded under "
                       r"other versions \(git_commit .* -> f{40}\)"):
         _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
+    # A record from before sessions kept their environment is compared
+    # through its top-level one (its latest session's).
+    path = tmp_path / 'run' / 'results.json'
+    record = json.loads(path.read_text())
+    record['sessions'] = [{key: session[key] for key in
+                           ('command', 'time', 'seeds_run')}
+                          for session in record['sessions']]
+    record['environment']['git_commit'] = 'b' * 40
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"git_commit b{40} -> f{40}"):
+        _train(build_config(toy_config, ['seeds=3']), tmp_path / 'run')
     # Nothing left to run: no warning.
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        _train(build_config(toy_config, ['seeds=2']), tmp_path / 'run')
+        _train(build_config(toy_config, ['seeds=3']), tmp_path / 'run')
 
 
 def test_killed_run_loses_no_finished_seed(toy_config, tmp_path, monkeypatch):

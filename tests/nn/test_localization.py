@@ -365,3 +365,8 @@ def test_regularizer_row_mask_equals_row_selection():
     torch.testing.assert_close(
         localization_regularizer(gamma, beta, weight=keep),
         localization_regularizer(gamma[keep], beta[keep]))
+    # No rows: NaN, as the unweighted mean of nothing (not an IndexError).
+    empty = torch.empty(0, 3, 2)
+    assert localization_regularizer(empty, empty,
+                                    weight=torch.empty(0, dtype=torch.bool)
+                                    ).isnan()

@@ -39,7 +39,10 @@ class LGCNConv(LocalizedConv):
     built: see :func:`~pyg_hyper.nn.localized_edge_transform`. With both
     levels off the layer equals :class:`~torch_geometric.nn.conv.GCNConv`,
     self loops included: a node keeps one, with the weight of a loop the
-    graph already has (else 1), everywhere :math:`\hat{\mathbf{A}}` is used.
+    graph already has (else 1), everywhere :math:`\hat{\mathbf{A}}` is used
+    (GCNConv does so for :obj:`edge_index` input; for sparse adjacencies
+    its own loop weights depend on the layout, while this layer keeps the
+    existing weight for every layout).
     Activation and dropout belong to the model.
 
     The regularizer :math:`\mathrm{mean}((\boldsymbol{\gamma}-1)^2) +

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.typing import Adj, OptTensor, SparseTensor
-from torch_geometric.utils import add_self_loops, is_sparse, scatter
+from torch_geometric.utils import is_sparse, scatter
 from torch_geometric.utils import to_edge_index
 
 from pyg_hyper.nn.localization import (
