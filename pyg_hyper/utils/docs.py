@@ -14,13 +14,14 @@ _MARKER = re.compile(r'\{[A-Z_]+_ARGS\}')
 def fill_docs(texts: Dict[str, str]) -> Callable[[T], T]:
     """A class decorator that replaces each marker of :obj:`texts` (e.g.
     ``'{DATASET_ARGS}'``) in the class docstring and in its
-    :meth:`forward` docstring, if it has one, by the marker's text.
+    own :meth:`forward` docstring, if it defines one, by the marker's
+    text.
 
     A marker left unfilled would reach the rendered docs verbatim, so one
     that :obj:`texts` lacks raises :class:`KeyError` at import."""
     def decorate(cls: T) -> T:
         owners = [cls]
-        if getattr(cls, 'forward', None) is not None:
+        if 'forward' in vars(cls):  # not an inherited one, shared by others
             owners.append(cls.forward)
         for owner in owners:
             doc = owner.__doc__ or ''

@@ -19,6 +19,18 @@ def test_fill_docs_fills_class_and_forward():
                                      r"x (int): An x..")
 
 
+def test_inherited_forward_is_left_alone():
+    class Base:
+        def forward(self):
+            """{X_ARGS}"""
+
+    @fill_docs({'{X_ARGS}': 'x'})
+    class Child(Base):
+        """{X_ARGS}"""
+
+    assert Child.__doc__ == 'x' and Base.forward.__doc__ == '{X_ARGS}'
+
+
 def test_unknown_marker_raises_at_definition():
     with pytest.raises(KeyError, match=r"\{Y_ARGS\}"):
         @fill_docs({'{X_ARGS}': 'x'})
