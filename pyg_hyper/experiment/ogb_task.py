@@ -9,8 +9,8 @@ leaderboard rules and its example's training loop
   between GIN and Hyper-GIN.
 * Training: Adam, batch size 32; missing labels (NaN) are masked; loss
   :class:`~torch.nn.BCEWithLogitsLoss` (classification) or
-  :class:`~torch.nn.MSELoss` (regression); batches of a single node are
-  skipped, as in OGB's example.
+  :class:`~torch.nn.MSELoss` (regression); batches of a single node or a
+  single graph are skipped, as in OGB's example.
 * Selection (by the runner): the test score at the best-validation epoch,
   mean ± unbiased std over seeds 0-9.
 
@@ -186,9 +186,11 @@ class OGBMolTask(Task):
         total, steps = 0.0, 0
         for batch in loader:
             batch = batch.to(device)
-            # OGB skips single-node batches (BatchNorm cannot train on one
-            # row); all processes must skip together.
-            if not all_agree(batch.num_nodes > 1, device):
+            # OGB's example skips batches of one node or one graph
+            # (BatchNorm cannot train on one row: the atoms', or the
+            # virtual node's); all processes must skip together.
+            if not all_agree(batch.num_nodes > 1 and batch.num_graphs > 1,
+                             device):
                 continue
             pred = net(batch.x, batch.edge_index, batch.edge_attr,
                        batch.batch, batch.num_graphs)

@@ -131,3 +131,14 @@ def test_ddp_keeps_the_replicas_identical(shared_data, tmp_path):
     spread = json.loads(out.read_text())
     assert spread['synced'] == 0.0
     assert spread['unsynced'] > 1e-4
+
+
+def test_single_graph_batches_are_skipped(shared_data, tmp_path):
+    # 49 training graphs in batches of 16 leave a last batch of one graph:
+    # the virtual node's BatchNorm cannot train on one row (it used to raise
+    # in epoch 1), and OGB's example skips such batches.
+    root = copy_ogb(shared_data, 'ogbg-molbace', tmp_path / 'data')
+    cfg = tiny_config('full/gin-virtual.yaml', root, 'data.name=ogbg-molbace',
+                      'data.max_graphs_per_split=49', 'epochs=1')
+    results = train(cfg, str(tmp_path / 'out'), progress=False)
+    assert 0.0 <= results['seeds']['0']['scores']['test'] <= 1.0
