@@ -246,19 +246,22 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         if key in ('epoch_time_s', 'best_epoch'):
             continue
         s = scale if not key.endswith('loss') else 1.0
-        lines.append(f'| {key} | {format_mean_std(stats, s)} |')
+        # Two significant digits of the std: 0.7096 ± 0.0223 for a
+        # ROC-AUC (OGB's four decimals), 81.4 ± 2.7 for an accuracy in %.
+        lines.append(f'| {key} | {format_mean_std(stats, s, None)} |')
     lines.append(f"| epoch time (ms) | "
                  f"{format_mean_std(summary['epoch_time_s'], 1000.0)} |")
     lines.append(f"| best epoch | "
                  f"{format_mean_std(summary['best_epoch'], 1.0, 1)} |")
     lines += ['', '| seed | best epoch | epochs run | val | test | '
               'epoch time (ms) |', '|---|---|---|---|---|---|']
+    score = '.2f' if scale == 100.0 else '.4f'
     for key in sorted(seeds, key=int):
         rec = seeds[key]
         sc = rec['scores']
         lines.append(f"| {rec['seed']} | {rec['best_epoch']} | "
-                     f"{rec['epochs_run']} | {sc['val'] * scale:.2f} | "
-                     f"{sc['test'] * scale:.2f} | "
+                     f"{rec['epochs_run']} | {sc['val'] * scale:{score}} | "
+                     f"{sc['test'] * scale:{score}} | "
                      f"{rec['epoch_time_s'] * 1000:.2f} |")
     lines += _sessions_table(results.get('sessions', []))
     return '\n'.join(lines) + '\n'

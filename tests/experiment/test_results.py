@@ -60,3 +60,24 @@ def test_atomic_write_replaces_whole_files_only(tmp_path, monkeypatch):
         atomic_write_json(str(path), {'a': 3})
     assert json.loads(path.read_text()) == {'a': 2}
     assert [p.name for p in path.parent.iterdir()] == ['r.json']
+
+
+def test_report_precision_follows_the_metric():
+    from pyg_hyper.experiment.results import (
+        environment_record,
+        markdown_report,
+        summarize,
+    )
+    seeds = {str(i): {'seed': i, 'best_epoch': 3, 'epochs_run': 5,
+                      'scores': {'val': v, 'test': t}, 'num_params': 7,
+                      'epoch_time_s': 0.5}
+             for i, (v, t) in enumerate([(0.70312, 0.68951),
+                                         (0.71234, 0.73102)])}
+    for metric, mean_std, seed_row in (
+            ('rocauc', '| test | 0.710 ± 0.029 |', '| 0.7031 | 0.6895 |'),
+            ('acc', '| test | 71.0 ± 2.9 |', '| 70.31 | 68.95 |')):
+        report = markdown_report({
+            'name': 'run', 'task': 't', 'metric': metric,
+            'higher_is_better': True, 'environment': environment_record(),
+            'summary': summarize(seeds), 'seeds': seeds, 'num_params': 7})
+        assert mean_std in report and seed_row in report
