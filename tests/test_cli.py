@@ -27,7 +27,12 @@ def test_train_two_configs_then_aggregate(tmp_path, capsys):
     assert rc == 0
     stdout = capsys.readouterr().out
     assert 'toy-h4: test' in stdout and 'toy-h8: test' in stdout
-    assert (out / 'leaderboard.md').read_text().count('| toy-h') == 2
+    board = (out / 'leaderboard.md').read_text()
+    assert board.count('| toy-h') == 2
+    # The validation score beside the test score, as OGB's rules ask.
+    assert board.splitlines()[0] == ('| name | test | val | #params | '
+                                     'epoch (ms) | seeds |')
+    assert all(row.count('±') == 2 for row in board.splitlines()[2:])
     assert (out / 'leaderboard.png').stat().st_size > 1000
     rec = json.loads((out / 'toy-h4' / 'results.json').read_text())
     assert rec['config']['optim']['lr'] == 0.1

@@ -1,5 +1,6 @@
 r"""The text format of the GIN paper's data release (powerful-gnns
-``dataset.zip``), with its fixed 10-fold splits."""
+``dataset.zip``), with the fixed 10-fold splits it ships (``10fold_idx``,
+which IGN's code uses; GIN's own code draws stratified folds with seed 0)."""
 import io
 import os
 import os.path as osp

@@ -13,6 +13,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
+import warnings
 from typing import Any, Dict, List
 
 import torch
@@ -136,6 +137,15 @@ class TUTask(Task):
 
     def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
         data_cfg = cfg['data']
+        if cfg['protocol']['inner_val'] == 0:
+            warnings.warn(
+                "protocol.inner_val=0 (the GIN protocol): the held-out fold "
+                "is also the validation set, so each seed's 'test at the "
+                "best-validation epoch' in results.json/.md and 'pyg-hyper "
+                "aggregate' is that fold's best test accuracy, more "
+                "optimistic still than the GIN protocol's one epoch shared "
+                "by all folds; report the latter (experiments/tu/"
+                "summarize.py, protocol_summary)", stacklevel=2)
         if data_cfg['source'] not in SOURCES:
             raise ValueError(f"data.source must be one of {sorted(SOURCES)} "
                              f"(got '{data_cfg['source']}')")
