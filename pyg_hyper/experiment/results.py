@@ -12,6 +12,7 @@ One run writes one folder::
 killed run loses at most the seed in flight.
 """
 import datetime
+import importlib.metadata
 import io
 import json
 import math
@@ -154,6 +155,13 @@ def environment_record(device: str = 'cpu',
         'torch_threads': torch.get_num_threads(),
         'device': str(device),
     }
+    # Packages that change numbers when present: ogb's feature sizes (and
+    # so #params), RDKit's molecule parsing, qm9pack's data.
+    for package in ('ogb', 'rdkit', 'qm9pack'):
+        try:
+            record[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     if str(device).startswith('cuda') and torch.cuda.is_available():
         record['gpu'] = torch.cuda.get_device_name(torch.device(device))
         record['cuda'] = torch.version.cuda
@@ -229,7 +237,9 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         f"- command: `{env['command']}`",
         f"- versions: python {env['python']}, torch {env['torch']}, "
         f"torch_geometric {env['torch_geometric']}, pyg_hyper "
-        f"{env['pyg_hyper']} (git {env.get('git_commit') or 'unknown'})",
+        f"{env['pyg_hyper']} (git {env.get('git_commit') or 'unknown'})"
+        + ''.join(f", {p} {env[p]}" for p in ('ogb', 'rdkit', 'qm9pack')
+                  if env.get(p)),
         f"- hardware: {env['cpu']} ({env['cpu_count']} cores, "
         f"{env['torch_threads']} torch threads), device {env['device']}"
         + (f" ({env['gpu']})" if env.get('gpu') else ''),

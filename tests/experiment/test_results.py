@@ -81,3 +81,11 @@ def test_report_precision_follows_the_metric():
             'higher_is_better': True, 'environment': environment_record(),
             'summary': summarize(seeds), 'seeds': seeds, 'num_params': 7})
         assert mean_std in report and seed_row in report
+
+
+def test_environment_names_the_packages_that_change_numbers():
+    from pyg_hyper.experiment.results import environment_record
+    ogb = pytest.importorskip('ogb')
+    env = environment_record()
+    assert env['ogb'] == ogb.__version__
+    assert 'torch' in env and 'git_commit' in env
