@@ -287,8 +287,14 @@ def _sessions_table(sessions: Sequence[Mapping[str, Any]]) -> List[str]:
     lines = ['', '| session | seeds | device | torch | pyg_hyper (git) |',
              '|---|---|---|---|---|']
     for s in ran:
-        device = s.get('device', '–') + (f" ({s['gpu']})" if s.get('gpu')
-                                          else '')
+        if 'device' in s:
+            device = s['device'] + (f" ({s['gpu']})" if s.get('gpu') else '')
+        else:  # a legacy session: its command's --device (default cpu)
+            words = shlex.split(s.get('command', ''))
+            device = (words[words.index('--device') + 1]
+                      if '--device' in words[:-1] else 'cpu') + \
+                ' (from the command)'
+
         commit = (s.get('git_commit') or '')[:7]
         version = (f"{s['pyg_hyper']} ({commit or 'unknown'})"
                    if s.get('pyg_hyper') else '–')

@@ -89,3 +89,17 @@ def test_environment_names_the_packages_that_change_numbers():
     env = environment_record()
     assert env['ogb'] == ogb.__version__
     assert 'torch' in env and 'git_commit' in env
+
+
+def test_sessions_table_says_which_seeds_ran_where():
+    from pyg_hyper.experiment.results import _sessions_table
+    assert _sessions_table([{'command': 'pyg-hyper train c.yaml',
+                             'seeds_run': [0]}]) == []  # one session
+    legacy = {'command': 'pyg-hyper train c.yaml --device cuda --out o',
+              'time': 't0', 'seeds_run': [0, 1]}
+    recent = {'command': 'pyg-hyper train c.yaml', 'time': 't1',
+              'seeds_run': [2], 'device': 'cuda:0', 'gpu': 'H200',
+              'torch': '2.11', 'pyg_hyper': '0.1.0', 'git_commit': 'abc1234x'}
+    rows = _sessions_table([legacy, {'seeds_run': []}, recent])
+    assert rows[3] == '| t0 | 0, 1 | cuda (from the command) | – | – |'
+    assert rows[4] == '| t1 | 2 | cuda:0 (H200) | 2.11 | 0.1.0 (abc1234) |'
