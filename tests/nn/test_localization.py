@@ -164,6 +164,30 @@ def test_edge_localization_uses_both_ends():
     assert not torch.allclose(g1, g2)
 
 
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), d_in=st.integers(1, 5), d_out=st.integers(1, 4),
+       num_edges=st.integers(0, 12), density=st.sampled_from([0.3, 1.0]),
+       slope=st.sampled_from([0.01, 0.2, 1.0]), seed=st.integers(0, 999))
+def test_edge_localization_is_the_papers_formula(n, d_in, d_out, num_edges,
+                                                 density, slope, seed):
+    # gamma_vu = LeakyReLU(h_v M_c + h_u M_n) + 1, beta_vu without the +1,
+    # for the target v = dst and the source u = src of every edge, on dense
+    # and sparse features alike.
+    gen = torch.Generator().manual_seed(seed)
+    loc = EdgeLocalization(d_in, d_out, negative_slope=slope).double()
+    x = _sparse_x(n, d_in, density, gen)
+    src, dst = torch.randint(0, n, (2, num_edges), generator=gen)
+    mc_g, mc_b = loc.center.chunk(2, dim=1)
+    mn_g, mn_b = loc.neighbor.chunk(2, dim=1)
+    act = torch.nn.LeakyReLU(slope)
+    gamma = act(x[dst] @ mc_g + x[src] @ mn_g) + 1
+    beta = act(x[dst] @ mc_b + x[src] @ mn_b)
+    for features in (x, x.to_sparse()):
+        out_gamma, out_beta = loc(features, src, dst)
+        torch.testing.assert_close(out_gamma, gamma)
+        torch.testing.assert_close(out_beta, beta)
+
+
 def test_regularizer_is_zero_at_identity_and_positive_otherwise():
     g, b = torch.ones(3, 2), torch.zeros(3, 2)
     assert localization_regularizer(g, b) == 0

@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyg_hyper.nn.radial import (
     GaussianExpansion,
@@ -103,3 +105,21 @@ def test_molecular_graph_bad_input():
         molecular_graph(pos, torch.tensor([0., 0., 1., 1.]))
     with pytest.raises(ValueError, match='negative graph indices'):
         molecular_graph(pos, torch.tensor([0, -1, 1, 1]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.floats(0.0, 14.9), start=st.sampled_from([0.0, 0.5]),
+       step=st.sampled_from([0.1, 0.25, 1.0]))
+def test_gaussian_expansion_peaks_at_the_nearest_centre(d, start, step):
+    exp = GaussianExpansion(start, 15.0, step)
+    row = exp(torch.tensor([d], dtype=torch.float64))[0]
+    centres = start + step * torch.arange(exp.num_gaussians,
+                                          dtype=torch.float64)
+    nearest = (centres - d).abs().min()
+    # Every entry is exp(-(d - mu_k)^2 / (2 step^2)) <= 1, largest at the
+    # nearest centre(s), and the expansion is that formula.
+    assert bool((row <= 1).all()) and bool((row >= 0).all())
+    assert (centres[row.argmax()] - d).abs() <= nearest + 1e-9
+    ref = torch.exp(-(d - centres) ** 2 / (2 * step ** 2))
+    # (The grid is a float32 buffer, and subnormal tails are flushed.)
+    torch.testing.assert_close(row, ref, atol=1e-6, rtol=1e-5)
