@@ -18,14 +18,13 @@ import gzip
 import os
 import shutil
 import socket
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from torch_geometric.data import InMemoryDataset
 
-from pyg_hyper.experiment.results import default_file_mode
+from pyg_hyper.experiment.results import atomic_write_stream
 
 __all__ = [
     'MissingRawFilesError',
@@ -114,21 +113,12 @@ def missing_raw_files(name: str, root: str) -> List[str]:
 
 
 def _stage(open_source: Callable[[], IO[bytes]], dst: str) -> None:
-    """Copies one raw file through a temporary name: an interrupted copy
-    must not leave a partial file that the next run takes as present."""
-    # A name of its own: two processes staging the same file must not
-    # write into one temporary file.
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(dst) + '.',
-                               suffix='.part', dir=os.path.dirname(dst))
-    try:
-        if hasattr(os, 'fchmod'):
-            os.fchmod(fd, default_file_mode())
-        with open_source() as f, os.fdopen(fd, 'wb') as g:
-            shutil.copyfileobj(f, g)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Copies one raw file atomically: an interrupted copy must not leave a
+    partial file that the next run takes as present."""
+    def copy(out: IO[bytes]) -> None:
+        with open_source() as f:
+            shutil.copyfileobj(f, out)
+    atomic_write_stream(dst, copy)
 
 
 def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:

@@ -22,11 +22,13 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import (IO, Any, Callable, Dict, Iterable, List, Mapping,
+                    Optional, Sequence)
 
 import torch
 
 __all__ = [
+    'atomic_write_stream',
     'atomic_write_bytes',
     'atomic_write_text',
     'atomic_write_json',
@@ -52,10 +54,12 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes :obj:`data` to a temporary file in the same folder, then
-    renames it over :obj:`path` (atomic on POSIX and Windows), so readers
-    never see a half-written file."""
+def atomic_write_stream(path: str, write: Callable[[IO[bytes]], None]
+                        ) -> None:
+    """Calls :obj:`write` on a temporary file of its own in the same
+    folder, then renames it over :obj:`path` (atomic on POSIX and Windows),
+    so readers never see a half-written file and two writers never share
+    one temporary file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
@@ -63,7 +67,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if hasattr(os, 'fchmod'):
             os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -71,6 +75,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Atomically writes :obj:`data` (see :func:`atomic_write_stream`)."""
+    atomic_write_stream(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str, text: str) -> None:

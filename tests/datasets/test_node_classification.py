@@ -91,7 +91,7 @@ def test_interrupted_raw_copy_leaves_no_partial_file(tmp_path,
     # Only the interrupted file is missing (a partial copy would count as
     # present and be parsed), and no temporary file is left behind.
     assert len(missing) == len(nc.NODE_DATASETS['Cora'].files) - 2
-    assert not list(root.rglob('*.part'))
+    assert not list(root.rglob('.tmp-*'))
     monkeypatch.setattr(nc.shutil, 'copyfileobj', copy)
     data = load_node_dataset('Cora', str(root), raw_source=str(source),
                              download=False)[0]
