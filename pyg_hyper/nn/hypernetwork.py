@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
+from torch_geometric.nn.dense.linear import Linear
+
 from pyg_hyper.nn.hyper_linear import HyperLinear
 from pyg_hyper.nn.radial import shifted_softplus
 from pyg_hyper.utils.checks import check_positive_int
@@ -44,6 +46,15 @@ class FirstMessageCombiner(torch.nn.Module):
     :math:`[0, 1]`; a sigmoid keeps the same range without a dead gradient
     at the bounds.)
 
+    When the two widths differ (a model whose input width is not its hidden
+    width, e.g. :class:`~pyg_hyper.nn.models.HyperGIN` on TU features), the
+    convex mix needs :math:`\mathbf{m}^{(0)}` at the current width: it is
+    first mapped by a learned bias-free linear layer,
+    :math:`\mathbf{u} = c\,\mathbf{m}^{(0)} \mathbf{P} + (1 - c)\,
+    \mathbf{m}^{(t)}`. The paper does not say how it mixes messages of
+    different widths; a linear map keeps the mix convex in the first
+    message's span.
+
     Args:
         channels (int): Width of the current message.
         first_channels (int): Width of the first message.
@@ -64,11 +75,8 @@ class FirstMessageCombiner(torch.nn.Module):
         if mode not in COMBINE_MODES:
             raise ValueError(f"Unknown combine mode '{mode}' (expected one of "
                              f"{list(COMBINE_MODES)})")
-        if mode == 'convex' and channels != first_channels:
-            raise ValueError(f"combine='convex' needs the current and first "
-                             f"messages to have the same width (got "
-                             f"{channels} and {first_channels}); use "
-                             f"combine='concat' instead")
+        check_positive_int(self.__class__.__name__, channels=channels,
+                           first_channels=first_channels)
         self.channels = channels
         self.first_channels = first_channels
         self.mode = mode
@@ -76,11 +84,18 @@ class FirstMessageCombiner(torch.nn.Module):
             self.logit = Parameter(torch.empty(1))
         else:
             self.register_parameter('logit', None)
+        if mode == 'convex' and channels != first_channels:
+            self.first_lin = Linear(first_channels, channels, bias=False,
+                                    weight_initializer='glorot')
+        else:
+            self.register_module('first_lin', None)
         self.reset_parameters()
 
     def reset_parameters(self):
         if self.logit is not None:
             self.logit.data.zero_()  # c = 0.5: no prior on either message
+        if self.first_lin is not None:
+            self.first_lin.reset_parameters()
 
     @property
     def out_channels(self) -> int:
@@ -103,6 +118,8 @@ class FirstMessageCombiner(torch.nn.Module):
         """
         if self.mode == 'concat':
             return torch.cat([message, first_message], dim=-1)
+        if self.first_lin is not None:
+            first_message = self.first_lin(first_message)
         c = torch.sigmoid(self.logit)
         return c * first_message + (1 - c) * message
 

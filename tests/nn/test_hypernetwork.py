@@ -27,9 +27,24 @@ def test_convex_combiner_is_a_learned_mix():
     assert comb.logit.grad is not None and comb.logit.grad.abs() > 0
 
 
+def test_convex_combiner_maps_a_first_message_of_another_width():
+    comb = FirstMessageCombiner(3, 2, mode='convex')
+    assert comb.out_channels == 3
+    m, m0 = torch.randn(4, 3), torch.randn(4, 2)
+    with torch.no_grad():
+        comb.logit.fill_(1.0)
+    c = torch.sigmoid(torch.tensor(1.0))
+    projected = m0 @ comb.first_lin.weight.t()
+    assert torch.allclose(comb(m, m0), c * projected + (1 - c) * m)
+    comb(m, m0).sum().backward()
+    assert comb.first_lin.weight.grad.abs().sum() > 0
+    # Equal widths keep the paper's plain mix: no projection.
+    assert FirstMessageCombiner(3, 3, mode='convex').first_lin is None
+
+
 def test_combiner_bad_input():
-    with pytest.raises(ValueError, match='same width'):
-        FirstMessageCombiner(3, 2, mode='convex')
+    with pytest.raises(ValueError, match="'first_channels'"):
+        FirstMessageCombiner(3, 0, mode='convex')
     with pytest.raises(ValueError, match="Unknown combine mode 'sum'"):
         FirstMessageCombiner(3, 3, mode='sum')
 

@@ -3,7 +3,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from pyg_hyper.nn.conv.nmp_edge_conv import NMPEdgeConv
+from pyg_hyper.nn.conv.nmp_edge_conv import EDGE_UPDATE_DOCS, NMPEdgeConv
 from pyg_hyper.nn.hyper_linear import HyperLinear
 from pyg_hyper.nn.hypernetwork import (
     FirstMessageCombiner,
@@ -11,8 +11,10 @@ from pyg_hyper.nn.hypernetwork import (
     HyperNetwork,
 )
 from pyg_hyper.utils.checks import check_dtype
+from pyg_hyper.utils.docs import fill_docs
 
 
+@fill_docs(EDGE_UPDATE_DOCS)
 class HyperNMPEdgeConv(NMPEdgeConv):
     r"""An NMP-Edge pass whose state-update network is generated per atom by
     a hypernetwork, from the `"Molecule Property Prediction and
@@ -60,11 +62,7 @@ class HyperNMPEdgeConv(NMPEdgeConv):
     Args:
         channels (int): Width :math:`C` of the atom states.
         edge_dim (int): Width of the incoming edge states.
-        edge_channels (int, optional): Width of the updated edge states
-            (:obj:`edge_dim` without the update, as in :class:`NMPEdgeConv`).
-            (default: :obj:`channels // 2`)
-        update_edge (bool, optional): Update the edge states first.
-            (default: :obj:`True`)
+        {EDGE_UPDATE_ARGS}
         hyper_channels (int, optional): Width :math:`r` of the hypernetwork
             code; the generated maps cost :math:`r + 1` times a plain
             linear layer. (default: :obj:`32`)
@@ -110,6 +108,7 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         edge_dim: int,
         edge_channels: Optional[int] = None,
         update_edge: bool = True,
+        edge_hidden_channels: Optional[int] = None,
         hyper_channels: int = 32,
         combine: str = 'concat',
         hyper_layers: int = 2,
@@ -135,7 +134,7 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         self.edge_hyper = edge_hyper
         self.materialize = materialize
         super().__init__(channels, edge_dim, edge_channels, update_edge,
-                         **kwargs)
+                         edge_hidden_channels, **kwargs)
 
     def _make_message_lin(self) -> torch.nn.Module:
         cfg = self._hyper_config

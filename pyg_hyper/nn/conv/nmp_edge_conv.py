@@ -7,7 +7,9 @@ from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import is_sparse
 
+from pyg_hyper.nn.inits import glorot_linear_
 from pyg_hyper.nn.radial import shifted_softplus
+from pyg_hyper.utils.docs import fill_docs
 from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_attr,
@@ -16,6 +18,19 @@ from pyg_hyper.utils.checks import (
 )
 
 
+EDGE_UPDATE_DOCS = {'{EDGE_UPDATE_ARGS}': r"""edge_channels (int, optional): Width of the updated edge states.
+            Without the update (:obj:`update_edge=False`) the edge states
+            keep :obj:`edge_dim` channels. (default: :obj:`channels`, as
+            msgnet's ``edge_update``)
+        update_edge (bool, optional): Update the edge states first.
+            (default: :obj:`True`)
+        edge_hidden_channels (int, optional): Hidden width of the edge
+            update, the output width of :math:`\mathbf{W}_a`. (default:
+            :obj:`2 * channels`: msgnet sizes it by the width of the
+            concatenated atom pair)"""}
+
+
+@fill_docs(EDGE_UPDATE_DOCS)
 class NMPEdgeConv(MessagePassing):
     r"""One interaction pass of NMP-Edge (SchNet with edge updates), from the
     `"Neural Message Passing with Edge Updates for Predicting Properties of
@@ -46,16 +61,15 @@ class NMPEdgeConv(MessagePassing):
     atom (same function, fewer FLOPs), and :math:`\mathbf{W}\mathbf{h}_w` is
     likewise computed per atom before it is gathered onto edges.
 
+    As in msgnet, every weight matrix starts Glorot-uniform (the three
+    blocks of :math:`\mathbf{W}_a` with the bound of the whole matrix) and
+    every bias at zero.
+
     Args:
         channels (int): Width :math:`C` of the atom states.
         edge_dim (int): Width of the incoming edge states (e.g. the number
             of Gaussians of the distance expansion).
-        edge_channels (int, optional): Width of the updated edge states; the
-            official code uses :math:`C/2`. Without the update
-            (:obj:`update_edge=False`) the edge states keep
-            :obj:`edge_dim` channels. (default: :obj:`channels // 2`)
-        update_edge (bool, optional): Update the edge states first.
-            (default: :obj:`True`)
+        {EDGE_UPDATE_ARGS}
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing` (e.g.
             :obj:`aggr="mean"` for msgnet's ``--avg_msg``).
@@ -75,34 +89,42 @@ class NMPEdgeConv(MessagePassing):
         edge_dim: int,
         edge_channels: Optional[int] = None,
         update_edge: bool = True,
+        edge_hidden_channels: Optional[int] = None,
         **kwargs,
     ):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
         check_positive_int(self.__class__.__name__, channels=channels,
                            edge_dim=edge_dim)
-        if edge_channels is not None:
-            check_positive_int(self.__class__.__name__,
-                               edge_channels=edge_channels)
-            if not update_edge and edge_channels != edge_dim:
+        for arg, value in (('edge_channels', edge_channels),
+                           ('edge_hidden_channels', edge_hidden_channels)):
+            if value is None:
+                continue
+            check_positive_int(self.__class__.__name__, **{arg: value})
+            if not update_edge and (arg == 'edge_hidden_channels'
+                                    or value != edge_dim):
                 # Without the update the edge states keep their width.
                 raise ValueError(
-                    f"'{self.__class__.__name__}' got edge_channels="
-                    f"{edge_channels} with update_edge=False: the edge states "
-                    f"are not updated and keep edge_dim={edge_dim} channels "
-                    f"(leave edge_channels unset)")
+                    f"'{self.__class__.__name__}' got {arg}={value} with "
+                    f"update_edge=False: the edge states are not updated "
+                    f"and keep edge_dim={edge_dim} channels (leave {arg} "
+                    f"unset)")
         self.channels = channels
         self.edge_dim = edge_dim
         self.update_edge = update_edge
-        self.edge_channels = (edge_channels or max(channels // 2, 1)) \
+        self.edge_channels = (edge_channels or channels) \
             if update_edge else edge_dim
         C = channels
 
         if update_edge:
-            self.edge_lin_src = torch.nn.Linear(C, C, bias=False)
-            self.edge_lin_dst = torch.nn.Linear(C, C, bias=False)
-            self.edge_lin_edge = torch.nn.Linear(edge_dim, C)
-            self.edge_lin_out = torch.nn.Linear(C, self.edge_channels)
+            self.edge_hidden_channels = edge_hidden_channels or 2 * C
+            hidden = self.edge_hidden_channels
+            self.edge_lin_src = torch.nn.Linear(C, hidden, bias=False)
+            self.edge_lin_dst = torch.nn.Linear(C, hidden, bias=False)
+            self.edge_lin_edge = torch.nn.Linear(edge_dim, hidden)
+            self.edge_lin_out = torch.nn.Linear(hidden, self.edge_channels)
+        else:
+            self.edge_hidden_channels = None
         # Filter-generating network of the SchNet message.
         self.filter1 = torch.nn.Linear(self.edge_channels, C)
         self.filter2 = torch.nn.Linear(C, C)
@@ -121,8 +143,17 @@ class NMPEdgeConv(MessagePassing):
     def reset_parameters(self):
         super().reset_parameters()
         for module in self.children():
-            if hasattr(module, 'reset_parameters'):
+            if isinstance(module, torch.nn.Linear):
+                glorot_linear_(module)
+            elif hasattr(module, 'reset_parameters'):
                 module.reset_parameters()
+        if self.update_edge:
+            # W_a acts on [h_w || h_v || e]: its three blocks share the
+            # Glorot bound of the whole matrix, as one layer in msgnet.
+            fan_in = 2 * self.channels + self.edge_dim
+            for lin in (self.edge_lin_src, self.edge_lin_dst,
+                        self.edge_lin_edge):
+                glorot_linear_(lin, fan_in=fan_in)
 
     def _check_inputs(self, x: Tensor, edge_index: Tensor,
                       edge_attr: Tensor) -> None:

@@ -37,8 +37,10 @@ def to_dense_ign_input(
         edge_index (torch.Tensor): Edge indices :obj:`[2, E]`.
         batch (torch.Tensor, optional): Batch vector :obj:`[N]`.
         batch_size (int, optional): Number of graphs.
-        normalize (bool, optional): Symmetrically normalize the adjacency.
-            (default: :obj:`False`)
+        normalize (bool, optional): Symmetrically normalize the adjacency,
+            :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` with the
+            in-degrees (column sums) as :math:`\mathbf{D}`, as the official
+            code. (default: :obj:`False`)
         max_dense_bytes (int, optional): Refuse (or warn about, see
             :obj:`on_exceed`) a batch whose widest dense activation
             :obj:`[B, max_channels, m, m]` would exceed this many bytes.
@@ -94,7 +96,9 @@ def to_dense_ign_input(
     adj = to_dense_adj(edge_index, batch, batch_size=batch_size,
                        max_num_nodes=m).to(dtype)
     if normalize:
-        deg = adj.sum(dim=-1)
+        # Column sums on both sides, as the official noramlize_graph does
+        # (the same as row sums on undirected graphs).
+        deg = adj.sum(dim=-2)
         inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.)
         adj = inv_sqrt.unsqueeze(-1) * adj * inv_sqrt.unsqueeze(-2)
     ones = torch.ones(num_nodes, 1, dtype=dtype, device=batch.device)

@@ -7,6 +7,7 @@ from torch_geometric.nn import MLP
 
 from pyg_hyper.nn.dense.ign import Equivariant2to2, diag_offdiag_pool
 from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
+from pyg_hyper.nn.inits import glorot_linear_
 from pyg_hyper.utils.checks import check_dense_input, is_tracing
 
 POOLS = ('max', 'sum', 'mean')
@@ -105,7 +106,10 @@ class IGN(torch.nn.Module):
     def reset_parameters(self):
         for layer in self.layers:
             layer.reset_parameters()
-        self.mlp.reset_parameters()
+        # The official head's fully_connected layers: Xavier weights, zero
+        # biases.
+        for lin in self.mlp.lins:
+            glorot_linear_(lin)
 
     def embed_dense(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         r"""Runs the equivariant stack on :obj:`[B, 1 + C, m, m]`."""

@@ -7,6 +7,7 @@ from torch_geometric.utils import scatter
 
 from pyg_hyper.nn.conv.hyper_nmp_edge_conv import HyperNMPEdgeConv
 from pyg_hyper.nn.conv.nmp_edge_conv import NMPEdgeConv
+from pyg_hyper.nn.inits import glorot_linear_
 from pyg_hyper.nn.radial import (
     GaussianExpansion,
     molecular_graph,
@@ -128,13 +129,14 @@ class NMPEdge(torch.nn.Module):
                            **kwargs)
 
     def reset_parameters(self):
-        # msgnet draws the species embedding from N(0, 1/sqrt(C)).
+        # msgnet draws the species embedding from N(0, 1/sqrt(C)), and
+        # starts its readout MLP Glorot-uniform with zero biases.
         torch.nn.init.normal_(self.embedding.weight,
                               std=self.hidden_channels**-0.25)
         for conv in self.convs:
             conv.reset_parameters()
-        self.readout1.reset_parameters()
-        self.readout2.reset_parameters()
+        glorot_linear_(self.readout1)
+        glorot_linear_(self.readout2)
 
     def set_normalization(self, mean: float = 0.0, std: float = 1.0,
                           atomref: Optional[Tensor] = None,

@@ -28,6 +28,31 @@ def test_factorized_equals_materialized(combine, edge_hyper):
 
 
 @pytest.mark.parametrize('edge_hyper', [False, True])
+def test_chunked_factorized_gradients_equal_materialized(edge_hyper):
+    # 30 edges in chunks of 7 (the default chunk of 8192 edges would leave
+    # the chunked per-edge path untested here), node chunks of 4.
+    torch.manual_seed(0)
+    x, edge_index, edge_attr = (t.double() if t.is_floating_point() else t
+                                for t in _graph(6))
+    first = torch.randn_like(x)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=5,
+                            edge_hyper=edge_hyper, edge_chunk_size=7,
+                            chunk_size=4).double()
+    grads = []
+    for materialize in (False, True):
+        conv.materialize = materialize
+        conv.zero_grad()
+        inputs = [t.clone().requires_grad_() for t in (x, edge_attr, first)]
+        out, e = conv(inputs[0], edge_index, inputs[1],
+                      first_state=inputs[2])
+        (out.pow(2).sum() + e.sin().sum()).backward()
+        grads.append([out, e] + [t.grad for t in inputs] +
+                     [p.grad.clone() for p in conv.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize('edge_hyper', [False, True])
 def test_edge_order_invariance(edge_hyper):
     torch.manual_seed(0)
     conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=5,
@@ -170,7 +195,7 @@ def test_repr_and_bad_input():
     x, edge_index, edge_attr = _graph()
     conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
                             combine='convex')
-    assert str(conv) == ('HyperNMPEdgeConv(8, edge_dim=6, edge_channels=4, '
+    assert str(conv) == ('HyperNMPEdgeConv(8, edge_dim=6, edge_channels=8, '
                          'update_edge=True, hyper_channels=4, combine=convex, '
                          'edge_hyper=False)')
     with pytest.raises(ValueError, match="'first_state' of shape"):

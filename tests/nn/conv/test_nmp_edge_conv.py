@@ -22,10 +22,11 @@ def _graph(num_nodes=5, channels=8, edge_dim=6, seed=0):
 def test_nmp_edge_conv_shapes_and_repr():
     x, edge_index, edge_attr = _graph()
     conv = NMPEdgeConv(8, edge_dim=6)
-    assert str(conv) == ('NMPEdgeConv(8, edge_dim=6, edge_channels=4, '
+    assert str(conv) == ('NMPEdgeConv(8, edge_dim=6, edge_channels=8, '
                          'update_edge=True)')
+    assert conv.edge_lin_out.weight.shape == (8, 16)  # hidden 2C, out C
     out, e = conv(x, edge_index, edge_attr)
-    assert out.shape == (5, 8) and e.shape == (20, 4)
+    assert out.shape == (5, 8) and e.shape == (20, 8)
 
     plain = NMPEdgeConv(8, edge_dim=6, update_edge=False)
     out, e = plain(x, edge_index, edge_attr)
@@ -35,11 +36,17 @@ def test_nmp_edge_conv_shapes_and_repr():
 def test_nmp_edge_conv_matches_equations():
     torch.manual_seed(0)
     x, edge_index, edge_attr = _graph()
-    conv = NMPEdgeConv(8, edge_dim=6, edge_channels=3)
+    x, edge_attr = x.double(), edge_attr.double()
+    conv = NMPEdgeConv(8, edge_dim=6, edge_channels=3,
+                       edge_hidden_channels=5).double()
+    with torch.no_grad():
+        for param in conv.parameters():  # non-zero biases too
+            param.normal_()
     out, e = conv(x, edge_index, edge_attr)
 
     def ssp(t):
-        return torch.nn.functional.softplus(t) - torch.log(torch.tensor(2.))
+        return torch.nn.functional.softplus(t) - torch.log(
+            torch.tensor(2., dtype=torch.double))
 
     src, dst = edge_index
     # e <- W_b ssp(W_a [h_w, h_v, e] + b_a) + b_b, with W_a split in three.
@@ -51,11 +58,53 @@ def test_nmp_edge_conv_matches_equations():
     torch.testing.assert_close(e, e_ref)
     # m_v = sum_w (W h_w) * ssp(W2 ssp(W1 e + b1) + b2)
     gate = ssp(conv.filter2(ssp(conv.filter1(e_ref))))
-    msg = torch.zeros(5, 8).index_add_(0, dst,
+    msg = x.new_zeros(5, 8).index_add_(0, dst,
                                        conv.lin_msg(x[src]) * gate)
     # h <- h + W4 ssp(W3 m + b3) + b4
     ref = x + conv.update2(ssp(conv.update1(msg)))
     torch.testing.assert_close(out, ref)
+
+
+def test_widths_and_parameter_count_match_msgnet():
+    # msgnet at C = 64 on 150 Gaussians, read off its layer list: edge
+    # update [2C + 150] -> 2C -> C (sizes from the concatenated atom pair),
+    # gates C -> C -> C, bias-free W: C -> C, state update C -> C -> C.
+    C, D = 64, 150
+    expected = ((2 * C + D) * 2 * C + 2 * C + 2 * C * C + C +
+                2 * (C * C + C) + C * C + 2 * (C * C + C))
+    conv = NMPEdgeConv(C, edge_dim=D)
+    assert sum(p.numel() for p in conv.parameters()) == expected == 64704
+    assert conv.edge_channels == C and conv.edge_hidden_channels == 2 * C
+
+
+def test_initialization_follows_msgnet():
+    # Glorot-uniform weights (the bound of W_a is that of the whole
+    # [2C + D] -> 2C matrix) and zero biases.
+    torch.manual_seed(0)
+    C, D = 64, 150
+    conv = NMPEdgeConv(C, edge_dim=D)
+    for name, param in conv.named_parameters():
+        if name.endswith('bias'):
+            assert (param == 0).all(), name
+            continue
+        fan_out, fan_in = param.shape
+        if name.split('.')[0] in ('edge_lin_src', 'edge_lin_dst',
+                                  'edge_lin_edge'):
+            fan_in = 2 * C + D
+        bound = (6.0 / (fan_in + fan_out))**0.5
+        assert param.abs().max() <= bound, name
+        # Uniform on [-b, b]: the largest entry is close to b.
+        assert param.abs().max() > 0.95 * bound, name
+    conv.reset_parameters()
+    assert (conv.update1.bias == 0).all()
+
+
+def test_bad_edge_widths():
+    with pytest.raises(ValueError, match='edge_hidden_channels=4 with '
+                       'update_edge=False'):
+        NMPEdgeConv(8, edge_dim=6, update_edge=False, edge_hidden_channels=4)
+    with pytest.raises(ValueError, match="'edge_hidden_channels'"):
+        NMPEdgeConv(8, edge_dim=6, edge_hidden_channels=0)
 
 
 def assert_node_permutation_equivariant(conv, num_nodes, num_edges, seed,

@@ -22,6 +22,17 @@ def test_layout_and_normalization():
     assert unlabeled.shape == (2, 1, 3, 3)
 
 
+def test_normalization_of_a_directed_graph_uses_column_sums():
+    # The official noramlize_graph: D^-1/2 A D^-1/2 with D the column sums
+    # (in-degrees of PyG's adj[source, target]) on both sides.
+    edge_index = torch.tensor([[0, 0, 1], [1, 2, 2]])
+    norm, _ = to_dense_ign_input(None, edge_index, normalize=True)
+    adj = torch.tensor([[0., 1., 1.], [0., 0., 1.], [0., 0., 0.]])
+    deg = adj.sum(0)
+    inv = deg.pow(-0.5).masked_fill(deg == 0, 0.)
+    assert torch.allclose(norm[0, 0], inv.view(-1, 1) * adj * inv.view(1, -1))
+
+
 def test_bad_input():
     edge_index = torch.tensor([[0, 5], [1, 0]])
     with pytest.raises(ValueError, match='out of range'):

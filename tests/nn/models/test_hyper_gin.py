@@ -69,6 +69,35 @@ def test_first_message_is_passed_to_later_layers():
     assert torch.allclose(seen[0], first)
 
 
+@pytest.mark.parametrize('combine', ['concat', 'convex'])
+def test_factorized_model_equals_materialized_with_gradients(combine):
+    # The input width (5) differs from the hidden width (8): 'convex' maps
+    # the first message to the hidden width in the later layers.
+    torch.manual_seed(0)
+    kwargs = dict(num_layers=3, edge_dim=2, hyper_channels=4,
+                  combine=combine, dropout=0.0)
+    factorized = HyperGIN(5, 8, 2, **kwargs).double()
+    materialized = HyperGIN(5, 8, 2, materialize=True, **kwargs).double()
+    materialized.load_state_dict(factorized.state_dict())
+    batch = Batch.from_data_list(_graphs())
+    outs = []
+    for model in (factorized, materialized):
+        out = model(batch.x.double(), batch.edge_index,
+                    batch.edge_attr.double(), batch.batch, batch.num_graphs)
+        out.pow(2).sum().backward()
+        outs.append(out)
+    assert torch.allclose(outs[0], outs[1], atol=1e-10)
+    for (name, p), q in zip(factorized.named_parameters(),
+                            materialized.parameters()):
+        # The first layer mixes its message with itself: its c is inert.
+        inert = name == 'convs.0.combiner.logit'
+        assert p.grad is not None and (p.grad.abs().sum() > 0) != inert, name
+        assert torch.allclose(p.grad, q.grad, atol=1e-9), name
+    if combine == 'convex':
+        assert factorized.convs[0].combiner.first_lin is None
+        assert factorized.convs[1].combiner.first_lin is not None
+
+
 def test_learns_a_toy_task():
     torch.manual_seed(0)
     batch = Batch.from_data_list(_graphs(8))

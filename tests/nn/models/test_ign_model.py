@@ -73,6 +73,35 @@ def test_hyper_ign_paths_agree_and_train():
     assert str(model) == 'HyperIGN(3, [4, 8], 2, pool=max)'
 
 
+@pytest.mark.parametrize('combine', ['concat', 'convex'])
+def test_hyper_ign_paths_agree_with_gradients(combine):
+    # Hidden widths 5 then 8 over an input of 3 (+1 adjacency channel):
+    # the second layer's messages are wider than the first invariants, so
+    # 'convex' maps them.
+    graphs = small_graphs()
+    batch = Batch.from_data_list(graphs)
+    args = (batch.x.double(), batch.edge_index, batch.batch)
+    torch.manual_seed(1)
+    reference = HyperIGN(3, [5, 8], 2, mlp_channels=[16], hyper_channels=3,
+                         combine=combine).double().eval()
+    outs, grads = [], []
+    for path in ('factorized', 'per_graph', 'materialized'):
+        model = HyperIGN(3, [5, 8], 2, mlp_channels=[16], hyper_channels=3,
+                         combine=combine, factorized=path == 'factorized',
+                         materialize=path == 'materialized').double().eval()
+        model.load_state_dict(reference.state_dict())
+        out = model(*args)
+        out.pow(2).sum().backward()
+        outs.append(out)
+        grads.append([p.grad for p in model.parameters()])
+    for out, grad in zip(outs[1:], grads[1:]):
+        assert torch.allclose(outs[0], out, atol=1e-10)
+        for g0, g in zip(grads[0], grad):
+            assert g0 is not None and torch.allclose(g0, g, atol=1e-9)
+    combiners = [layer.combiner for layer in reference.layers]
+    assert (combiners[1].first_lin is not None) == (combine == 'convex')
+
+
 def test_unlabeled_graphs():
     g = small_graphs()[1]
     model = IGN(0, [4], 2)
@@ -149,3 +178,14 @@ def test_forward_dense_compiles_without_graph_breaks(model_cls):
     model = make(model_cls)
     explain = torch._dynamo.explain(model.forward_dense)(dense, mask)
     assert explain.graph_break_count == 0, explain.break_reasons
+
+
+def test_head_initialization_follows_the_official_code():
+    # fully_connected layers: Xavier-uniform weights and zero biases.
+    torch.manual_seed(0)
+    model = IGN(3, [4, 8], 2, mlp_channels=[64])
+    for lin in model.mlp.lins:
+        fan_out, fan_in = lin.weight.shape
+        bound = (6.0 / (fan_in + fan_out))**0.5
+        assert (lin.bias == 0).all()
+        assert bound * 0.9 < lin.weight.abs().max() <= bound

@@ -27,7 +27,8 @@ MODELS = {
 
 def _rotation(a, b, c):
     def axis(i, t):
-        m = torch.eye(3)
+        # Double: a float32 rotation is orthogonal to 1e-7 only.
+        m = torch.eye(3, dtype=torch.double)
         j, k = [n for n in range(3) if n != i]
         m[j, j] = m[k, k] = math.cos(t)
         m[j, k], m[k, j] = -math.sin(t), math.sin(t)
