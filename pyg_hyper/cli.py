@@ -172,9 +172,9 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
         print(board['markdown'], end='')
 
 
-def _fmt(stats, metric: str) -> str:
+def _fmt(stats, metric: str, split: str = 'test') -> str:
     from pyg_hyper.experiment.results import format_mean_std, score_scale
-    return format_mean_std(stats or {}, score_scale(metric))
+    return format_mean_std(stats or {}, score_scale(metric, split))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -183,8 +183,8 @@ def _evaluate(args: argparse.Namespace) -> None:
                    progress=not args.no_progress)
     for key, stats in out['summary'].items():
         rec = out['recorded_summary'].get(key)
-        print(f"{key}: {_fmt(stats, out['metric'])} "
-              f"(recorded {_fmt(rec, out['metric'])})")
+        print(f"{key}: {_fmt(stats, out['metric'], key)} "
+              f"(recorded {_fmt(rec, out['metric'], key)})")
 
 
 def _decimals(text: str) -> int:

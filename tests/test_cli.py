@@ -111,3 +111,30 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
 def test_tasks_lists_registered(capsys):
     assert main(['tasks']) == 0
     assert 'toy' in capsys.readouterr().out.split()
+
+
+def test_loss_splits_are_shown_unscaled(tmp_path, capsys):
+    # An accuracy run shows its scores in percent, but a loss as it is (as
+    # results.md does): 1.94, not 194.
+    (tmp_path / 'c.yaml').write_text('task: toy\nepochs: 3\nseeds: 2\n')
+    out = tmp_path / 'res'
+    assert main(['train', str(tmp_path / 'c.yaml'), '--out', str(out),
+                 '--no-progress']) == 0
+    path = out / 'toy-h8' / 'results.json'
+    rec = json.loads(path.read_text())
+    for seed, loss in zip(rec['seeds'].values(), (1.9, 2.0)):
+        seed['scores']['val_loss'] = loss
+    rec['summary']['val_loss'] = {'mean': 1.95, 'std': 0.0707, 'n': 2}
+    path.write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert main(['aggregate', str(out), '--split', 'val_loss',
+                 '--output', str(tmp_path / 'l.md'),
+                 '--plot', str(tmp_path / 'l.png')]) == 0
+    row = (tmp_path / 'l.md').read_text().splitlines()[2]
+    assert '1.950 ± 0.071' in row and '195' not in row
+    capsys.readouterr()
+    assert main(['aggregate', str(out)]) == 0
+    test_cell = capsys.readouterr().out.splitlines()[2].split('|')[2]
+    mean = float(test_cell.split('±')[0])
+    assert mean == pytest.approx(rec['summary']['test']['mean'] * 100,
+                                 abs=0.05)

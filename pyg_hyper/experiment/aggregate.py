@@ -67,6 +67,7 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             'row': str(get_key(run['config'], rows)),
             'col': str(get_key(run['config'], cols)) if cols else None,
             'metric': run['metric'],
+            'split': split,
             'stats': stats,
             'num_params': run.get('num_params'),
             'epoch_time_s': run['summary']['epoch_time_s']['mean'],
@@ -88,11 +89,12 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
         lines = [f'| {rows} | {split} |{extra} #params | epoch (ms) | seeds |',
                  '|---|---|' + ('---|' if beside else '') + '---|---|---|']
         for c, run in zip(cells, runs):
-            scale = score_scale(c['metric'])
+            scale = score_scale(c['metric'], split)
             val = ''
             if beside:
                 stats = run['summary'][val_split]
-                val = f" {format_mean_std(stats, scale, digits)} |"
+                val_scale = score_scale(c['metric'], val_split)
+                val = f" {format_mean_std(stats, val_scale, digits)} |"
             lines.append(f"| {c['row']} | "
                          f"{format_mean_std(c['stats'], scale, digits)} |"
                          f"{val} {c['num_params']} | "
@@ -111,6 +113,6 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             for col in col_names:
                 c = table.get((r, col))
                 vals.append('–' if c is None else format_mean_std(
-                    c['stats'], score_scale(c['metric']), digits))
+                    c['stats'], score_scale(c['metric'], split), digits))
             lines.append('| ' + ' | '.join([r] + vals) + ' |')
     return {'markdown': '\n'.join(lines) + '\n', 'cells': cells}

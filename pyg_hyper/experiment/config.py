@@ -76,6 +76,10 @@ def _load_yaml(path: str, seen: tuple) -> Dict[str, Any]:
     base = cfg.pop(BASE_KEY, None)
     if base is None:
         return cfg
+    if not isinstance(base, str):
+        raise ConfigError(f"config file '{path}': '{BASE_KEY}' must be the "
+                          f"path of another YAML file, relative to this one "
+                          f"(got {base!r})")
     base_path = os.path.join(os.path.dirname(path), base)
     return merge(_load_yaml(base_path, seen + (path, )), cfg)
 
@@ -120,10 +124,18 @@ def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
     """Checks that an override keeps the kind of value of the default.
 
     ``None`` defaults accept anything; ints are accepted where floats are
-    expected. Returns the (possibly converted) value.
+    expected. ``null`` is refused where the default is not ``None`` (no
+    such key treats it as "off"). Returns the (possibly converted) value.
     """
-    if default is None or value is None:
+    if default is None:
         return value
+    if value is None:
+        if isinstance(default, Mapping) and len(default) > 0:
+            expected = 'a section'
+        else:
+            expected = f'a {type(default).__name__}, e.g. {default!r}'
+        raise ConfigError(f"config key '{key}' ({origin}) cannot be null: "
+                          f"it expects {expected}")
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"config key '{key}' ({origin}) expects true or "

@@ -127,7 +127,7 @@ def plot_leaderboard(cells: Sequence[Mapping[str, Any]], path: str,
         for c in group:
             # Top-aligned, so panels with fewer runs leave space below.
             y = height - 1 - rows.index(c['row'])
-            scale = score_scale(c['metric'])
+            scale = score_scale(c['metric'], c.get('split'))
             values = [v * scale for v in c['values']]
             # Deterministic jitter: the same table gives the same image.
             jitter = [((i * 7) % 11 - 5) / 40 for i in range(len(values))]
@@ -144,7 +144,8 @@ def plot_leaderboard(cells: Sequence[Mapping[str, Any]], path: str,
         ax.set_yticks(range(height - len(rows), height))
         ax.set_yticklabels(list(reversed(rows)), fontsize=7)
         ax.set_ylim(-0.7, height - 0.3)
-        unit = ' (%)' if all(score_scale(m) == 100.0 for m in metrics) else ''
+        unit = ' (%)' if all(score_scale(c['metric'], c.get('split')) == 100.0
+                             for c in group) else ''
         directions = {c['higher_is_better'] for c in group}
         better = ('' if len(directions) != 1 else
                   ', higher is better' if directions.pop() else

@@ -223,8 +223,12 @@ def summarize(seed_records: Mapping[str, Mapping[str, Any]]) -> Dict:
     return summary
 
 
-def score_scale(metric: str) -> float:
-    # Accuracy-like metrics are stored as fractions and shown in percent.
+def score_scale(metric: str, split: Optional[str] = None) -> float:
+    """The factor a score of :obj:`split` is shown at: accuracy-like metrics
+    are stored as fractions and shown in percent; losses (``'val_loss'``)
+    are shown as they are, whatever the metric."""
+    if split is not None and split.endswith('loss'):
+        return 1.0
     return 100.0 if metric in ('accuracy', 'acc', 'micro_f1',
                                'macro_f1') else 1.0
 
@@ -264,7 +268,7 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     for key, stats in summary.items():
         if key in ('epoch_time_s', 'best_epoch'):
             continue
-        s = scale if not key.endswith('loss') else 1.0
+        s = score_scale(metric, key)
         # Two significant digits of the std: 0.7096 ± 0.0223 for a
         # ROC-AUC (OGB's four decimals), 81.4 ± 2.7 for an accuracy in %.
         lines.append(f'| {key} | {format_mean_std(stats, s, None)} |')

@@ -152,6 +152,10 @@ def _validate_common_values(cfg: Mapping[str, Any]) -> None:
         if value is None or isinstance(value, bool) or \
                 not isinstance(value, (int, float)):
             continue
+        if not math.isfinite(value):
+            # YAML reads '.inf' and '.nan' as floats; no key means them.
+            raise ConfigError(f"config key '{key}' must be a finite number "
+                              f"(got {value!r})")
         if leaf.endswith('dropout') and not 0.0 <= value < 1.0:
             raise ConfigError(f"config key '{key}' must be a probability in "
                               f"[0, 1) (got {value!r})")
@@ -294,6 +298,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     state = _SeedState()
     if cfg['checkpoint_every'] > 0 and os.path.isfile(ckpt_path):
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        _check_checkpoint_config(ckpt, cfg, ckpt_path)
         model.load_state_dict(ckpt['model'])
         optimizer.load_state_dict(ckpt['optimizer'])
         state = _SeedState.from_dict(ckpt['state'])
@@ -351,6 +356,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
         if (cfg['checkpoint_every'] > 0 and is_main_process()
                 and state.epoch % cfg['checkpoint_every'] == 0):
             atomic_torch_save(ckpt_path, {
+                'config': cfg,
                 'model': model.state_dict(),
                 'optimizer': optimizer.state_dict(),
                 'state': state.to_dict(),
@@ -376,11 +382,45 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     }
 
 
-def _write_reports(out_dir: str, results: Dict[str, Any]) -> None:
-    atomic_write_json(os.path.join(out_dir, 'results.json'), results)
+def _check_checkpoint_config(ckpt: Mapping[str, Any], cfg: Mapping[str, Any],
+                             path: str) -> None:
+    """A mid-seed checkpoint continues only the config that wrote it: its
+    optimizer state would otherwise bring back the old learning rate, and
+    its weights the old shapes."""
+    if 'config' not in ckpt:
+        warnings.warn(f"'{path}' predates checkpoints that record their "
+                      f"config; resuming it unchecked", stacklevel=3)
+        return
+    diff = _config_diff(ckpt['config'], cfg)
+    if diff:
+        raise ValueError(
+            f"mid-seed checkpoint '{path}' was written by a different "
+            f"config (differs in: {', '.join(diff)}); pass --fresh to "
+            f"discard it, or use another --out folder")
+
+
+def _write_reports(out_dir: str, results: Dict[str, Any],
+                   json_too: bool = True) -> None:
+    # The JSON first: it is the record that resuming reads; the report and
+    # the plot are rebuilt from it (also when a rerun finds nothing left to
+    # train, in case a kill fell between the writes).
+    if json_too:
+        atomic_write_json(os.path.join(out_dir, 'results.json'), results)
     atomic_write_text(os.path.join(out_dir, 'results.md'),
                       markdown_report(results))
     plot_learning_curves(results, os.path.join(out_dir, 'curves.png'))
+
+
+def _discard_run_state(out_dir: str) -> None:
+    """--fresh: the old run's mid-seed checkpoints and saved models go with
+    its seeds (else a resume or `evaluate` would silently use them)."""
+    for sub in ('checkpoints', 'models'):
+        folder = os.path.join(out_dir, sub)
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith('seed_') and name.endswith('.pt'):
+                os.remove(os.path.join(folder, name))
 
 
 def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
@@ -390,8 +430,11 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     :obj:`out_dir`.
 
     Seeds already recorded in ``out_dir/results.json`` are skipped (resume),
-    provided the recorded config matches; :obj:`fresh=True` discards them.
-    Returns the results record (as written to ``results.json``).
+    provided the recorded config matches and its seeds are among this
+    config's; a mid-seed checkpoint resumes only under the config that
+    wrote it. :obj:`fresh=True` discards the recorded seeds, checkpoints
+    and saved models. Returns the results record (as written to
+    ``results.json``).
     """
     dev = resolve_device(device)
     check_writable(out_dir)
@@ -414,8 +457,19 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
                 f"'{out_dir}' holds results of a different config (differs "
                 f"in: {', '.join(diff)}); use another --out folder or pass "
                 f"--fresh to discard them")
+        extra = sorted((int(s) for s in results['seeds']
+                        if int(s) not in seed_list(cfg)))
+        if extra:
+            raise ValueError(
+                f"'{out_dir}' holds seeds {extra} outside this config's "
+                f"seeds {seed_list(cfg)} (seed_start={cfg['seed_start']}, "
+                f"seeds={cfg['seeds']}); the record's summary covers the "
+                f"seeds its config names, so widen 'seeds'/'seed_start', "
+                f"use another --out folder, or pass --fresh")
         results['config'] = cfg
     else:
+        if fresh and is_main_process():
+            _discard_run_state(out_dir)
         results = {
             'schema': SCHEMA_VERSION,
             'name': cfg['name'],
@@ -431,15 +485,16 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         # top-level one is its latest session's.
         results['sessions'][-1] = {**results.get('environment', {}),
                                    **results['sessions'][-1]}
+    todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
+    if not todo:
+        if results['seeds'] and is_main_process():
+            _write_reports(out_dir, results, json_too=False)
+        return results
     results['environment'] = env
     # Each session keeps its own environment: a resumed run may mix code
     # versions and machines (e.g. some seeds on a GPU), and its seeds say
     # which ran where.
     results['sessions'].append({**env, 'seeds_run': []})
-
-    todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
-    if not todo:
-        return results
     if is_main_process():
         _warn_mixed_versions(results['sessions'], out_dir)
     flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'

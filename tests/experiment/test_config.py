@@ -36,6 +36,7 @@ def test_apply_overrides_sets_nested_and_keeps_rest():
 
 
 def test_int_accepted_for_float_and_none_accepts_anything():
+    assert apply_overrides(DEFAULTS, ['tags=null'])['tags'] is None
     cfg = apply_overrides(DEFAULTS, ['optim.lr=1', 'tags=[a, b]'])
     assert cfg['optim']['lr'] == 1.0 and isinstance(cfg['optim']['lr'], float)
     assert cfg['tags'] == ['a', 'b']
@@ -54,6 +55,9 @@ def test_unknown_key_names_closest_valid_key():
     ('model.edge=1', 'expects true or false'),
     ('model.name=3', 'expects a string'),
     ('optim=3', 'is a section'),
+    ('optim.lr=null', "'optim.lr' .*cannot be null: it expects a float"),
+    ('model.edge=null', 'cannot be null: it expects a bool'),
+    ('optim=null', "'optim' .*cannot be null: it expects a section"),
 ])
 def test_wrong_value_kind(override, match):
     with pytest.raises(ConfigError, match=match):
@@ -73,6 +77,10 @@ def test_load_yaml_errors(tmp_path):
     (tmp_path / 'list.yaml').write_text('- 1\n- 2\n')
     with pytest.raises(ConfigError, match='mapping at the top level'):
         load_yaml(str(tmp_path / 'list.yaml'))
+    (tmp_path / 'num.yaml').write_text('base: 5\n')
+    with pytest.raises(ConfigError, match="'base' must be the path of "
+                       "another YAML file.*got 5"):
+        load_yaml(str(tmp_path / 'num.yaml'))
     (tmp_path / 'cyc.yaml').write_text('base: cyc.yaml\n')
     with pytest.raises(ConfigError, match='cycle'):
         load_yaml(str(tmp_path / 'cyc.yaml'))
@@ -90,6 +98,14 @@ def test_build_config_merges_runner_task_file_overrides(toy_config):
     assert cfg['seeds'] == 2 and cfg['optim']['lr'] == 0.1
     assert cfg['data']['num_nodes'] == 60  # task default
     assert cfg['name'] == 'toy-h8'  # from Task.describe
+
+
+def test_build_config_refuses_an_empty_section_in_a_file(tmp_path):
+    # 'optim:' with nothing under it is YAML null, not an empty section.
+    path = tmp_path / 'run.yaml'
+    path.write_text('task: toy\noptim:\n')
+    with pytest.raises(ConfigError, match="'optim' .*cannot be null"):
+        build_config(str(path))
 
 
 def test_build_config_unknown_file_key(tmp_path):

@@ -215,6 +215,98 @@ def test_mid_seed_checkpoint_resumes(toy_config, tmp_path, monkeypatch):
     assert not (tmp_path / 'part' / 'checkpoints' / 'seed_0.pt').exists()
 
 
+def _interrupted_checkpoint(cfg, out, monkeypatch, at_epoch=7):
+    """Runs :obj:`cfg` into :obj:`out` until it dies mid-seed, leaving a
+    checkpoint behind."""
+    task_cls = type(runner_mod.get_task('toy'))
+    real_epoch = task_cls.train_epoch
+    calls = {'n': 0}
+
+    def dies(self, *args):
+        calls['n'] += 1
+        if calls['n'] == at_epoch:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(task_cls, 'train_epoch', dies)
+        with pytest.raises(KeyboardInterrupt):
+            _train(cfg, out)
+    assert (out / 'checkpoints' / 'seed_0.pt').exists()
+
+
+def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
+        toy_config, tmp_path, monkeypatch):
+    # Its optimizer state would bring back the old learning rate.
+    base = ['seeds=1', 'epochs=10', 'patience=0', 'checkpoint_every=2']
+    _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'run',
+                            monkeypatch)
+    other = build_config(toy_config, base + ['optim.lr=0.9'])
+    with pytest.raises(ValueError, match=r"checkpoint .*seed_0\.pt' was "
+                       r"written by a different config \(differs in: "
+                       r"optim\.lr\).*--fresh"):
+        _train(other, tmp_path / 'run')
+    # A changed resumable key (here the checkpoint interval) still resumes.
+    same = build_config(toy_config, base[:3] + ['checkpoint_every=1'])
+    assert _train(same, tmp_path / 'run')['seeds']['0']['epochs_run'] == 10
+    # --fresh discards checkpoints and saved models with the seeds.
+    _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'b',
+                            monkeypatch)
+    (tmp_path / 'b' / 'models').mkdir()
+    stale = tmp_path / 'b' / 'models' / 'seed_3.pt'
+    torch.save({}, stale)
+    res = _train(build_config(toy_config, base[:3] + ['optim.lr=0.9',
+                                                      'save_models=false']),
+                 tmp_path / 'b', fresh=True)
+    assert res['seeds']['0']['epochs_run'] == 10
+    assert not stale.exists()
+    assert not (tmp_path / 'b' / 'checkpoints' / 'seed_0.pt').exists()
+
+
+def test_rerun_rebuilds_reports_lost_between_writes(toy_config, tmp_path,
+                                                     monkeypatch):
+    # Killed after results.json was written, before results.md: the rerun
+    # has nothing to train but must not leave the old report.
+    cfg = build_config(toy_config, ['seeds=2', 'epochs=3', 'patience=0'])
+    real = runner_mod.atomic_write_text
+    calls = {'n': 0}
+
+    def dies_on_second_report(path, text):
+        calls['n'] += 1
+        if calls['n'] == 2:
+            raise KeyboardInterrupt
+        return real(path, text)
+
+    monkeypatch.setattr(runner_mod, 'atomic_write_text', dies_on_second_report)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, tmp_path / 'run')
+    md = tmp_path / 'run' / 'results.md'
+    assert '0 (1 finished)' in md.read_text()
+    monkeypatch.setattr(runner_mod, 'atomic_write_text', real)
+    sessions = len(json.loads((tmp_path / 'run' /
+                               'results.json').read_text())['sessions'])
+    _train(cfg, tmp_path / 'run')
+    assert '0, 1 (2 finished)' in md.read_text()
+    # Nothing was trained: no new session in the record.
+    saved = json.loads((tmp_path / 'run' / 'results.json').read_text())
+    assert len(saved['sessions']) == sessions
+
+
+def test_resume_refuses_recorded_seeds_outside_the_config(toy_config,
+                                                          tmp_path):
+    _train(build_config(toy_config, ['seeds=2', 'epochs=3']), tmp_path / 'r')
+    with pytest.raises(ValueError, match=r"holds seeds \[1\] outside this "
+                       r"config's seeds \[0\]"):
+        _train(build_config(toy_config, ['seeds=1', 'epochs=3']),
+               tmp_path / 'r')
+    with pytest.raises(ValueError, match=r"seeds \[0, 1\] outside"):
+        _train(build_config(toy_config, ['seeds=1', 'seed_start=5',
+                                         'epochs=3']), tmp_path / 'r')
+    res = _train(build_config(toy_config, ['seeds=3', 'epochs=3']),
+                 tmp_path / 'r')
+    assert sorted(res['seeds']) == ['0', '1', '2']
+
+
 def test_unwritable_results_folder(toy_config, tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('x')
@@ -309,6 +401,8 @@ def test_select_from_delays_selection(toy_config, tmp_path):
     ('optim.lr=-1', r"'optim.lr' must be positive \(got -1.0\)"),
     ('optim.lr=0', r"'optim.lr' must be positive \(got 0.0\)"),
     ('optim.weight_decay=-0.1', r"'optim.weight_decay' must be >= 0"),
+    ('optim.lr=.inf', r"'optim.lr' must be a finite number \(got inf\)"),
+    ('optim.weight_decay=.nan', r"'optim.weight_decay' must be a finite"),
 ])
 def test_common_values_are_checked_when_built(toy_config, override, match):
     # A dry run catches them; the optimizer would reject them later
