@@ -21,50 +21,92 @@ __all__ = ['GINFormatDataset', 'parse_gin_graphs', 'NUM_FOLDS']
 NUM_FOLDS = 10
 
 
-def parse_gin_graphs(text: str) -> List[Tuple[int, List[int], List[List[int]]]]:
+def parse_gin_graphs(text: str, source: str = '<text>'
+                     ) -> List[Tuple[int, List[int], List[List[int]]]]:
     r"""Parses the GIN text format.
 
     The first line is the number of graphs; every graph starts with a line
     ``n label`` followed by :math:`n` node lines ``tag k nbr_1 ... nbr_k``
     (trailing node attributes, if any, are ignored as in GIN's loader).
+    Blank lines are skipped.
+
+    Args:
+        text (str): The file's contents.
+        source (str, optional): The file's name, for error messages.
 
     Returns:
         A list of :obj:`(label, tags, neighbor_lists)` per graph.
+
+    Raises:
+        ValueError: If the text is not in this format, or holds more or
+            fewer graphs than its first line declares; the message names
+            :obj:`source` and the line number.
     """
-    lines = [line.split() for line in text.splitlines()]
-    lines = [line for line in lines if line]
+    # (line number in the file, tokens), so that errors point at the file.
+    lines = [(number, line.split())
+             for number, line in enumerate(text.splitlines(), 1)]
+    lines = [(number, tokens) for number, tokens in lines if tokens]
+    end = len(text.splitlines()) + 1  # where a missing line would be
 
     def fail(i, why):
-        raise ValueError(f"Malformed GIN-format file at data line {i + 1}: "
-                         f"{why} (expected 'n label' graph headers followed "
-                         f"by n lines 'tag k nbr_1 .. nbr_k')")
+        number = lines[i][0] if i < len(lines) else end
+        raise ValueError(f"Malformed GIN-format file '{source}' at line "
+                         f"{number}: {why} (expected a first line with the "
+                         f"number of graphs, then per graph an 'n label' "
+                         f"header followed by n lines 'tag k nbr_1 .. "
+                         f"nbr_k')")
+
+    def ints(i, tokens, what):
+        try:
+            return [int(v) for v in tokens]
+        except ValueError:
+            fail(i, f"expected integers for {what} (got "
+                 f"{' '.join(tokens)!r})")
 
     if not lines:
         fail(0, 'the file is empty')
-    num_graphs = int(lines[0][0])
+    if len(lines[0][1]) != 1:
+        fail(0, f"the first line must hold the number of graphs only (got "
+             f"{' '.join(lines[0][1])!r})")
+    num_graphs, = ints(0, lines[0][1], 'the number of graphs')
+    if num_graphs < 1:
+        fail(0, f'the number of graphs must be positive (got {num_graphs})')
     graphs, i = [], 1
-    for _ in range(num_graphs):
-        if i >= len(lines) or len(lines[i]) < 2:
-            fail(i, 'missing graph header')
-        n, label = int(lines[i][0]), int(lines[i][1])
+    for g in range(num_graphs):
+        if i >= len(lines):
+            fail(i, f'the file ends after {g} of the {num_graphs} declared '
+                 f'graphs')
+        if len(lines[i][1]) != 2:
+            fail(i, f"the header of graph {g} (from 0) must be 'n label' "
+                 f"(got {' '.join(lines[i][1])!r})")
+        n, label = ints(i, lines[i][1], 'a graph header')
+        if n < 0:
+            fail(i, f'graph {g} (from 0) has a negative number of nodes '
+                 f'({n})')
         i += 1
         tags, nbrs = [], []
         for _ in range(n):
             if i >= len(lines):
                 fail(i, 'the file ends inside a graph')
-            row = lines[i]
-            k = int(row[1])
-            if len(row) < k + 2:
+            row = lines[i][1]
+            if len(row) < 2:
+                fail(i, f"a node line needs at least 'tag k' (got "
+                     f"{' '.join(row)!r})")
+            tag, k = ints(i, row[:2], "a node's tag and degree")
+            if k < 0 or len(row) < k + 2:
                 fail(i, f'node line lists {len(row) - 2} neighbors, '
                      f'announces {k}')
-            nb = [int(v) for v in row[2:k + 2]]
+            nb = ints(i, row[2:k + 2], 'neighbor indices')
             if any(v < 0 or v >= n for v in nb):
                 fail(i, f'neighbor index out of range for a graph of {n} '
                      f'nodes')
-            tags.append(int(row[0]))
+            tags.append(tag)
             nbrs.append(nb)
             i += 1
         graphs.append((label, tags, nbrs))
+    if i < len(lines):
+        fail(i, f'the file declares {num_graphs} graph(s), but more lines '
+             f'follow the last of them')
     return graphs
 
 
@@ -138,9 +180,10 @@ class GINFormatDataset(InMemoryDataset):
             f"'{self.name}/{self.name}.txt' with '{self.name}/10fold_idx/' "
             f"(from the powerful-gnns dataset.zip); nothing is downloaded")
 
-    def _read_raw(self) -> Dict[str, str]:
+    def _read_raw(self) -> Tuple[Dict[str, str], str]:
         """Returns the member files of the dataset folder by relative path
-        (``<name>.txt``, ``10fold_idx/test_idx-1.txt``, ...)."""
+        (``<name>.txt``, ``10fold_idx/test_idx-1.txt``, ...), and where that
+        folder was read from (for error messages)."""
         prefix = f'{self.name}/'
         files: Dict[str, str] = {}
         zip_path = osp.join(self.root, f'{self.name}.zip')
@@ -152,7 +195,7 @@ class GINFormatDataset(InMemoryDataset):
                         path = osp.join(dirpath, fname)
                         with open(path) as f:
                             files[osp.relpath(path, folder)] = f.read()
-            return files
+            return files, folder
         with zipfile.ZipFile(zip_path) as zf:
             for member in zf.namelist():
                 # Skip macOS metadata left behind by a re-zip.
@@ -163,14 +206,15 @@ class GINFormatDataset(InMemoryDataset):
                 with zf.open(member) as f:
                     files[member[len(prefix):]] = io.TextIOWrapper(
                         f, encoding='utf-8').read()
-        return files
+        return files, f'{zip_path}:{self.name}'
 
     def process(self):
-        files = self._read_raw()
+        files, origin = self._read_raw()
         if f'{self.name}.txt' not in files:
             raise FileNotFoundError(f"'{self.name}.txt' is missing from the "
                                     f"raw data of '{self.name}'")
-        graphs = parse_gin_graphs(files[f'{self.name}.txt'])
+        graphs = parse_gin_graphs(files[f'{self.name}.txt'],
+                                  source=f'{origin}/{self.name}.txt')
         labels = sorted({g[0] for g in graphs})
         label_index = {v: i for i, v in enumerate(labels)}
 
@@ -220,7 +264,10 @@ class GINFormatDataset(InMemoryDataset):
                 if key not in files:
                     raise FileNotFoundError(
                         f"'{self.name}' has no fixed split file '{key}'")
-                idx = torch.tensor([int(v) for v in files[key].split()])
+                # An empty fold would otherwise be a float tensor, which
+                # cannot index.
+                idx = torch.tensor([int(v) for v in files[key].split()],
+                                   dtype=torch.long)
                 if idx.numel() and (idx.min() < 0 or idx.max() >= num_graphs):
                     raise ValueError(f"'{key}' of '{self.name}' indexes "
                                      f"graphs outside 0..{num_graphs - 1}")

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -159,6 +159,74 @@ def _find_column(columns: Sequence[str], wanted: str, what: str,
                      f"'{wanted}' (its columns are: {', '.join(columns)})")
 
 
+def _label_columns(label_columns: Union[str, Sequence[str]],
+                   columns: Sequence[str], csv_path: str, name: str,
+                   num_tasks: int) -> List[str]:
+    """The CSV's label columns, one per task of :obj:`name`, in order."""
+    if isinstance(label_columns, str):
+        # A bare string is one column name, not a sequence of letters.
+        if num_tasks != 1:
+            raise ValueError(f"'label_columns' is the single column "
+                             f"'{label_columns}', but '{name}' has "
+                             f"{num_tasks} tasks; pass a list of {num_tasks} "
+                             f"column names in OGB's task order")
+        label_columns = [label_columns]
+    found = [_find_column(columns, c, 'label', csv_path)
+             for c in label_columns]
+    # After the case-insensitive match, so that 'y' and 'Y' count as one.
+    repeated = sorted({c for c in found if found.count(c) > 1})
+    if repeated:
+        raise ValueError(f"Label column(s) {repeated} of '{csv_path}' are "
+                         f"given more than once in {list(label_columns)}; "
+                         f"each of the {num_tasks} task(s) of '{name}' needs "
+                         f"its own column")
+    if len(found) != num_tasks:
+        raise ValueError(f"'{name}' has {num_tasks} task(s), but "
+                         f"{len(found)} label column(s) were given: {found}")
+    return found
+
+
+#: OGB task type -> (which labels fit it, what is expected). OGB's molecule
+#: sets are binary classification or regression only.
+_LABEL_RULES = {
+    'binary classification': (lambda y: y.isin([0, 1]), '0 or 1'),
+    'regression': (np.isfinite, 'finite numbers'),
+}
+
+
+def _rows(column: pd.Series, where: pd.Series, limit: int = 5) -> str:
+    """``"row 3: 'abc', ..."`` for the first offending rows."""
+    rows = column[where]
+    text = ', '.join(f'row {r}: {v!r}' for r, v in rows.head(limit).items())
+    return text + (f' and {len(rows) - limit} more' if len(rows) > limit
+                   else '')
+
+
+def _checked_labels(column: pd.Series, name: str, csv_path: str,
+                    dataset: str, task_type: str) -> pd.Series:
+    """The label column as numbers, checked against OGB's task type: a
+    label that OGB would read differently (text, booleans, a class other
+    than 0/1, an infinite target) would silently train on wrong targets.
+    Rows are counted from 0 after the header, as in the build report."""
+    is_bool = column.map(lambda v: isinstance(v, (bool, np.bool_)))
+    numbers = pd.to_numeric(column.mask(is_bool), errors='coerce')
+    where = f"Label column '{name}' of '{csv_path}'"
+    text = column.notna() & numbers.isna()
+    if text.any():
+        raise ValueError(f"{where} holds {int(text.sum())} non-numeric "
+                         f"value(s): {_rows(column, text)}; labels must be "
+                         f"numbers, with an empty cell for a missing label")
+    if task_type in _LABEL_RULES:
+        fits, expected = _LABEL_RULES[task_type]
+        wrong = numbers.notna() & ~fits(numbers)
+        if wrong.any():
+            raise ValueError(f"{where} holds {int(wrong.sum())} label(s) "
+                             f"that do not fit the {task_type} task of "
+                             f"'{dataset}': {_rows(column, wrong)}; expected "
+                             f"{expected} (or empty for a missing label)")
+    return numbers
+
+
 def _parse(smiles: Sequence) -> Tuple[List[int], List[Tuple[int, str]]]:
     from rdkit import Chem, rdBase
     valid, invalid = [], []
@@ -207,7 +275,10 @@ def build_ogb_dataset_from_csv(
             same root to :class:`~pyg_hyper.datasets.OGBGraphDataset`.
         name (str): OGB dataset name, e.g. :obj:`"ogbg-molesol"`; it fixes
             the number of tasks and the metric.
-        label_columns (List[str]): The task columns, in OGB's task order.
+        label_columns (List[str]): The task columns, in OGB's task order
+            (a single name is accepted for a single-task dataset). Labels
+            must be numbers: 0 or 1 for binary classification, finite for
+            regression, empty where missing.
         smiles_column (str, optional): The SMILES column (matched
             case-insensitively). (default: :obj:`"smiles"`)
         id_column (str, optional): A column copied into
@@ -216,8 +287,11 @@ def build_ogb_dataset_from_csv(
             (default: :obj:`False`)
 
     Raises:
-        ValueError: If the name is unknown, a column is missing, or the
-            number of label columns differs from OGB's number of tasks.
+        ValueError: If the name is unknown, a column is missing or given
+            twice, the number of label columns differs from OGB's number of
+            tasks, a label does not fit OGB's task type (the message names
+            the column and rows, counted from 0 after the header), or a
+            task has no label at all.
         FileExistsError: If the dataset folder exists and
             :obj:`overwrite=False`.
     """
@@ -233,12 +307,11 @@ def build_ogb_dataset_from_csv(
     frame = pd.read_csv(csv_path)
     columns = [str(c) for c in frame.columns]
     smiles_column = _find_column(columns, smiles_column, 'SMILES', csv_path)
-    label_columns = [_find_column(columns, c, 'label', csv_path)
-                     for c in label_columns]
-    if len(label_columns) != int(meta['num tasks']):
-        raise ValueError(f"'{name}' has {meta['num tasks']} task(s), but "
-                         f"{len(label_columns)} label column(s) were given: "
-                         f"{label_columns}")
+    label_columns = _label_columns(label_columns, columns, csv_path, name,
+                                   int(meta['num tasks']))
+    for c in label_columns:
+        frame[c] = _checked_labels(frame[c], c, csv_path, name,
+                                   meta['task type'])
     if id_column is not None:
         id_column = _find_column(columns, id_column, 'identifier', csv_path)
 
@@ -252,6 +325,14 @@ def build_ogb_dataset_from_csv(
         raise ValueError(f"None of the {len(frame)} SMILES in '{csv_path}' "
                          f"could be parsed by RDKit")
     frame = frame.iloc[valid].reset_index(drop=True)
+    # A task without a single label cannot be trained or evaluated (OGB's
+    # evaluator would return NaN or refuse it).
+    empty = [c for c in label_columns if frame[c].isna().all()]
+    if empty:
+        raise ValueError(f"Label column(s) {empty} of '{csv_path}' hold no "
+                         f"label for any valid molecule (every value is "
+                         f"missing); each of the {len(label_columns)} "
+                         f"task(s) of '{name}' needs labels")
     smiles = frame[smiles_column].tolist()
 
     from rdkit import rdBase

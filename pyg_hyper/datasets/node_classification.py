@@ -16,6 +16,7 @@ put them.
 """
 import gzip
 import os
+import pickle
 import shutil
 import socket
 import zipfile
@@ -39,7 +40,8 @@ _PROBE_TIMEOUT_S = 3.0
 
 
 class MissingRawFilesError(ValueError):
-    """Raw files of a dataset are missing and cannot be downloaded."""
+    """Raw files of a dataset are missing and cannot be downloaded, or are
+    present but cannot be read (truncated or damaged copies)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,41 @@ def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
                     _stage(lambda: z.open(member), dst)
 
 
+def _unreadable(path: str) -> Optional[str]:
+    """Why the raw file :obj:`path` cannot be what PyG reads, or
+    :obj:`None`. Called only once PyG's read has failed, whose error names
+    no file: Planetoid's pickles and the ``.npz`` archives are read in full
+    (as PyG reads them); text files, which PyG parses line by line, are
+    taken as cut off when they do not end with a newline."""
+    try:
+        if path.endswith('.npz'):
+            import numpy as np
+            with np.load(path) as archive:
+                for key in archive.files:  # decompresses, checks the CRC
+                    archive[key]
+        elif path.endswith(('.txt', '.index')):
+            with open(path, 'rb') as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return 'the file is empty'
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b'\n':
+                    return 'the last line is cut off'
+        else:
+            with open(path, 'rb') as f:
+                pickle.load(f, encoding='latin1')
+    except Exception as e:  # noqa: BLE001 - any failure to read the file
+        return f'{type(e).__name__}: {e}'
+    return None
+
+
+def _supply_advice(spec: _Spec) -> str:
+    """Where good raw files come from; ends the messages of both errors."""
+    return (f"that folder (PyG's {spec.family} layout: "
+            f"<root>/{spec.raw_dir}/), pass a folder with that layout as "
+            f"raw_source (data.raw_source=...), or connect to the internet")
+
+
 def _host_reachable(host: str) -> bool:
     try:
         with socket.create_connection((host, 443), timeout=_PROBE_TIMEOUT_S):
@@ -179,7 +216,9 @@ def load_node_dataset(name: str, root: str = 'data',
     Raises:
         ValueError: For an unknown name (listing the valid ones).
         MissingRawFilesError: When raw files are missing and cannot be
-            obtained; the message lists them and where to put them.
+            obtained, or PyG cannot read one that is present (e.g. a
+            truncated copy); the message names them and where to put good
+            copies.
     """
     key = canonical_name(name)
     spec = NODE_DATASETS[key]
@@ -209,10 +248,22 @@ def load_node_dataset(name: str, root: str = 'data',
         raise MissingRawFilesError(
             f"dataset '{key}' is missing raw files in "
             f"'{os.path.abspath(raw_dir)}': {', '.join(missing)} "
-            f"({why}). Put these files in that folder (PyG's "
-            f"{spec.family} layout: <root>/{spec.raw_dir}/), pass a folder "
-            f"with that layout as raw_source (data.raw_source=...), or "
-            f"connect to the internet"
+            f"({why}). Put these files in {_supply_advice(spec)}"
             + (f"; raw_source '{raw_source}' lacks them too" if raw_source
                else ''))
-    return spec.build(root, transform)
+    try:
+        return spec.build(root, transform)
+    except Exception as e:
+        bad = {}
+        for f in spec.files:
+            why = _unreadable(os.path.join(raw_dir, f))
+            if why is not None:
+                bad[f] = why
+        if not bad:  # not the raw files' fault (or not detectable)
+            raise
+        raise MissingRawFilesError(
+            f"dataset '{key}' has raw files in "
+            f"'{os.path.abspath(raw_dir)}' that look truncated or corrupt: "
+            + ', '.join(f'{f} ({why})' for f, why in bad.items())
+            + f". PyG could not read them ({type(e).__name__}). Delete "
+            f"them, then put good copies in {_supply_advice(spec)}") from e

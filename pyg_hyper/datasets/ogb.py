@@ -16,10 +16,13 @@ with the two failures of ogb 1.3.6 handled:
 A dataset folder that exists but lacks files is never handed to ogb (whose
 download would delete the folder first); the error lists what is missing.
 A folder that does not exist is downloaded from OGB's server, as ogb does.
+A processed file that cannot be read (truncated or damaged) is rebuilt from
+the raw files, with a warning that names it.
 """
 import os
 import os.path as osp
 import shutil
+import warnings
 from typing import Callable, Dict, List, Optional
 
 import pandas as pd
@@ -178,8 +181,7 @@ class OGBGraphDataset(_import_ogb_dataset()):
                 f"download=False. Expected these files in it: "
                 f"{', '.join(ogb_required_files(name))}")
         try:
-            with _safe_globals():
-                super().__init__(name, root, transform, pre_transform)
+            self._init_ogb(folder, name, root, transform, pre_transform)
         except OSError as e:
             if existed:
                 raise
@@ -192,6 +194,32 @@ class OGBGraphDataset(_import_ogb_dataset()):
                 f"Could not download '{name}' from {meta['url']} ({e}). To "
                 f"work offline, place these files in '{folder}': "
                 f"{', '.join(ogb_required_files(name))}") from e
+
+    def _init_ogb(self, folder: str, name: str, root: str,
+                  transform: Optional[Callable],
+                  pre_transform: Optional[Callable]) -> None:
+        # ogb loads its processed file with a bare torch.load, which fails
+        # on a truncated or damaged file (interrupted save, full disk) with
+        # a miniz, EOF, OS or pickle error that names no file. The file is
+        # only a cache of the raw files, so it is rebuilt once; a second
+        # failure is not the cache's and propagates.
+        # ogb's processed_file_names is a constant, readable before __init__.
+        processed = osp.join(folder, 'processed', self.processed_file_names)
+        had_cache = osp.isfile(processed)
+        try:
+            with _safe_globals():
+                super().__init__(name, root, transform, pre_transform)
+            return
+        except Exception as e:  # noqa: BLE001 - torch.load's many failures
+            if not had_cache:
+                raise
+            warnings.warn(f"OGB processed file '{processed}' could not be "
+                          f"read ({type(e).__name__}: {e}); it looks "
+                          f"truncated or corrupt and is rebuilt from the "
+                          f"raw files", stacklevel=3)
+        os.remove(processed)
+        with _safe_globals():
+            super().__init__(name, root, transform, pre_transform)
 
     def get_idx_split(self, split_type: Optional[str] = None
                       ) -> Dict[str, torch.Tensor]:

@@ -169,6 +169,32 @@ def _num_atoms(dataset: InMemoryDataset) -> Tensor:
         torch.tensor([dataset._data.z.numel()])
 
 
+def _training_index(train_idx, num_molecules: int) -> Tensor:
+    """:obj:`train_idx` as a long index tensor into the dataset. A cast to
+    long would turn a boolean mask into indices 0 and 1, and tensor indexing
+    would take negative indices from the end, so both are checked."""
+    expected = (f"expected a boolean mask of shape [{num_molecules}] or "
+                f"integer indices in [0, {num_molecules - 1}]")
+    train_idx = torch.as_tensor(train_idx)
+    if train_idx.dtype == torch.bool:
+        if tuple(train_idx.shape) != (num_molecules, ):
+            raise ValueError(f"'train_idx' is a boolean mask of shape "
+                             f"{list(train_idx.shape)} for a dataset of "
+                             f"{num_molecules} molecules; {expected}")
+        train_idx = train_idx.nonzero().view(-1)
+    elif train_idx.is_floating_point() or train_idx.is_complex() or \
+            train_idx.dim() != 1:
+        raise ValueError(f"'train_idx' of dtype {train_idx.dtype} and shape "
+                         f"{list(train_idx.shape)}: {expected}")
+    if train_idx.numel() == 0:
+        raise ValueError(f"'train_idx' selects no molecule; {expected}")
+    lo, hi = int(train_idx.min()), int(train_idx.max())
+    if lo < 0 or hi >= num_molecules:
+        raise ValueError(f"'train_idx' holds indices from {lo} to {hi}; "
+                         f"{expected}")
+    return train_idx.long()
+
+
 def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
                       per_atom: bool = True,
                       atomref: Optional[str] = None) -> TargetStats:
@@ -179,7 +205,8 @@ def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
     Args:
         dataset (QM9): The whole dataset (not a subset view).
         target (int): Target column (0-18).
-        train_idx (torch.Tensor): Training indices into :obj:`dataset`.
+        train_idx (torch.Tensor): Training indices into :obj:`dataset`, or
+            a boolean mask over it.
         per_atom (bool, optional): Normalize per atom. (default: :obj:`True`)
         atomref (str, optional): :obj:`None`; :obj:`"qm9"` for the free-atom
             energies of targets 7-10 (PyG's :meth:`QM9.atomref`); or
@@ -194,7 +221,7 @@ def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
         raise ValueError("target_statistics needs the whole QM9 dataset "
                          "(indices refer to it), not a subset view; pass "
                          "the dataset and the training indices")
-    train_idx = torch.as_tensor(train_idx, dtype=torch.long)
+    train_idx = _training_index(train_idx, len(dataset))
     data = dataset._data
     y = data.y[:, target].to(torch.float64)
     num_atoms = _num_atoms(dataset)
@@ -281,6 +308,74 @@ def _concat_chunks(chunks: Sequence[Dict[str, object]]) -> Dict[str, object]:
             out[key] = np.concatenate([c[key] for c in chunks],
                                       axis=-1 if key == 'edge_index' else 0)
     return out
+
+
+_QM9PACK_REPAIR = ("Reinstall qm9pack ('pip install --force-reinstall "
+                   "qm9pack') or replace the damaged file")
+
+
+def _read_report(path: str) -> Dict:
+    """The build report written next to the cache; raises ValueError when
+    it does not parse (e.g. a write cut short)."""
+    with open(path) as f:
+        report = json.load(f)
+    if not isinstance(report, dict) or 'counts' not in report:
+        raise ValueError('it holds no build report')
+    return report
+
+
+def _where(rows, limit: int = 5) -> str:
+    """``"'file' line L (Index I), ..."`` for the first :obj:`limit` rows of
+    a frame from :func:`_checked_qm9pack_frame`."""
+    places = [f"'{r['_file']}' line {r['_line']} (Index {r['Index']})"
+              for _, r in rows.head(limit).iterrows()]
+    more = f' and {len(rows) - limit} more' if len(rows) > limit else ''
+    return ', '.join(places) + more
+
+
+def _checked_qm9pack_frame(frame, path: str):
+    """Checks one qm9pack CSV: a truncated or damaged row reads as missing
+    (or text) values, which would become NaN targets or bonds of the wrong
+    molecule, so every needed cell must be present and every number
+    numeric."""
+    import pandas as pd
+    numeric = ['Index'] + [c for c, _ in _QM9PACK_COLUMNS] + \
+        list(_QM9PACK_ROT)
+    for column in numeric:
+        frame[column] = pd.to_numeric(frame[column], errors='coerce')
+    # Line 1 is the header; a row's line is exact as long as no quoted cell
+    # spans lines, which qm9pack's cells never do.
+    frame['_file'] = path
+    frame['_line'] = frame.index + 2
+    bad = frame.drop(columns=['_file', '_line']).isna()
+    bad_rows = bad.any(axis=1)
+    if bad_rows.any():
+        columns = [c for c in bad.columns if bad[c].any()]
+        raise ValueError(
+            f"The qm9pack CSV '{path}' is damaged: {int(bad_rows.sum())} "
+            f"row(s) have missing or non-numeric values in columns "
+            f"{columns}: {_where(frame[bad_rows])}. {_QM9PACK_REPAIR}")
+    number = frame['Index']
+    wrong = (number != number.round()) | (number < 1)
+    if wrong.any():
+        raise ValueError(f"The qm9pack CSV '{path}' has GDB-9 numbers that "
+                         f"are not positive integers in column 'Index': "
+                         f"{_where(frame[wrong])}. {_QM9PACK_REPAIR}")
+    frame['Index'] = frame['Index'].astype(np.int64)
+    return frame
+
+
+def _check_unique_indices(df) -> None:
+    """One molecule per GDB-9 number: a repeated ``Index`` would shift
+    every later molecule against PyG's ``idx`` and the standard split."""
+    dup = df['Index'].duplicated(keep=False)
+    if dup.any():
+        numbers = sorted(set(df.loc[dup, 'Index'].tolist()))
+        raise ValueError(
+            f"qm9pack CSVs list {len(numbers)} GDB-9 number(s) more than "
+            f"once in column 'Index' (first: {numbers[:5]}): "
+            f"{_where(df[dup].sort_values('Index', kind='stable'))}. "
+            f"{_QM9PACK_REPAIR}")
 
 
 @with_dataset_docs
@@ -383,6 +478,9 @@ class QM9(InMemoryDataset):
         if max_molecules is not None and max_molecules < 1:
             raise ValueError(f"'max_molecules' must be positive "
                              f"(got {max_molecules})")
+        # As PyG's Dataset does, so that '~/data' is found before
+        # super().__init__ expands it.
+        root = osp.expanduser(fs.normpath(str(root)))
         self.root = root
         if source == 'auto':
             source = 'pyg' if all(
@@ -404,8 +502,7 @@ class QM9(InMemoryDataset):
             self._process()
             self.load(self.processed_paths[0])
             self._check_loaded()
-        with open(self.processed_paths[2]) as f:
-            self.report = json.load(f)
+        self.report = _read_report(self.processed_paths[2])
 
     # ------------------------------------------------------------------ files
     @property
@@ -446,11 +543,14 @@ class QM9(InMemoryDataset):
     # ------------------------------------------------------------ cache check
     def _discard_invalid_cache(self, processed_dir: str) -> None:
         """Deletes a cache whose data file disagrees with its manifest
-        (interrupted write, truncated or edited file)."""
+        (interrupted write, truncated or edited file), or whose report does
+        not parse: the manifest covers the data file only, and a truncated
+        report would otherwise fail every later load."""
         names = self.processed_file_names
         data_path = osp.join(processed_dir, names[0])
         manifest_path = osp.join(processed_dir, names[1])
-        if not osp.exists(data_path) and not osp.exists(manifest_path):
+        report_path = osp.join(processed_dir, names[2])
+        if not any(osp.exists(osp.join(processed_dir, n)) for n in names):
             return
         reason = None
         try:
@@ -462,6 +562,12 @@ class QM9(InMemoryDataset):
                 reason = 'its checksum differs from the manifest'
         except (OSError, ValueError, KeyError) as exc:
             reason = f'its manifest is missing or unreadable ({exc})'
+        if reason is None:
+            try:
+                _read_report(report_path)
+            except (OSError, ValueError) as exc:
+                reason = (f"its report '{names[2]}' is missing or "
+                          f"unreadable ({exc})")
         if reason is not None:
             warnings.warn(f"Discarding the QM9 cache in '{processed_dir}': "
                           f"{reason}; it will be rebuilt", stacklevel=3)
@@ -568,16 +674,23 @@ class QM9(InMemoryDataset):
                   + [c for c, _ in _QM9PACK_COLUMNS] + list(_QM9PACK_ROT))
         frames, remaining = [], self.max_molecules
         for name in _QM9PACK_FILES:
-            frame = pd.read_csv(osp.join(folder, name), usecols=wanted,
-                                nrows=remaining)
+            path = osp.join(folder, name)
+            try:
+                frame = pd.read_csv(path, usecols=wanted, nrows=remaining)
+            except pd.errors.ParserError as e:  # e.g. cut inside a quote
+                raise ValueError(
+                    f"The qm9pack CSV '{path}' is damaged: {e}. "
+                    f"{_QM9PACK_REPAIR}") from None
+            frame = _checked_qm9pack_frame(frame, path)
             frames.append(frame)
             if remaining is not None:
                 remaining -= len(frame)
                 if remaining <= 0:
                     break
+        df = pd.concat(frames, ignore_index=True)
+        _check_unique_indices(df)
         # PyG's order (and so the standard split) is by GDB-9 number.
-        df = pd.concat(frames, ignore_index=True).sort_values(
-            'Index', kind='stable', ignore_index=True)
+        df = df.sort_values('Index', kind='stable', ignore_index=True)
         if self.max_molecules is None and len(df) != NUM_QM9_MOLECULES:
             raise ValueError(f"qm9pack CSVs in '{folder}' hold {len(df)} "
                              f"molecules, expected {NUM_QM9_MOLECULES}")

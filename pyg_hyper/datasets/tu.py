@@ -13,7 +13,8 @@ REQUIRED_TU_FILES = ('A', 'graph_indicator', 'graph_labels')
 
 
 def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
-    r"""Loads :obj:`<root>/<name>/raw/<name>_*.txt` with PyG's
+    r"""Loads :obj:`<root>/<name>/raw/<name>_*.txt` (:obj:`raw_cleaned/`
+    with :obj:`cleaned=True`) with PyG's
     :class:`~torch_geometric.datasets.TUDataset` without ever downloading.
 
     PyG downloads whatever raw file is missing; here a missing file raises a
@@ -27,7 +28,8 @@ def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
         **kwargs (optional): Further arguments of
             :class:`~torch_geometric.datasets.TUDataset`.
     """
-    raw_dir = osp.join(root, name, 'raw')
+    root = osp.expanduser(str(root))
+    raw_dir = _tu_dir(root, name, 'raw', kwargs.get('cleaned', False))
     missing: List[str] = [
         f'{name}_{part}.txt' for part in REQUIRED_TU_FILES
         if not osp.isfile(osp.join(raw_dir, f'{name}_{part}.txt'))
@@ -37,11 +39,20 @@ def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
             f"TU dataset '{name}' is missing raw files in '{raw_dir}': "
             f"{', '.join(missing)} (nothing is downloaded; copy the TU "
             f"Dortmund files there)")
-    if not osp.isdir(osp.join(root, name, 'processed')):
+    processed_dir = _tu_dir(root, name, 'processed',
+                            kwargs.get('cleaned', False))
+    if kwargs.get('force_reload', False) or not osp.isdir(processed_dir):
         # PyG's reader accepts inconsistent files and fails later, when a
         # graph is indexed; checked once, before processing.
         _check_consistent(raw_dir, name)
     return TUDataset(root, name, **kwargs)
+
+
+def _tu_dir(root: str, name: str, kind: str, cleaned: bool) -> str:
+    """The folder PyG's :class:`TUDataset` reads (:obj:`kind="raw"`) or
+    writes (:obj:`"processed"`): the cleaned version, which PyG downloads
+    separately, lives in :obj:`<kind>_cleaned/`."""
+    return osp.join(root, name, f'{kind}_cleaned' if cleaned else kind)
 
 
 def _read_ints(path: str) -> np.ndarray:

@@ -20,6 +20,58 @@ def test_parse_small_text():
         parse_gin_graphs('1\n3 0\n0 0\n')
 
 
+@pytest.mark.parametrize('text,line,why', [
+    # Declared one graph, holds two: the second used to be dropped.
+    ('1\n1 0\n0 0\n1 1\n0 0\n', 4, r'the file declares 1 graph\(s\), but '
+     r'more lines follow the last of them'),
+    # Zero graphs used to parse as an empty dataset.
+    ('0\n1 0\n0 0\n', 1, r'the number of graphs must be positive \(got '
+     r'0\)'),
+    ('1\n-2 0\n', 2, r'graph 0 \(from 0\) has a negative number of nodes '
+     r'\(-2\)'),
+    # These used to raise a bare ValueError / IndexError.
+    ('x\n1 0\n0 0\n', 1, r"expected integers for the number of graphs "
+     r"\(got 'x'\)"),
+    ('1\n\n1 0\n0\n', 4, r"a node line needs at least 'tag k' \(got "
+     r"'0'\)"),
+    ('1\n1 0\n0 x\n', 3, r"expected integers for a node's tag and degree"),
+    ('2\n1 0\n0 0\n', 4, r'the file ends after 1 of the 2 declared graphs'),
+    ('1\n1\n0 0\n', 2, r"the header of graph 0 \(from 0\) must be 'n "
+     r"label' \(got '1'\)"),
+])
+def test_malformed_text_names_file_and_line(text, line, why):
+    with pytest.raises(ValueError, match=r"Malformed GIN-format file "
+                       rf"'MUTAG.txt' at line {line}: {why}"):
+        parse_gin_graphs(text, source='MUTAG.txt')
+
+
+def write_toy_zip(path, text, test_folds):
+    with zipfile.ZipFile(path, 'w') as zf:
+        zf.writestr('TOY/TOY.txt', text)
+        for k, test in enumerate(test_folds, 1):
+            zf.writestr(f'TOY/10fold_idx/train_idx-{k}.txt', '0\n')
+            zf.writestr(f'TOY/10fold_idx/test_idx-{k}.txt', test)
+
+
+def test_toy_zip_and_empty_fold(tmp_path):
+    # An empty test fold used to become a float tensor and fail as an index.
+    write_toy_zip(tmp_path / 'TOY.zip', '2\n1 0\n0 0\n2 1\n1 1 1\n0 1 0\n',
+                  [''] + ['1\n'] * 9)
+    ds = GINFormatDataset(str(tmp_path), 'TOY')
+    assert len(ds) == 2 and ds[1].edge_index.tolist() == [[0, 1], [1, 0]]
+    assert ds.fold(0)[1].dtype == torch.long and ds.fold(0)[1].numel() == 0
+    assert ds.fold(1)[1].tolist() == [1]
+
+
+def test_malformed_zip_member_is_named(tmp_path):
+    # Declares 1 graph, holds 2; the folds fit the declared graph.
+    write_toy_zip(tmp_path / 'TOY.zip', '1\n1 0\n0 0\n1 0\n0 0\n',
+                  ['0\n'] * 10)
+    with pytest.raises(ValueError, match=r"Malformed GIN-format file "
+                       r"'.*TOY.zip:TOY/TOY.txt' at line 4"):
+        GINFormatDataset(str(tmp_path), 'TOY')
+
+
 def test_mutag_with_published_folds(shared_data, tmp_path):
     shutil.copy(shared_data / 'GIN_format' / 'MUTAG.zip', tmp_path)
     ds = GINFormatDataset(str(tmp_path), 'MUTAG')

@@ -148,3 +148,59 @@ def test_scaffold_split_keeps_scaffolds_together():
     with pytest.raises(ValueError, match="invalid SMILES at index 1: "
                        "'not-a-smiles'"):
         scaffold_split(['CCO', 'not-a-smiles'])
+
+
+SIX = ['CCO', 'CCN', 'CCC', 'c1ccccc1', 'CCCl', 'OCC(O)CO']
+
+
+@pytest.mark.parametrize('name,labels,match', [
+    # Regression values in a binary classification set used to be written
+    # as they were and trained on as classes.
+    ('molbbbp', [0, 1, 0.3, 1, 2, 0],
+     r"Label column 'y' of '.*toy.csv' holds 2 label\(s\) that do not fit "
+     r"the binary classification task of 'ogbg-molbbbp': row 2: 0.3, row 4: "
+     r"2.0; expected 0 or 1 \(or empty for a missing label\)"),
+    ('molbbbp', ['yes', 'no', 'yes', 'no', 'yes', 'no'],
+     r"Label column 'y' of '.*toy.csv' holds 6 non-numeric value\(s\): "
+     r"row 0: 'yes', row 1: 'no', .* and 1 more; labels must be numbers"),
+    ('molbbbp', [True, False, True, False, True, False],
+     r"holds 6 non-numeric value\(s\): row 0: True"),
+    ('molesol', ['1.0', '2,5', 'abc', '3', '4', '5'],
+     r"holds 2 non-numeric value\(s\): row 1: '2,5', row 2: 'abc';"),
+    ('molesol', [1., np.inf, 2., 3., 4., 5.],
+     r"do not fit the regression task of 'ogbg-molesol': row 1: inf; "
+     r"expected finite numbers"),
+    ('molesol', [np.nan] * 6,
+     r"Label column\(s\) \['y'\] of '.*toy.csv' hold no label for any valid "
+     r"molecule"),
+])
+def test_labels_must_fit_the_task_type(tmp_path, name, labels, match):
+    csv = tmp_path / 'toy.csv'
+    pd.DataFrame({'smiles': SIX, 'y': labels}).to_csv(csv, index=False)
+    with pytest.raises(ValueError, match=match):
+        build_ogb_dataset_from_csv(csv, tmp_path, name, ['y'])
+    assert not (tmp_path / f'ogbg_{name}').exists()
+
+
+def test_label_columns_given_twice_or_as_a_string(tmp_path):
+    csv = tmp_path / 'toy.csv'
+    pd.DataFrame({'smiles': SIX, 'tox_a': [0, 1, 0, 1, 0, np.nan],
+                  'tox_b': [1, 0, 1, 0, 1, 0]}).to_csv(csv, index=False)
+    # One column for both clintox tasks used to pass the count check.
+    with pytest.raises(ValueError, match=r"Label column\(s\) \['tox_a'\] of "
+                       r"'.*toy.csv' are given more than once in \['tox_a', "
+                       r"'TOX_A'\]"):
+        build_ogb_dataset_from_csv(csv, tmp_path, 'molclintox',
+                                   ['tox_a', 'TOX_A'])
+    # A bare string used to be taken letter by letter.
+    with pytest.raises(ValueError, match=r"'label_columns' is the single "
+                       r"column 'tox_a', but 'ogbg-molclintox' has 2 tasks"):
+        build_ogb_dataset_from_csv(csv, tmp_path, 'molclintox', 'tox_a')
+    build_ogb_dataset_from_csv(csv, tmp_path, 'molclintox',
+                               ['tox_a', 'tox_b'])
+    report = build_ogb_dataset_from_csv(csv, tmp_path, 'molbbbp', 'tox_a')
+    assert report.num_graphs == 6
+    labels = pd.read_csv(tmp_path / 'ogbg_molbbbp' / 'raw' /
+                         'graph-label.csv.gz', header=None)
+    np.testing.assert_array_equal(labels[0].values,
+                                  [0, 1, 0, 1, 0, np.nan])

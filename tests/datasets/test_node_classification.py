@@ -44,6 +44,9 @@ def test_missing_files_fail_fast_with_list_and_place(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, 'create_connection', no_network)
     raw = tmp_path / 'Planetoid' / 'CiteSeer' / 'raw'
     raw.mkdir(parents=True)
+    # Present, so not listed as missing; that it is truncated only shows
+    # once all files are there and PyG reads them (see
+    # test_truncated_raw_file_is_named).
     (raw / 'ind.citeseer.x').write_bytes(b'partial')
     start = time.perf_counter()
     with pytest.raises(MissingRawFilesError) as info:
@@ -65,6 +68,35 @@ def test_missing_files_fail_fast_with_list_and_place(tmp_path, monkeypatch):
     with pytest.raises(MissingRawFilesError, match="raw_source "
                        f"'{empty}' lacks them too"):
         load_node_dataset('CiteSeer', str(tmp_path), raw_source=str(empty))
+
+
+def test_truncated_raw_file_is_named(tmp_path):
+    from pyg_hyper.datasets import node_classification as nc
+    raw = tmp_path / 'Planetoid' / 'Cora' / 'raw'
+    shutil.copytree(os.path.join(nc._PACKAGE_DATA, 'Planetoid', 'Cora',
+                                 'raw'), raw)
+    allx = raw / 'ind.cora.allx'
+    allx.write_bytes(allx.read_bytes()[:1000])  # an interrupted copy
+    # PyG's bare 'UnpicklingError: pickle data was truncated' named no file.
+    with pytest.raises(MissingRawFilesError) as info:
+        load_node_dataset('Cora', str(tmp_path), download=False)
+    msg = str(info.value)
+    assert f"raw files in '{raw}' that look truncated or corrupt: " \
+        f"ind.cora.allx (UnpicklingError: pickle data was truncated)" in msg
+    assert 'ind.cora.x ' not in msg and 'ind.cora.test.index' not in msg
+    assert 'Delete them, then put good copies in that folder' in msg
+    assert 'raw_source' in msg
+
+    # A text file cut mid-line is named too.
+    shutil.copy(os.path.join(nc._PACKAGE_DATA, 'Planetoid', 'Cora', 'raw',
+                             'ind.cora.allx'), allx)
+    index = raw / 'ind.cora.test.index'
+    index.write_text('2692\n2532\n26')
+    allx.write_bytes(allx.read_bytes()[:1000])
+    with pytest.raises(MissingRawFilesError,
+                       match=r'ind.cora.allx \(UnpicklingError: .*\), '
+                       r'ind.cora.test.index \(the last line is cut off\)'):
+        load_node_dataset('Cora', str(tmp_path), download=False)
 
 
 def test_interrupted_raw_copy_leaves_no_partial_file(tmp_path,

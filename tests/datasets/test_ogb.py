@@ -131,3 +131,24 @@ def test_failed_download_is_explained(tmp_path, monkeypatch):
         OGBGraphDataset(tmp_path, 'molesol')
     # No empty folder is left to be mistaken for an incomplete dataset.
     assert not (tmp_path / 'ogbg_molesol').exists()
+
+
+@pytest.mark.parametrize('keep', ['half', 7, 0])
+def test_damaged_processed_file_is_rebuilt(shared_data, tmp_path, no_network,
+                                           no_stdin, keep):
+    # An interrupted save; ogb's bare torch.load used to fail with miniz's
+    # 'failed reading zip archive' (or EOFError) naming no file.
+    root = copy_ogb(shared_data, 'ogbg-molfreesolv', tmp_path)
+    dataset = OGBGraphDataset(root, 'molfreesolv')
+    path = dataset.processed_paths[0]
+    size = os.path.getsize(path) // 2 if keep == 'half' else keep
+    with open(path, 'r+b') as f:
+        f.truncate(size)
+    with pytest.warns(UserWarning, match=r"OGB processed file '.*ogbg_mol"
+                      r"freesolv/processed/geometric_data_processed.pt' "
+                      r"could not be read .* truncated or corrupt and is "
+                      r"rebuilt"):
+        again = OGBGraphDataset(root, 'molfreesolv')
+    assert len(again) == 642
+    assert torch.equal(again._data.y, dataset._data.y)
+    assert os.path.getsize(path) > size

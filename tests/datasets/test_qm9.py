@@ -336,3 +336,113 @@ def test_hueckel_fallback_is_quiet_and_bonds_strained_rings(capfd):
     assert feats['edge_index'].shape[1] == 2 * ref.GetNumBonds()
     out, err = capfd.readouterr()
     assert 'Warning' not in out and 'Warning' not in err
+
+
+@needs_qm9pack
+def test_target_statistics_check_train_idx(small):
+    mask = torch.zeros(len(small), dtype=torch.bool)
+    mask[10:30] = True
+    by_index = target_statistics(small, 0, mask.nonzero().view(-1),
+                                 per_atom=False)
+    # A cast to long used to turn the mask into the indices 0 and 1.
+    by_mask = target_statistics(small, 0, mask, per_atom=False)
+    assert (by_mask.mean, by_mask.std) == (by_index.mean, by_index.std)
+    with pytest.raises(ValueError, match=r"boolean mask of shape \[39\] "
+                       r"for a dataset of 40 molecules"):
+        target_statistics(small, 0, mask[1:])
+    # Negative indices used to count from the end, silently.
+    with pytest.raises(ValueError, match=r"indices from -1 to 5; expected "
+                       r"a boolean mask of shape \[40\] or integer indices "
+                       r"in \[0, 39\]"):
+        target_statistics(small, 0, torch.tensor([-1, 5]))
+    with pytest.raises(ValueError, match='indices from 3 to 40'):
+        target_statistics(small, 0, torch.tensor([3, 40]))
+    with pytest.raises(ValueError, match='dtype torch.float32'):
+        target_statistics(small, 0, torch.tensor([1., 2.]))
+    with pytest.raises(ValueError, match='selects no molecule'):
+        target_statistics(small, 0, torch.zeros(0, dtype=torch.long))
+
+
+def _write_csv_lines(raw, parts):
+    """qm9pack-format CSVs holding, per part, the given lines (header
+    added)."""
+    os.makedirs(raw, exist_ok=True)
+    with open(osp.join(QM9PACK, 'qm9_part1.csv')) as f:
+        header = f.readline()
+    for name, lines in zip(('qm9_part1.csv', 'qm9_part2.csv',
+                            'qm9_part3.csv'), parts):
+        with open(osp.join(raw, name), 'w') as f:
+            f.write(header + ''.join(lines))
+
+
+def _qm9pack_lines(n):
+    with open(osp.join(QM9PACK, 'qm9_part1.csv')) as f:
+        f.readline()
+        return [f.readline() for _ in range(n)]
+
+
+@needs_qm9pack
+def test_damaged_qm9pack_csv_is_named(tmp_path):
+    lines = _qm9pack_lines(6)
+    # An interrupted copy: the last row lost its last six properties, which
+    # used to become NaN targets without a word.
+    cut = lines[:5] + [lines[5].rstrip('\n').rsplit(',', 6)[0] + '\n']
+    _write_csv_lines(str(tmp_path / 'a' / 'raw'), [cut, [], []])
+    with pytest.raises(ValueError, match=r"qm9_part1.csv' is damaged: 1 "
+                       r"row\(s\) have missing or non-numeric values in "
+                       r"columns \['ZPVE_au', .*'Heatcapacity"
+                       r"_Cv_cal_mol_K'\]: '.*qm9_part1.csv' line 7 "
+                       r"\(Index 6\)"):
+        QM9(str(tmp_path / 'a'), max_molecules=6, num_workers=1, log=False)
+
+    text = lines[:2] + [lines[2].replace(',-0.2928,', ',oops,')]
+    assert text[2] != lines[2]
+    _write_csv_lines(str(tmp_path / 'b' / 'raw'), [text, [], []])
+    with pytest.raises(ValueError, match=r"columns \['HOMO_au'\]: .*line 4 "
+                       r"\(Index 3\)"):
+        QM9(str(tmp_path / 'b'), max_molecules=3, num_workers=1, log=False)
+
+    # Cut inside a quoted cell: pandas' own error named no file.
+    _write_csv_lines(str(tmp_path / 'd' / 'raw'),
+                     [lines[:4] + [lines[4][:120]], [], []])
+    with pytest.raises(ValueError, match=r"qm9_part1.csv' is damaged: Error "
+                       r"tokenizing data.*EOF inside string.*Reinstall"):
+        QM9(str(tmp_path / 'd'), max_molecules=6, num_workers=1, log=False)
+
+    # Methane again in part 2: two molecules with GDB-9 number 1.
+    _write_csv_lines(str(tmp_path / 'c' / 'raw'),
+                     [lines[:3], lines[:1], []])
+    with pytest.raises(ValueError, match=r"list 1 GDB-9 number\(s\) more "
+                       r"than once in column 'Index' \(first: \[1\]\): "
+                       r"'.*qm9_part1.csv' line 2 \(Index 1\), "
+                       r"'.*qm9_part2.csv' line 2 \(Index 1\)"):
+        QM9(str(tmp_path / 'c'), max_molecules=4, num_workers=1, log=False)
+
+
+@needs_qm9pack
+def test_truncated_report_is_rebuilt(tmp_path):
+    ds = QM9(str(tmp_path), max_molecules=6, num_workers=1, log=False)
+    expected = ds.report
+    path = ds.processed_paths[2]
+    with open(path, 'r+') as f:  # an interrupted write
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.warns(UserWarning, match=r"its report 'qm9_qm9pack_6_v1"
+                      r".report.json' is missing or unreadable"):
+        again = QM9(str(tmp_path), max_molecules=6, num_workers=1,
+                    log=False)
+    assert again.report == expected
+    assert torch.equal(again._data.y, ds._data.y)
+
+
+@needs_qm9pack
+def test_root_with_tilde_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    ds = QM9('~/qm9', max_molecules=6, num_workers=1, log=False)
+    assert ds.root == str(tmp_path / 'qm9')
+    path = ds.processed_paths[0]
+    assert path.startswith(str(tmp_path / 'qm9' / 'processed'))
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    # The manifest check used to look for '~/qm9' literally and skip.
+    with pytest.warns(UserWarning, match='size differs'):
+        QM9('~/qm9', max_molecules=6, num_workers=1, log=False)

@@ -3,6 +3,7 @@ import shutil
 import pytest
 
 from pyg_hyper.datasets import load_tu_dataset
+from tests.ogb_data import no_network  # noqa: F401
 
 
 def test_load_offline(shared_data, tmp_path):
@@ -40,3 +41,21 @@ def test_inconsistent_files_are_named(shared_data, tmp_path):
                     r'expected 1 to 3371'
         with pytest.raises(ValueError, match=match):
             load_tu_dataset(str(root), 'MUTAG')
+
+
+def test_cleaned_version_reads_raw_cleaned(shared_data, tmp_path,
+                                           no_network):
+    # PyG reads cleaned=True from raw_cleaned/; the check used to look in
+    # raw/, so a missing raw_cleaned/ went to a download.
+    shutil.copytree(shared_data / 'TUDataset' / 'MUTAG',
+                    tmp_path / 'MUTAG')
+    with pytest.raises(FileNotFoundError, match=r"missing raw files in "
+                       r"'.*MUTAG/raw_cleaned': MUTAG_A.txt"):
+        load_tu_dataset(str(tmp_path), 'MUTAG', cleaned=True)
+    assert not (tmp_path / 'MUTAG' / 'raw_cleaned').exists()
+    # (The MUTAG files stand in for the cleaned ones.)
+    shutil.copytree(tmp_path / 'MUTAG' / 'raw',
+                    tmp_path / 'MUTAG' / 'raw_cleaned')
+    ds = load_tu_dataset(str(tmp_path), 'MUTAG', cleaned=True)
+    assert len(ds) == 188
+    assert (tmp_path / 'MUTAG' / 'processed_cleaned').is_dir()
