@@ -8,7 +8,16 @@ Two raw sources are understood:
 * PyG's own raw files (``gdb9.sdf``, ``gdb9.sdf.csv``, ``uncharacterized.txt``)
   when a user already has them in ``root/raw``.
 
-Both give graphs with the same attributes, target order and units as PyG.
+Both give graphs with PyG's attributes, target order and units, and the
+same graphs as each other. Against PyG's own processing of its raw files
+they differ in the perceived chemistry only (tested against
+:class:`torch_geometric.datasets.QM9`): PyG reads ``gdb9.sdf`` unsanitized,
+so its bonds are Kekule single/double and its aromatic and hybridization
+columns (``x[:, 6:10]``) are zero for every atom
+(pyg-team/pytorch_geometric#2163); here RDKit perceives aromaticity and
+hybridization, so aromatic rings have ``AROMATIC`` bonds and those columns
+are set. ``z``, ``pos``, ``edge_index``, ``y``, ``idx``, ``name`` and the
+other ``x`` columns are identical.
 """
 import hashlib
 import importlib.util
@@ -434,6 +443,10 @@ class QM9(InMemoryDataset):
           - rotational constants :math:`A`, :math:`B`, :math:`C`
           - GHz
           - GHz
+
+    Aromaticity and hybridization are perceived by RDKit: aromatic rings
+    have ``AROMATIC`` bonds and ``x[:, 6:10]`` is set, where PyG's own
+    processing leaves Kekule bonds and zeros (see the module notes).
 
     Bonds come from the coordinates, in XYZ atom order (RDKit's
     ``rdDetermineBonds``; extended Hueckel connectivity where strained rings

@@ -144,8 +144,10 @@ def featurize(mol, sanitize: bool = True) -> Dict[str, np.ndarray]:
     (partial sanitization when :obj:`sanitize` is set; molecules from
     ``rdDetermineBonds`` are already sanitized), not read from an
     unsanitized file: PyG's own processing reads ``gdb9.sdf`` with
-    ``sanitize=False`` and so leaves many atoms' hybridization unspecified
-    (pyg-team/pytorch_geometric#2163).
+    ``sanitize=False`` and so leaves every atom's aromaticity and
+    hybridization unset (``x[:, 6:10]`` all zero) and every bond Kekule
+    (pyg-team/pytorch_geometric#2163). Here aromatic rings get
+    ``AROMATIC`` bonds and those columns are set.
     """
     from rdkit import Chem
     from rdkit.Chem.rdchem import HybridizationType
