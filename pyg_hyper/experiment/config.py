@@ -223,9 +223,18 @@ def apply_overrides(cfg: Mapping[str, Any],
     """Applies ``key=value`` strings to :obj:`cfg`; only existing keys may
     be set."""
     out = copy.deepcopy(dict(cfg))
+    given: Dict[str, str] = {}
     for text in overrides or []:
-        out = merge(out, parse_override(text), strict=True,
-                    origin=f"override '{text}'")
+        update = parse_override(text)
+        for key in flatten(update):
+            # As a key repeated in a YAML file is refused: the first value
+            # would be dropped silently.
+            if key in given:
+                raise ConfigError(f"config key '{key}' is given twice on the "
+                                  f"command line ('{given[key]}' and "
+                                  f"'{text}'); give it once")
+            given[key] = text
+        out = merge(out, update, strict=True, origin=f"override '{text}'")
     return out
 
 
