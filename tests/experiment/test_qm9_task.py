@@ -64,6 +64,34 @@ def test_qm9_task_bad_config(tmp_path):
         task.load_data(cfg, torch.device('cpu'))
 
 
+@pytest.mark.parametrize('loss,expected', [('mse', 4.0), ('l1', 2.0)])
+def test_qm9_training_loss(tmp_path, monkeypatch, loss, expected):
+    # msgnet's graph_cost is the squared error of the normalized target: a
+    # prediction 2 std off costs 4 (L1: 2).
+    import torch
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                f'optim.loss={loss}')
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    model = task.build_model(cfg, data)
+    optimizer = task.build_optimizer(cfg, model)
+    std, target = data['stats'].std, cfg['data']['target']
+
+    def off_by_two_std(model, batch, cfg):
+        weight = next(model.parameters())  # keeps the loss differentiable
+        return batch.y[:, target] + 2 * std + 0 * weight.sum()
+
+    monkeypatch.setattr(type(task), 'predict', staticmethod(off_by_two_std))
+    assert task.train_epoch(model, data, optimizer, cfg) == \
+        pytest.approx(expected, rel=1e-3)
+    bad = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'optim.loss=huber')
+    with pytest.raises(ValueError, match="unknown optim.loss 'huber'; "
+                       "valid: \\['mse', 'l1'\\]"):
+        task.load_data(bad, torch.device('cpu'))
+
+
 def test_qm9_compiled_model_is_used_and_matches(tmp_path, monkeypatch):
     # model.compile=true routes every prediction through torch.compile
     # (here its eager backend, to skip C++ compilation), given the full
