@@ -189,6 +189,9 @@ def merge(defaults: Mapping[str, Any], update: Mapping[str, Any],
 
 
 def _parse_value(text: str) -> Any:
+    if not text.strip():
+        # 'key=' sets an empty string (YAML would read it as null).
+        return ''
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -80,7 +80,9 @@ class TUTask(Task):
     r"""10-fold graph classification on the TU benchmarks (see the module
     docstring). Config sections: :obj:`data`, :obj:`protocol`,
     :obj:`model`, :obj:`train`, :obj:`optim` (Adam with a step decay
-    :obj:`lr * gamma ** (epoch // step_size)`, floored at :obj:`min_lr`)."""
+    :obj:`lr * gamma ** (epoch // step_size)` in the 1-based
+    :obj:`epoch`, floored at :obj:`min_lr`: GIN's code steps its
+    ``StepLR`` before each epoch, so it halves at epochs 50, 100, ...)."""
     name = 'tu'
     metric = 'accuracy'
     higher_is_better = True
@@ -220,10 +222,10 @@ class TUTask(Task):
         # is saved in (and resumed from) the runner's checkpoints.
         o = cfg['optim']
         for group in optimizer.param_groups:
-            epoch = group.setdefault('epoch', 0)
+            epoch = group.setdefault('epoch', 0) + 1  # the one starting now
             group['lr'] = max(o['lr'] * o['gamma']**(epoch // o['step_size']),
                               o['min_lr'])
-            group['epoch'] = epoch + 1
+            group['epoch'] = epoch
         model.train()
         ds, device = data['dataset'], data['device']
         train_index = data['split']['train']

@@ -10,3 +10,13 @@ def toy_config(tmp_path):
     path.write_text('task: toy\nepochs: 30\nseeds: 3\npatience: 10\n'
                     'model:\n  hidden_channels: 8\n')
     return str(path)
+
+
+def with_overrides(*groups):
+    """Concatenates override lists, a later ``key=value`` replacing an
+    earlier one of the same key (the command line refuses repeats)."""
+    merged = {}
+    for group in groups:
+        for text in group:
+            merged[text.split('=', 1)[0]] = text
+    return list(merged.values())

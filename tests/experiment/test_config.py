@@ -20,6 +20,8 @@ def test_parse_override_types():
     assert parse_override('a=[1, 2]') == {'a': [1, 2]}
     assert parse_override('a=Cora') == {'a': 'Cora'}
     assert parse_override('a=x=y') == {'a': 'x=y'}
+    assert parse_override('a=') == {'a': ''}  # empty, not null
+    assert parse_override('a=null') == {'a': None}
 
 
 @pytest.mark.parametrize('text', ['optim.lr', '=3', 'a..b=1'])

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pyg_hyper.experiment import build_config, get_task, train
+
+from tests.experiment.conftest import with_overrides
 from tests.ogb_data import copy_ogb
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,9 +24,8 @@ TINY = ['data.max_graphs_per_split=48', 'model.emb_dim=32',
 
 
 def tiny_config(config, root, *overrides):
-    return build_config(str(CONFIGS / config),
-                        TINY + [f'data.root={root}', 'data.source='] +
-                        list(overrides))
+    return build_config(str(CONFIGS / config), with_overrides(
+        TINY, [f'data.root={root}', 'data.source='], overrides))
 
 
 @pytest.mark.parametrize('config', ['full/gin-virtual.yaml',

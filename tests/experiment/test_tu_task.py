@@ -4,6 +4,8 @@ import torch
 from pyg_hyper.experiment import build_config, get_task, train
 from pyg_hyper.experiment.tu_task import protocol_summary, same_size_batches
 
+from tests.experiment.conftest import with_overrides
+
 SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
          'save_models=false', 'model.hidden_channels=8',
          'model.num_layers=2', 'model.hyper_channels=4',
@@ -12,9 +14,9 @@ SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
 
 
 def run(tmp_path, shared_data, *overrides):
-    cfg = build_config(task='tu', overrides=SMALL + [
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         f"data.root={shared_data / 'GIN_format'}",
-        f"data.cache={tmp_path / 'cache'}"] + list(overrides))
+        f"data.cache={tmp_path / 'cache'}"], overrides))
     return train(cfg, str(tmp_path / 'run'), progress=False,
                  argv=['pyg-hyper', 'test'])
 
@@ -90,11 +92,31 @@ def test_eval_train_off_skips_the_train_split(tmp_path, shared_data):
     assert len(hist['test']) == 2 and 'inner_val' not in protocol_summary(res)
 
 
+def test_step_decay_halves_at_gins_epochs(tmp_path, shared_data):
+    # GIN steps StepLR(50, 0.5) before each epoch: epochs 1-49 train at
+    # 0.01, epoch 50 at 0.005, epoch 100 at 0.0025.
+    task = get_task('tu')
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+        f"data.root={shared_data / 'GIN_format'}",
+        f"data.cache={tmp_path / 'cache'}"]))
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    model = task.build_model(cfg, data)
+    optimizer = task.build_optimizer(cfg, model)
+    lrs = []
+    for _ in range(100):
+        task.train_epoch(model, data, optimizer, cfg)
+        lrs.append(optimizer.param_groups[0]['lr'])
+    assert lrs[0] == lrs[48] == pytest.approx(0.01)
+    assert lrs[49] == lrs[98] == pytest.approx(0.005)
+    assert lrs[99] == pytest.approx(0.0025)
+
+
 def test_tu_source_and_bad_config(tmp_path, shared_data):
-    cfg = build_config(task='tu', overrides=SMALL + [
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         'seeds=1', 'data.source=tu', 'data.name=MUTAG',
         f"data.root={shared_data / 'TUDataset'}",
-        f"data.cache={tmp_path / 'cache'}"])
+        f"data.cache={tmp_path / 'cache'}"]))
     res = train(cfg, str(tmp_path / 'tu'), progress=False,
                 argv=['pyg-hyper', 'test'])
     assert len(res['seeds']['0']['history']['test']) == 2
@@ -144,9 +166,9 @@ def test_ign_trains_with_same_size_batches(tmp_path, shared_data):
     assert len(res['seeds']['0']['history']['test']) == 2
     # Evaluating in equal-size batches gives the padded batches' scores.
     task = get_task('tu')
-    cfg = build_config(task='tu', overrides=SMALL + [
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         'model.name=ign', f"data.root={shared_data / 'GIN_format'}",
-        f"data.cache={tmp_path / 'cache'}"])
+        f"data.cache={tmp_path / 'cache'}"]))
     data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
                               cfg, 0)
     torch.manual_seed(0)
