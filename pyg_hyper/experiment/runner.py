@@ -56,9 +56,10 @@ RUNNER_DEFAULTS: Dict[str, Any] = {
     'patience': 200,  # epochs without validation gain before stopping; 0=off
     'min_epochs': 0,  # no early stop before this many epochs
     # Model selection: 'val' keeps the epoch with a strictly better val
-    # score; 'val_and_loss' is GAT's (and LGNN's) official rule: keep an
-    # epoch whose val score is at least and val loss at most the best seen,
-    # and reset the patience when either improves.
+    # score; 'val_and_loss' is GAT's official rule: keep an epoch whose val
+    # score is at least and val loss at most the best seen, and reset the
+    # patience when either improves (LGNN's code uses it too, on its
+    # penalized training objective; see the citation README).
     'selection': 'val',
     'select_from': 0,  # epochs before this are neither kept nor counted
     'eval_every': 1,  # evaluate every this many epochs
