@@ -52,14 +52,13 @@ class _Spec:
     files: Tuple[str, ...]
     host: str  # where PyG downloads from
 
-    def build(self, root: str, transform: Optional[Callable]):
+    def build(self, root: str, **kwargs):
         from torch_geometric import datasets
         cls = getattr(datasets, self.family)
         path = os.path.join(root, self.family)
         if self.family == 'WikipediaNetwork':
-            return cls(path, self.pyg_name, geom_gcn_preprocess=True,
-                       transform=transform)
-        return cls(path, self.pyg_name, transform=transform)
+            kwargs['geom_gcn_preprocess'] = True
+        return cls(path, self.pyg_name, **kwargs)
 
 
 def _planetoid(name: str) -> _Spec:
@@ -193,7 +192,9 @@ def _host_reachable(host: str) -> bool:
 def load_node_dataset(name: str, root: str = 'data',
                       raw_source: Optional[str] = None,
                       download: bool = True,
-                      transform: Optional[Callable] = None
+                      transform: Optional[Callable] = None,
+                      pre_transform: Optional[Callable] = None,
+                      force_reload: bool = False
                       ) -> InMemoryDataset:
     r"""Loads a node-classification dataset with PyG's class for it.
 
@@ -212,6 +213,11 @@ def load_node_dataset(name: str, root: str = 'data',
         download (bool, optional): Let PyG download missing files when the
             download host is reachable. (default: :obj:`True`)
         transform (callable, optional): PyG transform applied on access.
+            (default: :obj:`None`)
+        pre_transform (callable, optional): PyG transform applied once,
+            before the processed file is saved. (default: :obj:`None`)
+        force_reload (bool, optional): Re-process the raw files, as PyG's
+            classes do. (default: :obj:`False`)
 
     Raises:
         ValueError: For an unknown name (listing the valid ones).
@@ -252,7 +258,9 @@ def load_node_dataset(name: str, root: str = 'data',
             + (f"; raw_source '{raw_source}' lacks them too" if raw_source
                else ''))
     try:
-        return spec.build(root, transform)
+        return spec.build(root, transform=transform,
+                          pre_transform=pre_transform,
+                          force_reload=force_reload)
     except Exception as e:
         bad = {}
         for f in spec.files:

@@ -468,7 +468,8 @@ class QM9(InMemoryDataset):
             :obj:`"pyg"`. (default: :obj:`"auto"`)
         max_molecules (int, optional): Build only the first this many
             molecules (for tests and quick looks). (default: :obj:`None`)
-        num_workers (int, optional): Processes used to build the graphs.
+        num_workers (int, optional): Processes used to build the graphs;
+            :obj:`0` or :obj:`1` builds them in this process.
             (default: :obj:`min(2, os.cpu_count())`)
         {IN_MEMORY_DATASET_ARGS}
         log (bool, optional): Print progress. (default: :obj:`True`)
@@ -501,7 +502,11 @@ class QM9(InMemoryDataset):
                 for f in _PYG_RAW_FILES) else 'qm9pack'
         self.source = source
         self.max_molecules = max_molecules
-        self.num_workers = num_workers or min(2, os.cpu_count() or 1)
+        if num_workers is not None:
+            check_non_negative_int('QM9', num_workers=num_workers)
+        # 0 builds in this process, as a DataLoader's num_workers=0 does.
+        self.num_workers = (min(2, os.cpu_count() or 1) if num_workers is None
+                            else max(num_workers, 1))
         self._discard_invalid_cache(osp.join(root, 'processed'))
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)

@@ -30,6 +30,19 @@ def test_cora_loads_offline_from_packaged_files(tmp_path, monkeypatch):
     assert int(data.train_mask.sum()) == 140
 
 
+def test_pre_transform_and_force_reload_reach_pygs_class(tmp_path):
+    # As with PyG's own classes: pre_transform runs once, before saving,
+    # and force_reload processes again (with the new pre_transform).
+    import torch_geometric.transforms as T
+    plain = load_node_dataset('cora', str(tmp_path))[0]
+    again = load_node_dataset('cora', str(tmp_path),
+                              pre_transform=T.AddSelfLoops())[0]
+    assert again.num_edges == plain.num_edges  # cached: not re-processed
+    looped = load_node_dataset('cora', str(tmp_path), force_reload=True,
+                               pre_transform=T.AddSelfLoops())[0]
+    assert looped.num_edges == plain.num_edges + plain.num_nodes
+
+
 def test_unknown_name_lists_valid(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'Coral'; valid "
                        "datasets: Cora, CiteSeer, PubMed, Computers, Photo, "

@@ -136,6 +136,18 @@ def test_fast_collation_equals_pyg_collate(tmp_path, small):
 
 
 @needs_qm9pack
+def test_zero_workers_build_in_process(tmp_path, monkeypatch):
+    # As a DataLoader's num_workers=0: no pool is started.
+    import multiprocessing
+
+    def no_pool_context(*args, **kwargs):
+        raise AssertionError('a process pool was asked for')
+
+    monkeypatch.setattr(multiprocessing, 'get_context', no_pool_context)
+    ds = QM9(str(tmp_path), max_molecules=600, num_workers=0, log=False)
+    assert ds.num_workers == 1 and len(ds) == 600
+
+
 def test_workers_give_identical_graphs(tmp_path, small):
     # 600 molecules span two chunks, so two processes really run.
     multi = QM9(str(tmp_path / 'a'), max_molecules=600, num_workers=2,
@@ -303,6 +315,8 @@ def test_missing_pyg_raw_files(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='Unknown QM9 source'):
         QM9(str(tmp_path), source='figshare')
+    with pytest.raises(ValueError, match="'num_workers'"):
+        QM9(str(tmp_path), num_workers=-1)
     with pytest.raises(ValueError, match='max_molecules'):
         QM9(str(tmp_path), max_molecules=0)
 
