@@ -55,7 +55,8 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
         each run's per-seed scores among them, which
         :func:`~pyg_hyper.experiment.plot_leaderboard` draws).
     """
-    runs = [load_results(p) for p in find_results(paths)]
+    files = find_results(paths)
+    runs = [load_results(p) for p in files]
     cells: List[Dict[str, Any]] = []
     for run in runs:
         stats = run.get('summary', {}).get(split)
@@ -78,6 +79,8 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             'higher_is_better': run.get('higher_is_better', True),
             'config': run['config'],
         })
+    if cols is None:
+        _tell_apart(cells, files)
     row_names = list(dict.fromkeys(c['row'] for c in cells))
     if cols is None:
         # The validation score beside the test score, as OGB's rules ask,
@@ -116,3 +119,17 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
                     c['stats'], score_scale(c['metric'], split), digits))
             lines.append('| ' + ' | '.join([r] + vals) + ' |')
     return {'markdown': '\n'.join(lines) + '\n', 'cells': cells}
+
+
+def _tell_apart(cells: List[Dict[str, Any]], files: Sequence[str]) -> None:
+    """Rows that share a label (the same run name in two result folders)
+    get the folder that holds each run appended, so no table row stands
+    for two runs."""
+    count: Dict[str, int] = {}
+    for c in cells:
+        count[c['row']] = count.get(c['row'], 0) + 1
+    for c, path in zip(cells, files):
+        if count[c['row']] > 1:
+            run_dir = os.path.dirname(os.path.abspath(path))
+            c['row'] = (f"{c['row']} "
+                        f"({os.path.basename(os.path.dirname(run_dir))})")
