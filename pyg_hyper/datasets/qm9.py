@@ -805,6 +805,16 @@ class QM9(InMemoryDataset):
         built with :obj:`max_molecules`, the default sizes keep the standard
         fractions."""
         n = len(self)
+        if (self.max_molecules is None and n != NUM_QM9_MOLECULES
+                and train_size is None and valid_size is None):
+            # A permutation of fewer molecules is not the standard split:
+            # its positions would index other molecules.
+            raise ValueError(
+                f"the standard QM9 split is defined on all "
+                f"{NUM_QM9_MOLECULES:,} molecules, but this dataset holds "
+                f"{n:,} (did a pre_filter drop some?); take the split of "
+                f"the unfiltered dataset and select by 'idx', or pass "
+                f"train_size and valid_size for a split of this subset")
         if train_size is None:
             train_size = round(n * 110000 / NUM_QM9_MOLECULES)
         if valid_size is None:

@@ -321,6 +321,19 @@ def test_bad_arguments(tmp_path):
         QM9(str(tmp_path), max_molecules=0)
 
 
+@needs_qm9pack
+def test_split_of_a_filtered_dataset_is_refused(small):
+    # What a pre_filter leaves of the full dataset (simulated on the small
+    # one: built without max_molecules, but short of 130,831 molecules).
+    filtered = small.copy()
+    filtered.max_molecules = None
+    with pytest.raises(ValueError, match="defined on all 130,831 molecules, "
+                       "but this dataset holds 40 .*pre_filter"):
+        filtered.get_idx_split()
+    split = filtered.get_idx_split(train_size=30, valid_size=5)
+    assert [len(split[k]) for k in ('train', 'valid', 'test')] == [30, 5, 5]
+
+
 def test_standard_split():
     split = qm9_standard_split()
     assert [len(split[k]) for k in ('train', 'valid', 'test')] == \
