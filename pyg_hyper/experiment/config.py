@@ -9,6 +9,7 @@ loudly with the closest valid key instead of being silently ignored.
 import copy
 import difflib
 import os
+import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import yaml
@@ -230,12 +231,13 @@ def apply_overrides(cfg: Mapping[str, Any],
     for text in overrides or []:
         update = parse_override(text)
         for key in flatten(update):
-            # As a key repeated in a YAML file is refused: the first value
-            # would be dropped silently.
+            # Wrapper scripts pass common overrides first and let a later
+            # one win (experiments/tu/run_*.sh): allowed, but never silent.
             if key in given:
-                raise ConfigError(f"config key '{key}' is given twice on the "
-                                  f"command line ('{given[key]}' and "
-                                  f"'{text}'); give it once")
+                warnings.warn(f"config key '{key}' is given twice on the "
+                              f"command line ('{given[key]}', then "
+                              f"'{text}'): the last one is used",
+                              stacklevel=2)
             given[key] = text
         out = merge(out, update, strict=True, origin=f"override '{text}'")
     return out

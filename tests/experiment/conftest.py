@@ -11,12 +11,3 @@ def toy_config(tmp_path):
                     'model:\n  hidden_channels: 8\n')
     return str(path)
 
-
-def with_overrides(*groups):
-    """Concatenates override lists, a later ``key=value`` replacing an
-    earlier one of the same key (the command line refuses repeats)."""
-    merged = {}
-    for group in groups:
-        for text in group:
-            merged[text.split('=', 1)[0]] = text
-    return list(merged.values())

@@ -44,11 +44,14 @@ def test_int_accepted_for_float_and_none_accepts_anything():
     assert cfg['tags'] == ['a', 'b']
 
 
-def test_repeated_override_is_refused():
-    with pytest.raises(ConfigError, match=r"'optim.lr' is given twice on the "
-                       r"command line \('optim.lr=0.1' and 'optim.lr=0.2'\)"):
-        apply_overrides(DEFAULTS, ['optim.lr=0.1', 'model.name=X',
-                                   'optim.lr=0.2'])
+def test_repeated_override_warns_and_the_last_wins():
+    # Wrapper scripts pass common overrides, then specific ones.
+    with pytest.warns(UserWarning, match=r"'optim.lr' is given twice on the "
+                      r"command line \('optim.lr=0.1', then 'optim.lr=0.2'\)"
+                      r": the last one is used"):
+        cfg = apply_overrides(DEFAULTS, ['optim.lr=0.1', 'model.name=X',
+                                         'optim.lr=0.2'])
+    assert cfg['optim']['lr'] == 0.2
 
 
 def test_unknown_key_names_closest_valid_key():

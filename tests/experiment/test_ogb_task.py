@@ -9,7 +9,7 @@ import torch
 
 from pyg_hyper.experiment import build_config, get_task, train
 
-from tests.experiment.conftest import with_overrides
+from tests.experiment.overrides import with_overrides
 from tests.ogb_data import copy_ogb
 
 REPO = Path(__file__).resolve().parents[2]

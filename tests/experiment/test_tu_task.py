@@ -4,7 +4,7 @@ import torch
 from pyg_hyper.experiment import build_config, get_task, train
 from pyg_hyper.experiment.tu_task import protocol_summary, same_size_batches
 
-from tests.experiment.conftest import with_overrides
+from tests.experiment.overrides import with_overrides
 
 SMALL = ['seeds=2', 'epochs=2', 'patience=0', 'threads=1',
          'save_models=false', 'model.hidden_channels=8',
