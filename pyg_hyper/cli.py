@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--out', '-o', default='results',
                        help='results folder (default: %(default)s)')
     train.add_argument('--fresh', action='store_true',
-                       help='discard recorded seeds instead of resuming')
+                       help='discard recorded seeds, mid-seed checkpoints, '
+                       'saved models and reports instead of resuming')
     train.add_argument('--dry-run', action='store_true',
                        help='print the resolved config(s) and exit')
     _add_progress(train)

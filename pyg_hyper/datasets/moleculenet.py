@@ -38,6 +38,7 @@ from pyg_hyper.datasets.ogb import (
     ogb_meta_info,
     resolve_ogb_name,
 )
+from pyg_hyper.utils.checks import first_few
 
 __all__ = [
     'MOLECULENET_CSVS',
@@ -197,9 +198,8 @@ _LABEL_RULES = {
 def _rows(column: pd.Series, where: pd.Series, limit: int = 5) -> str:
     """``"row 3: 'abc', ..."`` for the first offending rows."""
     rows = column[where]
-    text = ', '.join(f'row {r}: {v!r}' for r, v in rows.head(limit).items())
-    return text + (f' and {len(rows) - limit} more' if len(rows) > limit
-                   else '')
+    return first_few([f'row {r}: {v!r}' for r, v in rows.head(limit).items()],
+                     len(rows), limit)
 
 
 def _checked_labels(column: pd.Series, name: str, csv_path: str,

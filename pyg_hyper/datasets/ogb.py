@@ -21,8 +21,10 @@ the raw files, with a warning that names it.
 """
 import os
 import os.path as osp
+import pickle
 import shutil
 import warnings
+import zipfile
 from typing import Callable, Dict, List, Optional
 
 import pandas as pd
@@ -210,7 +212,9 @@ class OGBGraphDataset(_import_ogb_dataset()):
             with _safe_globals():
                 super().__init__(name, root, transform, pre_transform)
             return
-        except Exception as e:  # noqa: BLE001 - torch.load's many failures
+        except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError,
+                zipfile.BadZipFile) as e:  # what torch.load raises on a
+            # damaged file; a permission or memory error is not the cache's
             if not had_cache:
                 raise
             warnings.warn(f"OGB processed file '{processed}' could not be "

@@ -38,7 +38,11 @@ from torch_geometric.io import fs
 
 from pyg_hyper.datasets.dataset_docs import with_dataset_docs
 from pyg_hyper.experiment.results import atomic_write_json
-from pyg_hyper.utils.checks import check_non_negative_int, check_positive_int
+from pyg_hyper.utils.checks import (
+    check_non_negative_int,
+    check_positive_int,
+    first_few,
+)
 from pyg_hyper.datasets.qm9_molecule import (
     BOND_TYPES,
     STATUS_CODES,
@@ -338,8 +342,7 @@ def _where(rows, limit: int = 5) -> str:
     a frame from :func:`_checked_qm9pack_frame`."""
     places = [f"'{r['_file']}' line {r['_line']} (Index {r['Index']})"
               for _, r in rows.head(limit).iterrows()]
-    more = f' and {len(rows) - limit} more' if len(rows) > limit else ''
-    return ', '.join(places) + more
+    return first_few(places, len(rows), limit)
 
 
 def _checked_qm9pack_frame(frame, path: str):

@@ -17,6 +17,11 @@ ATOMREFS = ('', 'qm9', 'fit')
 #: Training losses on the normalized target: msgnet's squared error, or L1
 #: (DimeNet's choice, and the reported metric).
 LOSSES = ('mse', 'l1')
+#: NMP-Edge's edge update: msgnet's [2C + D] -> 2C -> C, or the narrower
+#: C -> C/2 that this package used before session 13.
+EDGE_UPDATES = {'msgnet': lambda c: {},
+                'narrow': lambda c: {'edge_channels': max(c // 2, 1),
+                                     'edge_hidden_channels': c}}
 # Only what the models read is batched: skipping strings and the bond graph
 # saves most of the collation time.
 _EXCLUDE = ['x', 'edge_index', 'edge_attr', 'smiles', 'name', 'idx']
@@ -55,6 +60,7 @@ class QM9Task(Task):
                 'hyper_channels': 32,
                 'combine': 'concat',
                 'edge_hyper': False,
+                'edge_update': 'msgnet',  # or 'narrow' (see EDGE_UPDATES)
                 # torch.compile the model (dynamic shapes; edges and the
                 # molecule count are computed outside it, so that the
                 # compiled graph has no value-dependent shapes): about 1.6x
@@ -147,6 +153,15 @@ class QM9Task(Task):
             'test': loader(split['test'], False, d['eval_batch_size']),
         })
 
+    def legacy_config(self, recorded: Dict[str, Any]) -> Dict[str, Any]:
+        # Records without 'optim.loss' predate session 13: L1 and the narrow
+        # edge update. Those with it but without 'model.edge_update' ran
+        # msgnet's widths (changed before the loss key was added).
+        if 'loss' not in recorded.get('optim', {}):
+            return {'optim': {'loss': 'l1'},
+                    'model': {'edge_update': 'narrow'}}
+        return {}
+
     def build_model(self, cfg: Dict[str, Any], data: Any) -> torch.nn.Module:
         from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge
 
@@ -154,11 +169,15 @@ class QM9Task(Task):
         if m['name'] not in MODELS:
             raise ValueError(f"unknown model.name '{m['name']}'; valid: "
                              f"{list(MODELS)}")
+        if m['edge_update'] not in EDGE_UPDATES:
+            raise ValueError(f"unknown model.edge_update '{m['edge_update']}'"
+                             f"; valid: {list(EDGE_UPDATES)}")
         common = dict(hidden_channels=m['hidden_channels'],
                       num_layers=m['num_layers'],
                       cutoff=m['cutoff'] or None, mean=stats.mean,
                       std=stats.std, atomref=stats.atomref,
-                      per_atom=stats.per_atom)
+                      per_atom=stats.per_atom,
+                      **EDGE_UPDATES[m['edge_update']](m['hidden_channels']))
         if m['name'] == 'nmp_edge':
             return NMPEdge(**common)
         return HyperNMPEdge(hyper_channels=m['hyper_channels'],

@@ -299,7 +299,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     state = _SeedState()
     if cfg['checkpoint_every'] > 0 and os.path.isfile(ckpt_path):
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        _check_checkpoint_config(ckpt, cfg, ckpt_path)
+        _check_checkpoint_config(task, ckpt, cfg, ckpt_path)
         model.load_state_dict(ckpt['model'])
         optimizer.load_state_dict(ckpt['optimizer'])
         state = _SeedState.from_dict(ckpt['state'])
@@ -383,8 +383,16 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     }
 
 
-def _check_checkpoint_config(ckpt: Mapping[str, Any], cfg: Mapping[str, Any],
-                             path: str) -> None:
+def _filled_config(task: Task, recorded: Mapping[str, Any]) -> Dict[str, Any]:
+    """A recorded config with the keys it predates filled in: with what
+    records before them ran with (:meth:`Task.legacy_config`), else with
+    today's defaults."""
+    return merge(merge(build_config(task=task.name),
+                       task.legacy_config(dict(recorded))), recorded)
+
+
+def _check_checkpoint_config(task: Task, ckpt: Mapping[str, Any],
+                             cfg: Mapping[str, Any], path: str) -> None:
     """A mid-seed checkpoint continues only the config that wrote it: its
     optimizer state would otherwise bring back the old learning rate, and
     its weights the old shapes."""
@@ -392,7 +400,7 @@ def _check_checkpoint_config(ckpt: Mapping[str, Any], cfg: Mapping[str, Any],
         warnings.warn(f"'{path}' predates checkpoints that record their "
                       f"config; resuming it unchecked", stacklevel=3)
         return
-    diff = _config_diff(ckpt['config'], cfg)
+    diff = _config_diff(_filled_config(task, ckpt['config']), cfg)
     if diff:
         raise ValueError(
             f"mid-seed checkpoint '{path}' was written by a different "
@@ -412,9 +420,11 @@ def _write_reports(out_dir: str, results: Dict[str, Any],
     plot_learning_curves(results, os.path.join(out_dir, 'curves.png'))
 
 
-def _discard_run_state(out_dir: str) -> None:
-    """--fresh: the old run's mid-seed checkpoints and saved models go with
-    its seeds (else a resume or `evaluate` would silently use them)."""
+def _discard_run_state(out_dir: str, results: Dict[str, Any]) -> None:
+    """--fresh: the old run's mid-seed checkpoints, saved models and reports
+    go with its seeds (else a resume or `evaluate` would silently use
+    them), and the new, empty record replaces the old one at once, so that
+    a run killed before its first seed does not resume the old record."""
     for sub in ('checkpoints', 'models'):
         folder = os.path.join(out_dir, sub)
         if not os.path.isdir(folder):
@@ -422,6 +432,11 @@ def _discard_run_state(out_dir: str) -> None:
         for name in os.listdir(folder):
             if name.startswith('seed_') and name.endswith('.pt'):
                 os.remove(os.path.join(folder, name))
+    for name in ('results.md', 'curves.png', 'evaluation.json'):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+    atomic_write_json(os.path.join(out_dir, 'results.json'), results)
 
 
 def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
@@ -448,11 +463,10 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     results: Dict[str, Any]
     if os.path.isfile(results_path) and not fresh:
         results = load_results(results_path)
-        # A key that the record predates ran with what is now its default
-        # (options are added with backward-compatible defaults), so it only
-        # counts as a change if the new config sets it otherwise.
-        recorded = merge(build_config(task=cfg['task']), results['config'])
-        diff = _config_diff(recorded, cfg)
+        # A key that the record predates ran with its legacy value, else
+        # with what is now its default, so it only counts as a change if
+        # the new config sets it otherwise.
+        diff = _config_diff(_filled_config(task, results['config']), cfg)
         if diff:
             raise ValueError(
                 f"'{out_dir}' holds results of a different config (differs "
@@ -469,8 +483,6 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
                 f"use another --out folder, or pass --fresh")
         results['config'] = cfg
     else:
-        if fresh and is_main_process():
-            _discard_run_state(out_dir)
         results = {
             'schema': SCHEMA_VERSION,
             'name': cfg['name'],
@@ -481,6 +493,8 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
             'seeds': {},
             'sessions': [],
         }
+        if fresh and is_main_process():
+            _discard_run_state(out_dir, results)
     if results['sessions'] and 'git_commit' not in results['sessions'][-1]:
         # A record from before sessions kept their environment: its
         # top-level one is its latest session's.

@@ -77,6 +77,19 @@ class Task:
         """
         return {}
 
+    def legacy_config(self, recorded: Dict[str, Any]) -> Dict[str, Any]:
+        """The values that the :obj:`recorded` config, written before some
+        keys existed, ran with where they differ from those keys' defaults
+        (nested dicts; the keys it has tell how old it is).
+
+        A resumed run compares its config with the recorded one after
+        filling the keys the record lacks: from here first, then from
+        :meth:`default_config`. A key whose default changed the behaviour
+        belongs here, so that an old record is not continued under the new
+        behaviour.
+        """
+        return {}
+
     def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
         """Loads the dataset once per run (may be slow; e.g. processing)."""
         raise NotImplementedError

@@ -423,3 +423,10 @@ def check_frame_channels(owner: str, in_channels: int,
                          f"'frame_channels' (T frames of C channels each; got "
                          f"in_channels={in_channels}, "
                          f"frame_channels={frame_channels})")
+
+
+def first_few(items: Sequence[str], total: int, limit: int = 5) -> str:
+    """``"a, b, c and 7 more"``: the first :obj:`limit` of :obj:`total`
+    offending entries, for error messages that name them."""
+    more = f' and {total - limit} more' if total > limit else ''
+    return ', '.join(list(items)[:limit]) + more

@@ -58,6 +58,15 @@ def test_qm9_task_bad_config(tmp_path):
     data = task.load_data(cfg, torch.device('cpu'))
     with pytest.raises(ValueError, match="unknown model.name 'schnet'"):
         task.build_model(cfg, data)
+    for update, widths in (('msgnet', (8, 16)), ('narrow', (4, 8))):
+        cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                    f'model.edge_update={update}')
+        conv = task.build_model(cfg, data).convs[0]
+        assert (conv.edge_channels, conv.edge_hidden_channels) == widths
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'model.edge_update=wide')
+    with pytest.raises(ValueError, match="unknown model.edge_update 'wide'"):
+        task.build_model(cfg, data)
     cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
                 'data.atomref=pyg')
     with pytest.raises(ValueError, match="unknown data.atomref 'pyg'"):

@@ -246,9 +246,27 @@ def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
                        r"written by a different config \(differs in: "
                        r"optim\.lr\).*--fresh"):
         _train(other, tmp_path / 'run')
-    # A changed resumable key (here the checkpoint interval) still resumes.
+    # A changed resumable key (here the checkpoint interval) still resumes,
+    # and so does a checkpoint written before a config key existed (here
+    # optim.lr, dropped from its record: it ran with the default).
+    ckpt_path = tmp_path / 'run' / 'checkpoints' / 'seed_0.pt'
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    assert ckpt['state']['epoch'] == 6
+    del ckpt['config']['optim']['lr']
+    torch.save(ckpt, ckpt_path)
+    task_cls = type(runner_mod.get_task('toy'))
+    real_epoch = task_cls.train_epoch
+    calls = {'n': 0}
+
+    def counts(self, *args):
+        calls['n'] += 1
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(task_cls, 'train_epoch', counts)
     same = build_config(toy_config, base[:3] + ['checkpoint_every=1'])
     assert _train(same, tmp_path / 'run')['seeds']['0']['epochs_run'] == 10
+    assert calls['n'] == 4  # epochs 7-10: resumed, not restarted
+    monkeypatch.setattr(task_cls, 'train_epoch', real_epoch)
     # --fresh discards checkpoints and saved models with the seeds.
     _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'b',
                             monkeypatch)
@@ -261,6 +279,51 @@ def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
     assert res['seeds']['0']['epochs_run'] == 10
     assert not stale.exists()
     assert not (tmp_path / 'b' / 'checkpoints' / 'seed_0.pt').exists()
+
+
+def test_fresh_run_killed_before_its_first_seed_does_not_resume_the_old(
+        toy_config, tmp_path, monkeypatch):
+    cfg = build_config(toy_config, ['seeds=2', 'epochs=3', 'patience=0'])
+    _train(cfg, tmp_path / 'run')
+    assert (tmp_path / 'run' / 'models' / 'seed_0.pt').exists()
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    other = build_config(toy_config, ['seeds=2', 'epochs=3', 'patience=0',
+                                      'optim.lr=0.5'])
+    monkeypatch.setattr(runner_mod, '_run_seed', dies)
+    with pytest.raises(KeyboardInterrupt):
+        _train(other, tmp_path / 'run', fresh=True)
+    monkeypatch.undo()
+    saved = json.loads((tmp_path / 'run' / 'results.json').read_text())
+    assert saved['seeds'] == {} and saved['config']['optim']['lr'] == 0.5
+    assert not (tmp_path / 'run' / 'models' / 'seed_0.pt').exists()
+    assert not (tmp_path / 'run' / 'results.md').exists()
+    # A plain rerun continues the fresh record, not the discarded one.
+    res = _train(other, tmp_path / 'run')
+    assert sorted(res['seeds']) == ['0', '1']
+    with pytest.raises(ValueError, match='differs in: optim.lr'):
+        _train(cfg, tmp_path / 'run')
+
+
+def test_records_older_than_a_behaviour_change_are_not_continued():
+    # QM9 records from before msgnet's loss and edge widths lack those keys;
+    # they ran with L1 and the narrow update, so today's config differs.
+    qm9 = runner_mod.get_task('qm9')
+    old = build_config(task='qm9')
+    del old['optim']['loss'], old['model']['edge_update']
+    filled = runner_mod._filled_config(qm9, old)
+    assert runner_mod._config_diff(filled, build_config(task='qm9')) == [
+        'model.edge_update', 'optim.loss']
+    assert runner_mod._config_diff(filled, build_config(
+        task='qm9', overrides=['optim.loss=l1',
+                               'model.edge_update=narrow'])) == []
+    # Written with the loss key but before 'model.edge_update': msgnet's.
+    newer = build_config(task='qm9')
+    del newer['model']['edge_update']
+    assert runner_mod._config_diff(runner_mod._filled_config(qm9, newer),
+                                   build_config(task='qm9')) == []
 
 
 def test_rerun_rebuilds_reports_lost_between_writes(toy_config, tmp_path,
