@@ -144,12 +144,15 @@ def test_aggregate_tells_same_named_runs_apart(tmp_path, capsys):
     # The same config run into two folders: each row names its folder
     # instead of two identical '| toy-h8 |' rows.
     (tmp_path / 'c.yaml').write_text('task: toy\nepochs: 3\nseeds: 2\n')
-    for out in ('first', 'second'):
+    for out in ('first', 'second', 'a/run', 'b/run'):
         assert main(['train', str(tmp_path / 'c.yaml'), '--out',
                      str(tmp_path / out), '--no-progress']) == 0
-    capsys.readouterr()
-    assert main(['aggregate', str(tmp_path / 'first'),
-                 str(tmp_path / 'second')]) == 0
-    rows = [line.split('|')[1].strip()
-            for line in capsys.readouterr().out.splitlines()[2:]]
-    assert rows == ['toy-h8 (first)', 'toy-h8 (second)']
+    for folders, expected in (
+            (['first', 'second'], ['toy-h8 (first)', 'toy-h8 (second)']),
+            (['a/run', 'b/run'], ['toy-h8 (a/run)', 'toy-h8 (b/run)'])):
+        capsys.readouterr()
+        assert main(['aggregate'] + [str(tmp_path / f)
+                                     for f in folders]) == 0
+        rows = [line.split('|')[1].strip()
+                for line in capsys.readouterr().out.splitlines()[2:]]
+        assert rows == expected

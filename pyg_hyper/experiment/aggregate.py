@@ -125,11 +125,17 @@ def _tell_apart(cells: List[Dict[str, Any]], files: Sequence[str]) -> None:
     """Rows that share a label (the same run name in two result folders)
     get the folder that holds each run appended, so no table row stands
     for two runs."""
-    count: Dict[str, int] = {}
-    for c in cells:
-        count[c['row']] = count.get(c['row'], 0) + 1
-    for c, path in zip(cells, files):
-        if count[c['row']] > 1:
-            run_dir = os.path.dirname(os.path.abspath(path))
-            c['row'] = (f"{c['row']} "
-                        f"({os.path.basename(os.path.dirname(run_dir))})")
+    groups: Dict[str, List[int]] = {}
+    for i, c in enumerate(cells):
+        groups.setdefault(c['row'], []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        # The results folder of each run, named by the part of its path
+        # the duplicates do not share ('first' and 'second', or
+        # 'a/cpu-budget' and 'b/cpu-budget').
+        folders = [os.path.dirname(os.path.dirname(os.path.abspath(
+            files[i]))) for i in members]
+        common = os.path.commonpath(folders)
+        for i, folder in zip(members, folders):
+            cells[i]['row'] += f' ({os.path.relpath(folder, common)})'
