@@ -193,11 +193,18 @@ def format_mean_std(stats: Mapping[str, float], scale: float = 1.0,
                     digits: Optional[int] = 2) -> str:
     """``'83.02 ± 0.81'`` (values multiplied by :obj:`scale`). With
     :obj:`digits=None`, as many decimals as show two significant digits of
-    the std (of the mean for a single seed), at least one: ROC-AUCs get
-    ``0.654 ± 0.014`` and accuracies in percent ``78.5 ± 1.9``."""
+    the std, at least one: ROC-AUCs get ``0.654 ± 0.014`` and accuracies
+    in percent ``78.5 ± 1.9``. A single seed has no std: ``'0.2160 (1
+    seed)'`` (four significant digits with :obj:`digits=None`)."""
     if not stats or stats.get('n', 0) == 0:
         return '–'
     mean, std = stats['mean'] * scale, stats['std'] * scale
+    if stats.get('n') == 1:
+        # One seed has no spread: '± 0.00' would claim one.
+        if digits is None:
+            digits = (1 if mean == 0 or not math.isfinite(mean) else
+                      max(1, 3 - math.floor(math.log10(abs(mean)))))
+        return f"{mean:.{digits}f} (1 seed)"
     if digits is None:
         ref = abs(std) or abs(mean)
         digits = (1 if ref == 0 or not math.isfinite(ref) else

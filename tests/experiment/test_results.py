@@ -15,8 +15,9 @@ from pyg_hyper.experiment.results import atomic_write_json, format_mean_std
     ({'mean': 0.7854, 'std': 0.0187, 'n': 10}, 100.0, '78.5 ± 1.9'),
     # meV-sized errors never get fewer than one decimal.
     ({'mean': 343.07, 'std': 26.41, 'n': 3}, 1.0, '343.1 ± 26.4'),
-    # One seed: the mean sets the precision.
-    ({'mean': 0.633, 'std': 0.0, 'n': 1}, 1.0, '0.63 ± 0.00'),
+    # One seed has no spread: four significant digits, no '± 0'.
+    ({'mean': 0.633, 'std': 0.0, 'n': 1}, 1.0, '0.6330 (1 seed)'),
+    ({'mean': 216.04, 'std': 0.0, 'n': 1}, 1.0, '216.0 (1 seed)'),
 ])
 def test_automatic_digits(stats, scale, expected):
     assert format_mean_std(stats, scale, digits=None) == expected
@@ -26,6 +27,8 @@ def test_fixed_digits_and_empty():
     stats = {'mean': 0.65374, 'std': 0.01423, 'n': 10}
     assert format_mean_std(stats, digits=4) == '0.6537 ± 0.0142'
     assert format_mean_std({'n': 0}) == '–'
+    assert format_mean_std({'mean': 0.6448, 'std': 0.0, 'n': 1},
+                           digits=4) == '0.6448 (1 seed)'
 
 
 @pytest.mark.skipif(not hasattr(os, 'fchmod'), reason='POSIX permissions')
