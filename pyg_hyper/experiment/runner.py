@@ -400,12 +400,17 @@ def _check_checkpoint_config(task: Task, ckpt: Mapping[str, Any],
         warnings.warn(f"'{path}' predates checkpoints that record their "
                       f"config; resuming it unchecked", stacklevel=3)
         return
-    diff = _config_diff(_filled_config(task, ckpt['config']), cfg)
+    _check_same_config(task, ckpt['config'], cfg,
+                       f"mid-seed checkpoint '{path}' was written by")
+
+
+def _check_same_config(task: Task, recorded: Mapping[str, Any],
+                       cfg: Mapping[str, Any], what: str) -> None:
+    diff = _config_diff(_filled_config(task, recorded), cfg)
     if diff:
-        raise ValueError(
-            f"mid-seed checkpoint '{path}' was written by a different "
-            f"config (differs in: {', '.join(diff)}); pass --fresh to "
-            f"discard it, or use another --out folder")
+        raise ValueError(f"{what} a different config (differs in: "
+                         f"{', '.join(diff)}); use another --out folder or "
+                         f"pass --fresh to discard it")
 
 
 def _write_reports(out_dir: str, results: Dict[str, Any],
@@ -466,12 +471,8 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         # A key that the record predates ran with its legacy value, else
         # with what is now its default, so it only counts as a change if
         # the new config sets it otherwise.
-        diff = _config_diff(_filled_config(task, results['config']), cfg)
-        if diff:
-            raise ValueError(
-                f"'{out_dir}' holds results of a different config (differs "
-                f"in: {', '.join(diff)}); use another --out folder or pass "
-                f"--fresh to discard them")
+        _check_same_config(task, results['config'], cfg,
+                           f"'{out_dir}' holds results of")
         extra = sorted((int(s) for s in results['seeds']
                         if int(s) not in seed_list(cfg)))
         if extra:
