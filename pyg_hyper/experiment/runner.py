@@ -453,8 +453,8 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     Seeds already recorded in ``out_dir/results.json`` are skipped (resume),
     provided the recorded config matches and its seeds are among this
     config's; a mid-seed checkpoint resumes only under the config that
-    wrote it. :obj:`fresh=True` discards the recorded seeds, checkpoints
-    and saved models. Returns the results record (as written to
+    wrote it. :obj:`fresh=True` discards the recorded seeds, checkpoints,
+    saved models and reports. Returns the results record (as written to
     ``results.json``).
     """
     dev = resolve_device(device)
