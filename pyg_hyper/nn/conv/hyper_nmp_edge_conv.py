@@ -212,10 +212,7 @@ class HyperNMPEdgeConv(NMPEdgeConv):
         return self._run(x, edge_index, edge_attr, first_state)
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.channels}, '
-                f'edge_dim={self.edge_dim}, '
-                f'edge_channels={self.edge_channels}, '
-                f'update_edge={self.update_edge}, '
+        return (f'{self.__class__.__name__}({self._repr_args()}, '
                 f'hyper_channels={self.hyper_channels}, '
                 f'combine={self.combiner.mode}, '
                 f'edge_hyper={self.edge_hyper})')

@@ -214,11 +214,16 @@ class NMPEdgeConv(MessagePassing):
     def message(self, x_j: Tensor, gate: Tensor) -> Tensor:
         return x_j * gate
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.channels}, '
-                f'edge_dim={self.edge_dim}, '
+    def _repr_args(self) -> str:
+        args = (f'{self.channels}, edge_dim={self.edge_dim}, '
                 f'edge_channels={self.edge_channels}, '
-                f'update_edge={self.update_edge})')
+                f'update_edge={self.update_edge}')
+        if self.update_edge:
+            args += f', edge_hidden_channels={self.edge_hidden_channels}'
+        return args
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self._repr_args()})'
 
 
 def _unfused_linear(lin: torch.nn.Linear, x: Tensor) -> Tensor:

@@ -196,8 +196,8 @@ def test_repr_and_bad_input():
     conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=4,
                             combine='convex')
     assert str(conv) == ('HyperNMPEdgeConv(8, edge_dim=6, edge_channels=8, '
-                         'update_edge=True, hyper_channels=4, combine=convex, '
-                         'edge_hyper=False)')
+                         'update_edge=True, edge_hidden_channels=16, '
+                         'hyper_channels=4, combine=convex, edge_hyper=False)')
     with pytest.raises(ValueError, match="'first_state' of shape"):
         conv(x, edge_index, edge_attr, first_state=x[:3])
     with pytest.raises(ValueError, match="'first_state' of its parameters' "

@@ -23,12 +23,14 @@ def test_nmp_edge_conv_shapes_and_repr():
     x, edge_index, edge_attr = _graph()
     conv = NMPEdgeConv(8, edge_dim=6)
     assert str(conv) == ('NMPEdgeConv(8, edge_dim=6, edge_channels=8, '
-                         'update_edge=True)')
+                         'update_edge=True, edge_hidden_channels=16)')
     assert conv.edge_lin_out.weight.shape == (8, 16)  # hidden 2C, out C
     out, e = conv(x, edge_index, edge_attr)
     assert out.shape == (5, 8) and e.shape == (20, 8)
 
     plain = NMPEdgeConv(8, edge_dim=6, update_edge=False)
+    assert str(plain) == ('NMPEdgeConv(8, edge_dim=6, edge_channels=6, '
+                          'update_edge=False)')
     out, e = plain(x, edge_index, edge_attr)
     assert out.shape == (5, 8) and e is edge_attr
 
