@@ -298,8 +298,8 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     ckpt_path = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
     state = _SeedState()
     if cfg['checkpoint_every'] > 0 and os.path.isfile(ckpt_path):
+        # train() has checked its config (_check_checkpoints).
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        _check_checkpoint_config(task, ckpt, cfg, ckpt_path)
         model.load_state_dict(ckpt['model'])
         optimizer.load_state_dict(ckpt['optimizer'])
         state = _SeedState.from_dict(ckpt['state'])
@@ -402,6 +402,22 @@ def _check_checkpoint_config(task: Task, ckpt: Mapping[str, Any],
         return
     _check_same_config(task, ckpt['config'], cfg,
                        f"mid-seed checkpoint '{path}' was written by")
+
+
+def _check_checkpoints(task: Task, cfg: Mapping[str, Any], out_dir: str,
+                       seeds: List[int]) -> None:
+    """Refuses a mid-seed checkpoint of another config before any data is
+    loaded or seed trained (a QM9 load takes a minute; a later seed's
+    checkpoint would else be refused hours into the run). Memory-mapped:
+    only the recorded config is read, not the weights."""
+    if cfg['checkpoint_every'] <= 0:
+        return
+    for seed in seeds:
+        path = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
+        if os.path.isfile(path):
+            _check_checkpoint_config(
+                task, torch.load(path, map_location='cpu', mmap=True,
+                                 weights_only=False), cfg, path)
 
 
 def _check_same_config(task: Task, recorded: Mapping[str, Any],
@@ -515,6 +531,7 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         _warn_mixed_versions(results['sessions'], out_dir)
     flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'
              else contextlib.nullcontext())
+    _check_checkpoints(task, cfg, out_dir, todo)
     with flush:
         data = task.load_data(cfg, dev)
         for seed in tqdm(todo, desc=cfg['name'], disable=not progress,

@@ -242,9 +242,15 @@ def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
     _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'run',
                             monkeypatch)
     other = build_config(toy_config, base + ['optim.lr=0.9'])
-    with pytest.raises(ValueError, match=r"checkpoint .*seed_0\.pt' was "
-                       r"written by a different config \(differs in: "
-                       r"optim\.lr\).*--fresh"):
+    task_cls = type(runner_mod.get_task('toy'))
+
+    def loads_nothing(self, *args):
+        raise AssertionError('refused only after loading the data')
+
+    with monkeypatch.context() as m, pytest.raises(
+            ValueError, match=r"checkpoint .*seed_0\.pt' was written by a "
+            r"different config \(differs in: optim\.lr\).*--fresh"):
+        m.setattr(task_cls, 'load_data', loads_nothing)
         _train(other, tmp_path / 'run')
     # A changed resumable key (here the checkpoint interval) still resumes,
     # and so does a checkpoint written before a config key existed (here
@@ -254,7 +260,6 @@ def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
     assert ckpt['state']['epoch'] == 6
     del ckpt['config']['optim']['lr']
     torch.save(ckpt, ckpt_path)
-    task_cls = type(runner_mod.get_task('toy'))
     real_epoch = task_cls.train_epoch
     calls = {'n': 0}
 
