@@ -526,3 +526,20 @@ def test_flush_denormal_on_cpu_inside_the_run_only(toy_config, tmp_path,
     from pyg_hyper.experiment import ConfigError
     with pytest.raises(ConfigError, match="'flush_denormal'.* true or false"):
         build_config(toy_config, ['flush_denormal=2'])
+
+
+def test_checkpoint_without_a_recorded_config_resumes_with_a_warning(
+        toy_config, tmp_path, monkeypatch):
+    cfg = build_config(toy_config, ['seeds=1', 'epochs=10', 'patience=0',
+                                    'checkpoint_every=2'])
+    _interrupted_checkpoint(cfg, tmp_path / 'old', monkeypatch)
+    ckpt_path = tmp_path / 'old' / 'checkpoints' / 'seed_0.pt'
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    del ckpt['config']  # as written before checkpoints recorded it
+    torch.save(ckpt, ckpt_path)
+    with pytest.warns(UserWarning, match="predates checkpoints that record "
+                      "their config; resuming it unchecked") as record:
+        res = _train(cfg, tmp_path / 'old')
+    assert sum('predates checkpoints' in str(w.message)
+               for w in record) == 1
+    assert res['seeds']['0']['epochs_run'] == 10
