@@ -88,8 +88,33 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
-    """Atomically writes :obj:`obj` as indented JSON."""
-    atomic_write_text(path, json.dumps(obj, indent=1) + '\n')
+    """Atomically writes :obj:`obj` as indented JSON (:func:`dumps_json`)."""
+    atomic_write_text(path, dumps_json(obj) + '\n')
+
+
+def dumps_json(obj: Any, indent: int = 1) -> str:
+    """:func:`json.dumps` with :obj:`indent`, except that a list holding no
+    list or dict stays on one line.
+
+    Why: a record's learning curves (a number per epoch, seed and split)
+    made up most of its size at one number per line, and the repository's
+    records travel to GPU sessions under a size limit. Keys and values are
+    written as :func:`json.dumps` writes them, so loading gives the same
+    object."""
+    def dump(value: Any, depth: int) -> str:
+        pad = '\n' + ' ' * (indent * (depth + 1))
+        end = '\n' + ' ' * (indent * depth)
+        if isinstance(value, dict) and value:
+            return '{' + ','.join(
+                pad + json.dumps(k if isinstance(k, str) else json.dumps(k))
+                + ': ' + dump(v, depth + 1)
+                for k, v in value.items()) + end + '}'
+        if isinstance(value, (list, tuple)) and any(
+                isinstance(v, (list, tuple, dict)) for v in value):
+            return '[' + ','.join(pad + dump(v, depth + 1)
+                                  for v in value) + end + ']'
+        return json.dumps(value)
+    return dump(obj, 0)
 
 
 def atomic_torch_save(path: str, obj: Any) -> None:

@@ -106,3 +106,22 @@ def test_sessions_table_says_which_seeds_ran_where():
     rows = _sessions_table([legacy, {'seeds_run': []}, recent])
     assert rows[3] == '| t0 | 0, 1 | cuda (from the command) | – | – |'
     assert rows[4] == '| t1 | 2 | cuda:0 (H200) | 2.11 | 0.1.0 (abc1234) |'
+
+
+def test_json_records_keep_curves_on_one_line_and_load_back_the_same():
+    from pyg_hyper.experiment.results import dumps_json
+    record = {'seeds': {'0': {'history': {'val': [0.5, 0.25, float('inf')],
+                                          'epoch': [1, 2, 3]},
+                              'scores': {'test': 0.8199999928474426}}},
+              'sessions': [{'seeds_run': [0, 1]}, {'seeds_run': []}],
+              'empty': {}, 'none': None, 1: (2, 'x')}
+    text = dumps_json(record)
+    assert '"val": [0.5, 0.25, Infinity]' in text
+    assert '"epoch": [1, 2, 3]' in text
+    assert '"seeds_run": [0, 1]' in text
+    assert '[\n  {\n   "seeds_run": [0, 1]\n  },' in text  # dicts in lists
+    # The same object as json.dumps writes (keys converted as it does).
+    assert json.loads(text) == json.loads(json.dumps(record))
+    assert dumps_json({'a': 1}) == json.dumps({'a': 1}, indent=1)
+    with pytest.raises(TypeError):
+        dumps_json({'a': object()})
