@@ -14,6 +14,10 @@
 # cit_<model>/photo/* into experiments/citation/results/photo and
 # ogb/<dataset>/* into experiments/ogb/results/cpu-budget/<dataset>.
 #
+# On this project's lent GPU machines: run it from the repository root with
+# carry [".whl", ".devdata"] and OUT=$OUT. What travels (tracked files and
+# carried folders) must stay under 64 MiB: `git ls-files -z | xargs -0 stat
+# -c %s | awk '{s+=$1} END {print s/2^20}'` (54 MiB in session 14).
 # Environment: BUDGET (seconds for the whole script, default 500), BENCH
 # (1: run bench_lgnn and bench_ogb_throughput first), PHOTO_MODELS (default
 # "lgcn lgat lgin"), OGB_MODELS (default "hyper-gin hyper-gin-virtual"),
