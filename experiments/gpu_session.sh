@@ -18,7 +18,8 @@
 # carry [".whl", ".devdata"] and OUT=$OUT. What travels (tracked files and
 # carried folders) must stay under 64 MiB: `git ls-files -z | xargs -0 stat
 # -c %s | awk '{s+=$1} END {print s/2^20}'` (54 MiB in session 14).
-# Environment: BUDGET (seconds for the whole script, default 500), BENCH
+# Environment: WORK (the working folder, default /tmp/gpu_session_work),
+# BUDGET (seconds for the whole script, default 500), BENCH
 # (1: run bench_lgnn and bench_ogb_throughput first), PHOTO_MODELS (default
 # "lgcn lgat lgin"), OGB_MODELS (default "hyper-gin hyper-gin-virtual"),
 # OGB_SETS (dataset:seeds:epochs, the cpu-budget protocol; default
@@ -41,7 +42,9 @@ else
   export PYTHONPATH=$PWD
 fi
 export PYG_HYPER="$PY -m pyg_hyper.cli"
-R=$OUT/r; L=$R/logs; mkdir -p "$L"
+# Work outside $OUT: the device returns at most 8 files from $OUT, so it
+# holds only the archive and the summary.
+R=${WORK:-/tmp/gpu_session_work}; L=$R/logs; mkdir -p "$L" "$OUT"
 { nvidia-smi; $PY -c 'import torch, torch_geometric, ogb
 print(torch.__version__, torch_geometric.__version__, ogb.__version__)'; } \
   > "$L/env.txt" 2>&1
