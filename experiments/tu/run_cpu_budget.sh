@@ -11,7 +11,8 @@
 # readout, passed explicitly here.
 set -eu
 # The recorded runs predate train.batching (IGN configs now default to
-# same_size): they used random padded batches, kept here.
+# same_size) and optim.decay_clock (IGN configs: the official 'batches'):
+# they used random padded batches and the epoch clock, kept here.
 OUT=${1:-experiments/tu/results/cpu_30ep}
 shift $(( $# > 0 ? 1 : 0 ))
 CFG=$(dirname "$0")/configs
@@ -19,7 +20,8 @@ run() {  # run CONFIG DATASET EPOCHS [overrides...]
   # Each key once: the CLI warns about a key given twice (the last wins,
   # which is how OUT_DIR's extra overrides still take effect).
   ${PYG_HYPER:-pyg-hyper} train "$CFG/$1.yaml" "data.name=$2" "epochs=$3" \
-    train.eval_train=false train.batching=random "${@:4}" --out "$OUT" \
+    train.eval_train=false train.batching=random optim.decay_clock=epochs \
+    "${@:4}" --out "$OUT" \
     --no-progress
 }
 for M in gin hyper_gin_cheap; do

@@ -5,8 +5,8 @@
 # folds are kept: the runner writes results after every fold).
 #   experiments/tu/run_reduced.sh OUT_DIR [DEVICE] [LIMIT] [extra overrides]
 set -u
-# The recorded runs predate train.batching (IGN configs now default to
-# same_size): they used random padded batches, kept here.
+    train.eval_train=false train.batching=random optim.decay_clock=epochs \
+    "${@:4}" --out "$OUT" \
 OUT=${1:?usage: run_reduced.sh OUT_DIR [DEVICE] [LIMIT] [overrides...]}
 DEVICE=${2:-cpu}
 LIMIT=${3:-600}
@@ -14,7 +14,7 @@ shift $(( $# < 3 ? $# : 3 ))
 CFG=$(dirname "$0")/configs
 run() {
   timeout "$LIMIT" ${PYG_HYPER:-python -m pyg_hyper} train "$CFG/$1" \
-    train.batching=random "${@:2}" --out "$OUT" \
+    train.batching=random optim.decay_clock=epochs "${@:2}" --out "$OUT" \
     --device "$DEVICE" --no-progress > "$OUT/log_${1%.yaml}_${2#data.name=}.txt" 2>&1
 }
 mkdir -p "$OUT"

@@ -82,7 +82,14 @@ class TUTask(Task):
     :obj:`model`, :obj:`train`, :obj:`optim` (Adam with a step decay
     :obj:`lr * gamma ** (epoch // step_size)` in the 1-based
     :obj:`epoch`, floored at :obj:`min_lr`: GIN's code steps its
-    ``StepLR`` before each epoch, so it halves at epochs 50, 100, ...)."""
+    ``StepLR`` before each epoch, so it halves at epochs 50, 100, ...;
+    with :obj:`optim.decay_clock="batches"`, the official IGN code's
+    clock instead: before the :math:`s`-th optimizer step (0-based) the
+    rate is :obj:`lr * gamma ** (s * batch_size // (step_size *
+    num_train))`, as its ``exponential_decay(global_step * batch_size,
+    train_size * 20, staircase=True)``. An epoch of same-size batches has
+    more steps than :obj:`num_train / batch_size`, so that rate drops
+    within an epoch, a little before epoch :obj:`step_size`)."""
     name = 'tu'
     metric = 'accuracy'
     higher_is_better = True
@@ -134,6 +141,7 @@ class TUTask(Task):
                 'step_size': 50,
                 'gamma': 0.5,
                 'min_lr': 0.0,
+                'decay_clock': 'epochs',  # or 'batches' (DECAY_CLOCKS)
             },
         }
 
@@ -164,6 +172,10 @@ class TUTask(Task):
                 ds = load_tu_dataset(root, data_cfg['name'],
                                      transform=OneHotDegree(max_deg))
             folds = stratified_folds(ds._data.y, 10, data_cfg['fold_seed'])
+        if cfg['optim']['decay_clock'] not in DECAY_CLOCKS:
+            raise ValueError(f"optim.decay_clock must be one of "
+                             f"{list(DECAY_CLOCKS)} (got "
+                             f"'{cfg['optim']['decay_clock']}')")
         if cfg['train']['batching'] not in BATCHINGS:
             raise ValueError(f"train.batching must be one of "
                              f"{list(BATCHINGS)} (got "
@@ -221,15 +233,18 @@ class TUTask(Task):
         # The step decay lives in the optimizer's param groups, so that it
         # is saved in (and resumed from) the runner's checkpoints.
         o = cfg['optim']
-        for group in optimizer.param_groups:
-            epoch = group.setdefault('epoch', 0) + 1  # the one starting now
-            group['lr'] = max(o['lr'] * o['gamma']**(epoch // o['step_size']),
-                              o['min_lr'])
-            group['epoch'] = epoch
-        model.train()
-        ds, device = data['dataset'], data['device']
         train_index = data['split']['train']
         bs, iters = cfg['train']['batch_size'], cfg['train']['iters_per_epoch']
+        for group in optimizer.param_groups:
+            epoch = group.setdefault('epoch', 0) + 1  # the one starting now
+            group['epoch'] = epoch
+            if o['decay_clock'] == 'epochs':
+                group['lr'] = _decayed(o, epoch // o['step_size'])
+        # The 'batches' clock: samples nominally seen, in units of
+        # step_size training sets.
+        samples_per_drop = o['step_size'] * max(train_index.numel(), 1)
+        model.train()
+        ds, device = data['dataset'], data['device']
         if iters > 0:  # GIN: `iters` random batches per epoch
             batches = [train_index[torch.randperm(train_index.numel())[:bs]]
                        for _ in range(iters)]
@@ -247,6 +262,11 @@ class TUTask(Task):
             loss = F.cross_entropy(self._forward(model, batch),
                                    batch.y.view(-1))
             loss.backward()
+            if o['decay_clock'] == 'batches':
+                for group in optimizer.param_groups:
+                    steps = group.setdefault('steps', 0)
+                    group['lr'] = _decayed(o, steps * bs // samples_per_drop)
+                    group['steps'] = steps + 1
             optimizer.step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
@@ -289,6 +309,15 @@ class TUTask(Task):
         if model['name'] in CONFIG_HYPER_CHANNELS:
             label += hyper_variant_label(model)
         return f"{label}-{cfg['data']['name']}"
+
+
+#: How the step decay counts (see :class:`TUTask`): GIN's epochs, or the
+#: official IGN code's optimizer steps times the batch size.
+DECAY_CLOCKS = ('epochs', 'batches')
+
+
+def _decayed(optim: Dict[str, Any], drops: int) -> float:
+    return max(optim['lr'] * optim['gamma']**drops, optim['min_lr'])
 
 
 def _collate(dataset, index: Tensor):

@@ -112,6 +112,48 @@ def test_step_decay_halves_at_gins_epochs(tmp_path, shared_data):
     assert lrs[99] == pytest.approx(0.0025)
 
 
+def test_batch_clock_decays_as_the_official_ign_code(tmp_path, shared_data):
+    # exponential_decay(global_step * batch_size, 2 * train_size, 0.5,
+    # staircase=True): the rate drops once 2 training sets of samples have
+    # been stepped through nominally, which with same-size batches (more
+    # batches than train_size / batch_size) happens inside epoch 2.
+    task = get_task('tu')
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+        f"data.root={shared_data / 'GIN_format'}",
+        f"data.cache={tmp_path / 'cache'}", 'model.name=ign',
+        'train.batching=same_size', 'train.batch_size=5',
+        'train.iters_per_epoch=0', 'optim.lr=0.01', 'optim.gamma=0.5',
+        'optim.step_size=2', 'optim.decay_clock=batches']))
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    num_train = data['split']['train'].numel()
+    model = task.build_model(cfg, data)
+    optimizer = task.build_optimizer(cfg, model)
+    lrs, per_epoch = [], []
+    step = optimizer.step
+
+    def records(*args, **kwargs):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        return step(*args, **kwargs)
+
+    optimizer.step = records
+    for _ in range(5):
+        task.train_epoch(model, data, optimizer, cfg)
+        per_epoch.append(len(lrs))
+    assert per_epoch[0] > num_train / 5  # partial batches per node count
+    assert lrs == [0.01 * 0.5**(s * 5 // (2 * num_train))
+                   for s in range(len(lrs))]
+    first_drop = lrs.index(0.005)
+    assert per_epoch[0] < first_drop < per_epoch[1]  # inside epoch 2
+    # The clock is in the optimizer's state, which checkpoints save.
+    assert optimizer.state_dict()['param_groups'][0]['steps'] == len(lrs)
+    with pytest.raises(ValueError, match="optim.decay_clock must be one of "
+                       r"\['epochs', 'batches'\] \(got 'steps'\)"):
+        task.load_data(dict(cfg, optim=dict(cfg['optim'],
+                                            decay_clock='steps')),
+                       torch.device('cpu'))
+
+
 def test_tu_source_and_bad_config(tmp_path, shared_data):
     cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         'seeds=1', 'data.source=tu', 'data.name=MUTAG',
