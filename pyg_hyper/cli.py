@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help='discard recorded seeds, mid-seed checkpoints, '
                        'saved models and reports instead of resuming')
     train.add_argument('--dry-run', action='store_true',
-                       help='print the resolved config(s) and exit')
+                       help='print the resolved config(s), check that each can '
+                       'continue the record already in --out (as train '
+                       'would; skipped with --fresh), and exit')
     _add_progress(train)
 
     evaluate = sub.add_parser(
@@ -129,6 +131,7 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
         build_config,
         leaderboard,
         plot_leaderboard,
+        resumable_record,
         train,
     )
     from pyg_hyper.experiment.results import atomic_write_text
@@ -150,6 +153,14 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
     if args.dry_run:
         for path, cfg in zip(configs, cfgs):
             print(f'# {path}')
+            if not args.fresh:
+                # Refuses (as train would) a record this config cannot
+                # continue: a stale command fails here, not hours in.
+                out_dir = os.path.join(args.out, cfg['name'])
+                record = resumable_record(cfg, out_dir)
+                if record is not None:
+                    print(f"# resumes {len(record['seeds'])} recorded "
+                          f"seeds in {out_dir}")
             print(yaml.safe_dump(cfg, sort_keys=False))
         return
     out_dirs = []

@@ -108,6 +108,31 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
     assert not (tmp_path / 'results').exists()
 
 
+def test_dry_run_checks_the_record_it_would_resume(tmp_path, capsys):
+    # A command whose config no longer matches its recorded run fails at
+    # once (the README commands are checked this way), as train would.
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('task: toy\nname: run\nepochs: 3\nseeds: 2\n')
+    out = tmp_path / 'res'
+    assert main(['train', str(cfg), '--out', str(out), '--no-progress']) == 0
+    capsys.readouterr()
+    assert main(['train', str(cfg), '--out', str(out), '--dry-run']) == 0
+    assert f"# resumes 2 recorded seeds in {out / 'run'}" in \
+        capsys.readouterr().out
+    assert main(['train', str(cfg), 'optim.lr=0.5', '--out', str(out),
+                 '--dry-run']) == 2
+    assert ('holds results of a different config (differs in: optim.lr)'
+            in capsys.readouterr().err)
+    assert main(['train', str(cfg), 'seeds=1', '--out', str(out),
+                 '--dry-run']) == 2
+    assert 'holds seeds [1] outside' in capsys.readouterr().err
+    # --fresh would discard the record: nothing to check.
+    assert main(['train', str(cfg), 'optim.lr=0.5', '--out', str(out),
+                 '--dry-run', '--fresh']) == 0
+    rec = json.loads((out / 'run' / 'results.json').read_text())
+    assert sorted(rec['seeds']) == ['0', '1']  # a dry run writes nothing
+
+
 def test_tasks_lists_registered(capsys):
     assert main(['tasks']) == 0
     assert 'toy' in capsys.readouterr().out.split()

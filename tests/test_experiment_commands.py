@@ -4,10 +4,11 @@ The READMEs give "the exact commands" of each experiment. A renamed config
 file or config key would leave a stale command behind, so each command is
 extracted from the READMEs' shell code blocks (and inline code spans) and
 run through ``pyg_hyper.cli.main(['train', ..., '--dry-run'])`` from the
-repository root: every config file must exist and every override key and
-value type must be valid.
-``--dry-run`` only resolves and prints the configs; nothing is trained or
-written.
+repository root: every config file must exist, every override key and
+value type must be valid, and a command whose ``--out`` holds a recorded
+run must be able to continue it (the config the record ran with, its
+seeds), so that rerunning it resumes instead of being refused.
+``--dry-run`` only resolves and checks; nothing is trained or written.
 
 The extraction understands just enough shell for these blocks: backslash
 continuations, ``#`` comments, ``VAR="..."`` assignments expanded as ``$VAR``,

@@ -26,6 +26,7 @@ from pyg_hyper.experiment.runner import (
     RUNNER_DEFAULTS,
     build_config,
     evaluate,
+    resumable_record,
     seed_list,
     train,
 )
@@ -46,6 +47,7 @@ __all__ = [
     'build_config',
     'seed_list',
     'train',
+    'resumable_record',
     'evaluate',
     'leaderboard',
     'atomic_write_json',

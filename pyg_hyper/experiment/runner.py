@@ -43,6 +43,7 @@ __all__ = [
     'resolve_device',
     'seed_list',
     'train',
+    'resumable_record',
     'evaluate',
 ]
 
@@ -460,6 +461,35 @@ def _discard_run_state(out_dir: str, results: Dict[str, Any]) -> None:
     atomic_write_json(os.path.join(out_dir, 'results.json'), results)
 
 
+def resumable_record(cfg: Dict[str, Any],
+                     out_dir: str) -> Optional[Dict[str, Any]]:
+    """The record in ``out_dir/results.json`` that :func:`train` would
+    continue under :obj:`cfg` (:obj:`None` if there is none), or a
+    :class:`ValueError` saying why it would refuse: a different config, or
+    seeds outside this config's. Reads nothing else; ``pyg-hyper train
+    --dry-run`` uses it to check commands against their records."""
+    results_path = os.path.join(out_dir, 'results.json')
+    if not os.path.isfile(results_path):
+        return None
+    task = get_task(cfg['task'])
+    results = load_results(results_path)
+    # A key that the record predates ran with its legacy value, else with
+    # what is now its default, so it only counts as a change if the new
+    # config sets it otherwise.
+    _check_same_config(task, results['config'], cfg,
+                       f"'{out_dir}' holds results of")
+    extra = sorted((int(s) for s in results['seeds']
+                    if int(s) not in seed_list(cfg)))
+    if extra:
+        raise ValueError(
+            f"'{out_dir}' holds seeds {extra} outside this config's "
+            f"seeds {seed_list(cfg)} (seed_start={cfg['seed_start']}, "
+            f"seeds={cfg['seeds']}); the record's summary covers the "
+            f"seeds its config names, so widen 'seeds'/'seed_start', "
+            f"use another --out folder, or pass --fresh")
+    return results
+
+
 def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
           progress: bool = True, fresh: bool = False,
           argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -480,24 +510,10 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         torch.set_num_threads(cfg['threads'])
     env = environment_record(str(dev), argv)
 
-    results_path = os.path.join(out_dir, 'results.json')
     results: Dict[str, Any]
-    if os.path.isfile(results_path) and not fresh:
-        results = load_results(results_path)
-        # A key that the record predates ran with its legacy value, else
-        # with what is now its default, so it only counts as a change if
-        # the new config sets it otherwise.
-        _check_same_config(task, results['config'], cfg,
-                           f"'{out_dir}' holds results of")
-        extra = sorted((int(s) for s in results['seeds']
-                        if int(s) not in seed_list(cfg)))
-        if extra:
-            raise ValueError(
-                f"'{out_dir}' holds seeds {extra} outside this config's "
-                f"seeds {seed_list(cfg)} (seed_start={cfg['seed_start']}, "
-                f"seeds={cfg['seeds']}); the record's summary covers the "
-                f"seeds its config names, so widen 'seeds'/'seed_start', "
-                f"use another --out folder, or pass --fresh")
+    recorded = None if fresh else resumable_record(cfg, out_dir)
+    if recorded is not None:
+        results = recorded
         results['config'] = cfg
     else:
         results = {
