@@ -11,8 +11,9 @@
 # readout, passed explicitly here.
 set -eu
 # The recorded runs predate train.batching (IGN configs now default to
-# same_size) and optim.decay_clock (IGN configs: the official 'batches'):
-# they used random padded batches and the epoch clock, kept here.
+# same_size), optim.decay_clock and train.loss_reduction (IGN configs: the
+# official 'batches' and 'sum'): they used random padded batches, the epoch
+# clock and the mean loss, kept here.
 OUT=${1:-experiments/tu/results/cpu_30ep}
 shift $(( $# > 0 ? 1 : 0 ))
 CFG=$(dirname "$0")/configs
@@ -21,7 +22,7 @@ run() {  # run CONFIG DATASET EPOCHS [overrides...]
   # which is how OUT_DIR's extra overrides still take effect).
   ${PYG_HYPER:-pyg-hyper} train "$CFG/$1.yaml" "data.name=$2" "epochs=$3" \
     train.eval_train=false train.batching=random optim.decay_clock=epochs \
-    "${@:4}" --out "$OUT" \
+    train.loss_reduction=mean "${@:4}" --out "$OUT" \
     --no-progress
 }
 for M in gin hyper_gin_cheap; do

@@ -5,8 +5,10 @@
 # folds are kept: the runner writes results after every fold).
 #   experiments/tu/run_reduced.sh OUT_DIR [DEVICE] [LIMIT] [extra overrides]
 set -u
-    train.eval_train=false train.batching=random optim.decay_clock=epochs \
-    "${@:4}" --out "$OUT" \
+# The recorded runs predate train.batching (IGN configs now default to
+# same_size), optim.decay_clock and train.loss_reduction (IGN configs: the
+# official 'batches' and 'sum'): they used random padded batches, the epoch
+# clock and the mean loss, kept here.
 OUT=${1:?usage: run_reduced.sh OUT_DIR [DEVICE] [LIMIT] [overrides...]}
 DEVICE=${2:-cpu}
 LIMIT=${3:-600}
@@ -14,7 +16,8 @@ shift $(( $# < 3 ? $# : 3 ))
 CFG=$(dirname "$0")/configs
 run() {
   timeout "$LIMIT" ${PYG_HYPER:-python -m pyg_hyper} train "$CFG/$1" \
-    train.batching=random optim.decay_clock=epochs "${@:2}" --out "$OUT" \
+    train.batching=random optim.decay_clock=epochs train.loss_reduction=mean \
+    "${@:2}" --out "$OUT" \
     --device "$DEVICE" --no-progress > "$OUT/log_${1%.yaml}_${2#data.name=}.txt" 2>&1
 }
 mkdir -p "$OUT"

@@ -134,6 +134,9 @@ class TUTask(Task):
                 # Train accuracy is for the curves only (neither protocol
                 # reads it) and costs about as much as a GIN epoch.
                 'eval_train': True,
+                # 'sum': the batch's summed cross-entropy, as the official
+                # IGN code (GIN's code averages)
+                'loss_reduction': 'mean',
             },
             'optim': {
                 'lr': 0.01,
@@ -176,6 +179,9 @@ class TUTask(Task):
             raise ValueError(f"optim.decay_clock must be one of "
                              f"{list(DECAY_CLOCKS)} (got "
                              f"'{cfg['optim']['decay_clock']}')")
+        if cfg['train']['loss_reduction'] not in ('mean', 'sum'):
+            raise ValueError(f"train.loss_reduction must be 'mean' or 'sum' "
+                             f"(got '{cfg['train']['loss_reduction']}')")
         if cfg['train']['batching'] not in BATCHINGS:
             raise ValueError(f"train.batching must be one of "
                              f"{list(BATCHINGS)} (got "
@@ -233,6 +239,7 @@ class TUTask(Task):
         # The step decay lives in the optimizer's param groups, so that it
         # is saved in (and resumed from) the runner's checkpoints.
         o = cfg['optim']
+        reduction = cfg['train']['loss_reduction']
         train_index = data['split']['train']
         bs, iters = cfg['train']['batch_size'], cfg['train']['iters_per_epoch']
         for group in optimizer.param_groups:
@@ -260,7 +267,7 @@ class TUTask(Task):
             batch = batch.to(device)
             optimizer.zero_grad()
             loss = F.cross_entropy(self._forward(model, batch),
-                                   batch.y.view(-1))
+                                   batch.y.view(-1), reduction=reduction)
             loss.backward()
             if o['decay_clock'] == 'batches':
                 for group in optimizer.param_groups:
@@ -268,7 +275,8 @@ class TUTask(Task):
                     group['lr'] = _decayed(o, steps * bs // samples_per_drop)
                     group['steps'] = steps + 1
             optimizer.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(loss.detach()) * (
+                len(idx) if reduction == 'mean' else 1)
             count += len(idx)
         return total / max(count, 1)
 

@@ -154,6 +154,47 @@ def test_batch_clock_decays_as_the_official_ign_code(tmp_path, shared_data):
                        torch.device('cpu'))
 
 
+def test_summed_loss_scales_each_batch_gradient_by_its_size(
+        tmp_path, shared_data):
+    # The official IGN code minimizes the batch's summed cross-entropy, so
+    # a partial same-size batch steps less than a full one.
+    task = get_task('tu')
+    grads = {}
+    for reduction in ('mean', 'sum'):
+        cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+            f"data.root={shared_data / 'GIN_format'}",
+            f"data.cache={tmp_path / 'cache'}", 'model.name=ign',
+            'train.batching=same_size', 'train.batch_size=5',
+            'train.iters_per_epoch=0',
+            f'train.loss_reduction={reduction}']))
+        data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                                  cfg, 0)
+        torch.manual_seed(0)
+        model = task.build_model(cfg, data)
+        optimizer = task.build_optimizer(cfg, model)
+        seen = []
+
+        def records(*args, **kwargs):
+            seen.append([p.grad.clone() for p in model.parameters()])
+            raise StopIteration  # one step is enough
+
+        optimizer.step = records
+        torch.manual_seed(1)  # the same batches for both
+        with pytest.raises(StopIteration):
+            task.train_epoch(model, data, optimizer, cfg)
+        grads[reduction] = seen[0]
+    torch.manual_seed(1)
+    first = same_size_batches(data['split']['train'],
+                              data['num_nodes'][data['split']['train']], 5)[0]
+    for m, s in zip(grads['mean'], grads['sum']):
+        assert torch.allclose(s, m * len(first), atol=1e-6)
+    with pytest.raises(ValueError, match="train.loss_reduction must be "
+                       "'mean' or 'sum' \\(got 'max'\\)"):
+        task.load_data(dict(cfg, train=dict(cfg['train'],
+                                            loss_reduction='max')),
+                       torch.device('cpu'))
+
+
 def test_tu_source_and_bad_config(tmp_path, shared_data):
     cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         'seeds=1', 'data.source=tu', 'data.name=MUTAG',
