@@ -56,6 +56,8 @@ SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}
 class OGBMolTask(Task):
     r"""The shared body of the OGB tasks (see the module docstring); each
     registered subclass fixes the metric."""
+    # data.source is a folder of OGB files copied into data.root.
+    location_keys = ('data.root', 'data.source')
     def default_config(self) -> Dict[str, Any]:
         return {
             'data': {

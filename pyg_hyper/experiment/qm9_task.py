@@ -32,6 +32,8 @@ class QM9Task(Task):
     """QM9 per-target regression (see ``experiments/qm9/README.md``)."""
     name = 'qm9'
     metric = 'mae'
+    # data.source picks the raw format ('qm9pack', 'pyg'): not a location.
+    location_keys = ('data.root', )
     higher_is_better = False
 
     def default_config(self) -> Dict[str, Any]:

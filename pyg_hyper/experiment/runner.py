@@ -74,12 +74,11 @@ RUNNER_DEFAULTS: Dict[str, Any] = {
 }
 
 # Keys that may differ between an interrupted run and its resumption: they
-# choose which seeds run or how, or where the same files are read from (a run
-# continued on another machine, e.g. a GPU session, sees the data elsewhere),
-# not what one seed computes. Top-level names cover their whole section.
+# choose which seeds run or how, not what one seed computes (with the task's
+# Task.location_keys: where the same files are read from). Top-level names
+# cover their whole section.
 _RESUMABLE_KEYS = ('seeds', 'seed_start', 'threads', 'checkpoint_every',
-                   'save_models', 'flush_denormal', 'data.root',
-                   'data.raw_source', 'data.source')
+                   'save_models', 'flush_denormal')
 
 
 def build_config(path: Optional[str] = None,
@@ -191,11 +190,12 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any],
+                 location_keys: Sequence[str] = ()) -> List[str]:
     a, b = flatten(old), flatten(new)
+    free = set(_RESUMABLE_KEYS) | set(location_keys)
     return sorted(k for k in set(a) | set(b)
-                  if k not in _RESUMABLE_KEYS
-                  and k.split('.')[0] not in _RESUMABLE_KEYS
+                  if k not in free and k.split('.')[0] not in free
                   and a.get(k, '<unset>') != b.get(k, '<unset>'))
 
 
@@ -423,7 +423,8 @@ def _check_checkpoints(task: Task, cfg: Mapping[str, Any], out_dir: str,
 
 def _check_same_config(task: Task, recorded: Mapping[str, Any],
                        cfg: Mapping[str, Any], what: str) -> None:
-    diff = _config_diff(_filled_config(task, recorded), cfg)
+    diff = _config_diff(_filled_config(task, recorded), cfg,
+                        task.location_keys)
     if diff:
         raise ValueError(f"{what} a different config (differs in: "
                          f"{', '.join(diff)}); use another --out folder or "

@@ -7,7 +7,7 @@ early stopping, model selection, timing, results files and plots.
 See ``docs/source/runner.rst`` for the contract.
 """
 import importlib
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List, Tuple, Type
 
 import torch
 
@@ -68,6 +68,12 @@ class Task:
     #: Whether a larger :attr:`metric` is better (accuracy, ROC-AUC) or
     #: smaller (MAE, RMSE). Model selection and early stopping follow it.
     higher_is_better: bool = True
+    #: Config keys that name folders the data is read from or cached in: a
+    #: run continued on another machine (e.g. a GPU session) finds the same
+    #: files elsewhere, so a record resumes when only these differ. Keys
+    #: that choose *what* is read (a file format, a split) do not belong
+    #: here.
+    location_keys: Tuple[str, ...] = ('data.root', )
 
     def default_config(self) -> Dict[str, Any]:
         """All task keys with their defaults (nested dicts).

@@ -92,6 +92,8 @@ class TUTask(Task):
     within an epoch, a little before epoch :obj:`step_size`)."""
     name = 'tu'
     metric = 'accuracy'
+    # data.source chooses the folds ('gin' or 'tu'): not a location.
+    location_keys = ('data.root', 'data.cache')
     higher_is_better = True
 
     def default_config(self) -> Dict[str, Any]:

@@ -153,16 +153,30 @@ def test_resume_rejects_changed_config(toy_config, tmp_path):
 
 def test_resume_ignores_where_the_data_is_read_from():
     # A run continued on another machine reads the same dataset from other
-    # folders; what it trains on (the name, the split) still has to match.
+    # folders (each task names its location keys); what it trains on (the
+    # name, the split, a file format) still has to match.
+    nodes = runner_mod.get_task('node_classification').location_keys
     old = {'seeds': 10, 'data': {'name': 'Photo', 'root': '/tmp/a',
                                  'raw_source': '../shared/data'}}
     moved = {'seeds': 10, 'data': {'name': 'Photo', 'root': '/out/data',
-                                   'raw_source': '.devdata',
-                                   'source': 'x'}}
-    assert runner_mod._config_diff(old, moved) == []
+                                   'raw_source': '.devdata'}}
+    assert runner_mod._config_diff(old, moved, nodes) == []
+    assert runner_mod._config_diff(old, moved) == ['data.raw_source',
+                                                    'data.root']
     other = {'seeds': 10, 'data': {'name': 'Computers', 'root': '/out/data',
                                    'split': 'public'}}
-    assert runner_mod._config_diff(old, other) == ['data.name', 'data.split']
+    assert runner_mod._config_diff(old, other, nodes) == ['data.name',
+                                                          'data.split']
+    # OGB's data.source is a folder; TU's and QM9's choose what is read.
+    ogb = runner_mod.get_task('ogbg-rocauc').location_keys
+    tu = runner_mod.get_task('tu').location_keys
+    qm9 = runner_mod.get_task('qm9').location_keys
+    a = {'data': {'source': 'gin', 'root': '/a', 'cache': '/c'}}
+    b = {'data': {'source': 'tu', 'root': '/b', 'cache': '/d'}}
+    assert runner_mod._config_diff(a, b, ogb) == ['data.cache']
+    assert runner_mod._config_diff(a, b, tu) == ['data.source']
+    assert runner_mod._config_diff(a, b, qm9) == ['data.cache',
+                                                  'data.source']
 
 
 def test_resume_accepts_records_older_than_a_new_key(toy_config, tmp_path):

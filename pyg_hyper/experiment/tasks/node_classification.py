@@ -41,6 +41,7 @@ class NodeClassificationTask(Task):
     """
     name = 'node_classification'
     metric = 'accuracy'
+    location_keys = ('data.root', 'data.raw_source')
     higher_is_better = True
 
     def default_config(self) -> Dict[str, Any]:
