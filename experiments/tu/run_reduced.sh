@@ -7,8 +7,9 @@
 set -u
 # The recorded runs predate train.batching (IGN configs now default to
 # same_size), optim.decay_clock and train.loss_reduction (IGN configs: the
-# official 'batches' and 'sum'): they used random padded batches, the epoch
-# clock and the mean loss, kept here.
+# official 'batches' and 'sum') and GIN's per-layer readout (now gin.yaml's):
+# they used random padded batches, the epoch clock, the mean loss and the
+# last layer's readout, kept here (the readout key is unused by IGN).
 OUT=${1:?usage: run_reduced.sh OUT_DIR [DEVICE] [LIMIT] [overrides...]}
 DEVICE=${2:-cpu}
 LIMIT=${3:-600}
@@ -17,7 +18,7 @@ CFG=$(dirname "$0")/configs
 run() {
   timeout "$LIMIT" ${PYG_HYPER:-python -m pyg_hyper} train "$CFG/$1" \
     train.batching=random optim.decay_clock=epochs train.loss_reduction=mean \
-    "${@:2}" --out "$OUT" \
+    model.gin_readout=last "${@:2}" --out "$OUT" \
     --device "$DEVICE" --no-progress > "$OUT/log_${1%.yaml}_${2#data.name=}.txt" 2>&1
 }
 mkdir -p "$OUT"
