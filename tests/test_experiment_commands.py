@@ -1,4 +1,5 @@
-"""Every ``pyg-hyper train`` command the READMEs give must still resolve.
+"""Every ``pyg-hyper train`` command the READMEs (and the tutorials' shell
+blocks) give must still resolve.
 
 The READMEs give "the exact commands" of each experiment. A renamed config
 file or config key would leave a stale command behind, so each command is
@@ -38,9 +39,13 @@ REQUIRED_READMES = (
     'experiments/qm9/README.md',
     'experiments/tu/README.md',
 )
-#: Every README checked (an experiment README added later is picked up too).
+#: Every README checked (an experiment README added later is picked up too),
+#: and the Sphinx tutorials, whose ``.. code-block:: bash`` blocks give
+#: commands too.
 READMES = tuple(dict.fromkeys(REQUIRED_READMES + tuple(sorted(
-    str(p.relative_to(ROOT)) for p in ROOT.glob('experiments/*/README.md')))))
+    str(p.relative_to(ROOT)) for p in ROOT.glob('experiments/*/README.md')))
+    + tuple(sorted(str(p.relative_to(ROOT)) for p in
+                   ROOT.glob('docs/source/tutorials/*.rst')))))
 
 #: Placeholders that some commands leave for the reader to fill in, and the
 #: dummy value each is replaced by here. A dry run reads no data and writes
@@ -85,6 +90,42 @@ def _fences(text: str):
             j += 1
         yield lang, i + 2, body, (i, j)
         i = j + 1
+
+
+def _rst_blocks(text: str):
+    """Yields (language, first line number, body lines) of each reST
+    ``.. code-block::`` (its indented body, dedented)."""
+    lines = text.split('\n')
+    for i, line in enumerate(lines):
+        m = re.match(r'^(\s*)\.\. code-block::\s*([\w+-]*)\s*$', line)
+        if not m:
+            continue
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or lines[j].strip()
+                                  .startswith(':')):
+            j += 1  # options and the blank line before the body
+        start = j
+        indent = len(m.group(1))
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) -
+                                  len(lines[j].lstrip()) > indent):
+            j += 1
+        body = lines[start:j]
+        width = min((len(b) - len(b.lstrip()) for b in body if b.strip()),
+                    default=0)
+        yield m.group(2).lower(), start + 1, [b[width:] for b in body], \
+            (i, j - 1)
+
+
+def _blocks(readme: str, text: str):
+    return _rst_blocks(text) if readme.endswith('.rst') else _fences(text)
+
+
+def _inline_spans(readme: str, prose: str):
+    # reST's inline literals are ``...``; only the READMEs give inline
+    # commands.
+    if readme.endswith('.rst'):
+        return []
+    return list(re.finditer(r'(?<!`)`([^`]+)`(?!`)', prose))
 
 
 def _logical_lines(body: List[str], first: int):
@@ -228,7 +269,7 @@ def extract(readme: str) -> List[Command]:
     text = (ROOT / readme).read_text()
     commands: List[Command] = []
     spans = []
-    for lang, first, body, span in _fences(text):
+    for lang, first, body, span in _blocks(readme, text):
         spans.append(span)
         if lang in SHELL_FENCES:
             _run_block(_parse_block(_logical_lines(body, first)), {}, (),
@@ -236,7 +277,7 @@ def extract(readme: str) -> List[Command]:
     # Inline code spans outside the fenced blocks, e.g.
     # `pyg-hyper train ... --out <dir>`.
     prose = _blank(text, spans)
-    for m in re.finditer(r'(?<!`)`([^`]+)`(?!`)', prose):
+    for m in _inline_spans(readme, prose):
         code = ' '.join(m.group(1).split())
         if INVOCATION.search(code):
             lineno = prose.count('\n', 0, m.start()) + 1
@@ -249,15 +290,23 @@ def invocation_lines(readme: str) -> List[int]:
     found by a plain search: each must yield an extracted command."""
     text = (ROOT / readme).read_text()
     found, spans = set(), []
-    for lang, first, body, span in _fences(text):
+    for lang, first, body, span in _blocks(readme, text):
         spans.append(span)
         if lang in SHELL_FENCES:
             for k, line in enumerate(body):
                 code = re.split(r'(?:^|\s)#', line, maxsplit=1)[0]
                 if INVOCATION.search(code):
                     found.add(first + k)
+    # A plain search of the whole text as well: an invocation outside any
+    # recognized block (a block the extraction misread) must not hide.
+    if readme.endswith('.rst'):
+        for k, line in enumerate(text.split('\n')):
+            code = re.split(r'(?:^|\s)#', line, maxsplit=1)[0]
+            if INVOCATION.search(code) and not code.lstrip().startswith(
+                    ('``', '*', '-')) and '``' not in code:
+                found.add(k + 1)
     prose = _blank(text, spans)
-    for m in re.finditer(r'(?<!`)`([^`]+)`(?!`)', prose):
+    for m in _inline_spans(readme, prose):
         if INVOCATION.search(' '.join(m.group(1).split())):
             found.add(prose.count('\n', 0, m.start()) + 1)
     return sorted(found)
