@@ -58,6 +58,7 @@ class OGBMolTask(Task):
     registered subclass fixes the metric."""
     # data.source is a folder of OGB files copied into data.root.
     location_keys = ('data.root', 'data.source')
+
     def default_config(self) -> Dict[str, Any]:
         return {
             'data': {
