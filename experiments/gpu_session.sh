@@ -24,7 +24,8 @@
 # "lgcn lgat lgin"), OGB_MODELS (default "hyper-gin hyper-gin-virtual"),
 # OGB_SETS (dataset:seeds:epochs, the cpu-budget protocol; default
 # "molbace:10:10 molbbbp:10:10 molhiv:3:2"), DEVICE (default cuda), PY
-# (default python3). A .whl folder of wheels (ogb and its missing needs) is
+# (default python3), OGBROOT (the shared processed OGB root, default
+# /tmp/ogb_shared). A .whl folder of wheels (ogb and its missing needs) is
 # installed to /tmp/site first when ogb is not importable.
 set -u
 : "${OUT:?set OUT to the folder that receives results.tgz}"
@@ -65,7 +66,7 @@ trap pack EXIT
 echo "start $(date)" > "$L/summary.txt"
 
 # The OGB sets are processed once, into one root that every run shares.
-OGBROOT=/tmp/ogb_shared; mkdir -p $OGBROOT
+OGBROOT=${OGBROOT:-/tmp/ogb_shared}; mkdir -p "$OGBROOT"
 SETS=${OGB_SETS:-molbace:10:10 molbbbp:10:10 molhiv:3:2}
 $PY - "$DATA/OGB" $OGBROOT ${SETS} > "$L/preprocess.log" 2>&1 <<'PYEOF' &
 import os, shutil, sys
