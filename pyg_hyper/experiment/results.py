@@ -318,8 +318,18 @@ def markdown_report(results: Mapping[str, Any]) -> str:
                      f"{rec['epochs_run']} | {sc['val'] * scale:{score}} | "
                      f"{sc['test'] * scale:{score}} | "
                      f"{rec['epoch_time_s'] * 1000:.2f} |")
-    lines += _sessions_table(results.get('sessions', []))
+    lines += _sessions_table(session_history(results))
     return '\n'.join(lines) + '\n'
+
+
+def session_history(results: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The record's sessions, oldest first. A record written before
+    sessions kept their environment has one only at its top level, and that
+    is its latest session's: the latest session gets it."""
+    sessions = [dict(s) for s in results.get('sessions', [])]
+    if sessions and 'git_commit' not in sessions[-1]:
+        sessions[-1] = {**results.get('environment', {}), **sessions[-1]}
+    return sessions
 
 
 def _sessions_table(sessions: Sequence[Mapping[str, Any]]) -> List[str]:

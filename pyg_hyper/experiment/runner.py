@@ -33,6 +33,7 @@ from pyg_hyper.experiment.results import (
     environment_record,
     load_results,
     markdown_report,
+    session_history,
     summarize,
 )
 from pyg_hyper.experiment.task import Task, get_task
@@ -529,11 +530,7 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         }
         if fresh and is_main_process():
             _discard_run_state(out_dir, results)
-    if results['sessions'] and 'git_commit' not in results['sessions'][-1]:
-        # A record from before sessions kept their environment: its
-        # top-level one is its latest session's.
-        results['sessions'][-1] = {**results.get('environment', {}),
-                                   **results['sessions'][-1]}
+    results['sessions'] = session_history(results)
     todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
     if not todo:
         if results['seeds'] and is_main_process():

@@ -106,6 +106,17 @@ def test_sessions_table_says_which_seeds_ran_where():
     rows = _sessions_table([legacy, {'seeds_run': []}, recent])
     assert rows[3] == '| t0 | 0, 1 | cuda (from the command) | – | – |'
     assert rows[4] == '| t1 | 2 | cuda:0 (H200) | 2.11 | 0.1.0 (abc1234) |'
+    # A record from before sessions kept their environment: the top-level
+    # one is its latest session's, in the report as on resume.
+    record = {'sessions': [legacy, dict(legacy, time='t2', seeds_run=[3])],
+              'environment': {**recent, 'command': 'x', 'time': 'x',
+                              'seeds_run': None}}
+    history = results.session_history(record)
+    assert history[0] == legacy and record['sessions'][1]['time'] == 't2'
+    assert history[1]['torch'] == '2.11' and history[1]['time'] == 't2'
+    assert _sessions_table(history)[4] == \
+        '| t2 | 3 | cuda:0 (H200) | 2.11 | 0.1.0 (abc1234) |'
+    assert 'git_commit' not in record['sessions'][1]  # not modified
 
 
 def test_json_records_keep_curves_on_one_line_and_load_back_the_same():
