@@ -8,7 +8,8 @@ import math
 import os
 import time
 import warnings
-from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
+from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence,
                     Tuple)
 
 import torch
@@ -231,6 +232,18 @@ def _is_better(value: float, best: Optional[float],
     return value > best if higher_is_better else value < best
 
 
+def _check_selection_scores(scores: Mapping[str, float], epoch: int,
+                            seed: int) -> None:
+    # A NaN compares false with everything: once kept as the best, no later
+    # epoch would replace it, and its test score would be reported.
+    for key in ('val', 'val_loss'):
+        if key in scores and not math.isfinite(scores[key]):
+            raise ValueError(f"validation score '{key}' is {scores[key]} at "
+                             f"epoch {epoch} of seed {seed}; model "
+                             f"selection needs finite scores (check the "
+                             f"validation split and the model's outputs)")
+
+
 def _select(rule: str, scores: Mapping[str, float], state: _SeedState,
             higher_is_better: bool) -> Tuple[bool, bool]:
     """Applies a selection rule to one evaluation: returns (whether it
@@ -255,6 +268,23 @@ def _select(rule: str, scores: Mapping[str, float], state: _SeedState,
     if at_most:
         state.best_loss = loss
     return at_least or at_most, at_least and at_most
+
+
+def _restore_checkpoint(path: str, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer,
+                        device: torch.device) -> _SeedState:
+    """Continues a seed from its mid-seed checkpoint on any device. It is
+    read onto the CPU: the random-number states must stay CPU byte tensors
+    (mapped to a GPU, ``set_rng_state`` refuses them), and loading the
+    state dicts moves the weights and Adam's moments to the model's
+    device."""
+    ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    model.load_state_dict(ckpt['model'])
+    optimizer.load_state_dict(ckpt['optimizer'])
+    torch.set_rng_state(ckpt['rng_cpu'])
+    if device.type == 'cuda' and ckpt.get('rng_cuda') is not None:
+        torch.cuda.set_rng_state(ckpt['rng_cuda'], device)
+    return _SeedState.from_dict(ckpt['state'])
 
 
 def _cpu_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
@@ -301,11 +331,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
     state = _SeedState()
     if cfg['checkpoint_every'] > 0 and os.path.isfile(ckpt_path):
         # train() has checked its config (_check_checkpoints).
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt['model'])
-        optimizer.load_state_dict(ckpt['optimizer'])
-        state = _SeedState.from_dict(ckpt['state'])
-        torch.set_rng_state(ckpt['rng_cpu'])
+        state = _restore_checkpoint(ckpt_path, model, optimizer, device)
 
     wall_start = time.perf_counter()
     bar = tqdm(total=cfg['epochs'], initial=state.epoch, desc=f'seed {seed}',
@@ -332,6 +358,7 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
                 raise ValueError(f"task '{task.name}' evaluate() must return "
                                  f"'val' and 'test' scores (missing "
                                  f"{sorted(missing)})")
+            _check_selection_scores(scores, state.epoch, seed)
             state.history['epoch'].append(state.epoch)
             state.history['loss'].append(loss)
             for key, value in scores.items():
@@ -364,6 +391,8 @@ def _run_seed(task: Task, cfg: Dict[str, Any], data: Any, seed: int,
                 'optimizer': optimizer.state_dict(),
                 'state': state.to_dict(),
                 'rng_cpu': torch.get_rng_state(),
+                'rng_cuda': (torch.cuda.get_rng_state(device)
+                             if device.type == 'cuda' else None),
             })
     bar.close()
 
@@ -502,11 +531,58 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     provided the recorded config matches and its seeds are among this
     config's; a mid-seed checkpoint resumes only under the config that
     wrote it. :obj:`fresh=True` discards the recorded seeds, checkpoints,
-    saved models and reports. Returns the results record (as written to
-    ``results.json``).
+    saved models and reports. One run writes a folder at a time: a second
+    run on the same folder is refused while the first holds its lock
+    (``.pyg-hyper.lock``), since each rewrites the whole record from its own
+    copy. Returns the results record (as written to ``results.json``).
     """
     dev = resolve_device(device)
     check_writable(out_dir)
+    with _sole_writer(out_dir):
+        return _train_seeds(cfg, out_dir, dev, progress, fresh, argv)
+
+
+#: Held by the run that writes a results folder.
+LOCK_FILE = '.pyg-hyper.lock'
+
+
+@contextlib.contextmanager
+def _sole_writer(out_dir: str) -> Iterator[None]:
+    """Holds an exclusive advisory lock on :obj:`out_dir` (rank 0 only:
+    under torchrun the other processes do not write). Where ``fcntl`` is
+    missing (Windows) runs are not guarded."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        fcntl = None
+    if fcntl is None or not is_main_process():
+        yield
+        return
+    path = os.path.join(out_dir, LOCK_FILE)
+    with open(path, 'a') as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(
+                f"another run is writing '{out_dir}' (it holds '{path}'); "
+                f"wait for it to finish, or give this run another --out "
+                f"folder") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_checkpoints(out_dir: str, seeds: Iterable[Any]) -> None:
+    for seed in seeds:
+        path = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def _train_seeds(cfg: Dict[str, Any], out_dir: str, dev: torch.device,
+                 progress: bool, fresh: bool,
+                 argv: Optional[Sequence[str]]) -> Dict[str, Any]:
     task = get_task(cfg['task'])
     if cfg['threads'] > 0:
         torch.set_num_threads(cfg['threads'])
@@ -532,6 +608,10 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
             _discard_run_state(out_dir, results)
     results['sessions'] = session_history(results)
     todo = [s for s in seed_list(cfg) if str(s) not in results['seeds']]
+    if is_main_process():
+        # A kill between recording a seed and deleting its checkpoint
+        # leaves one that no rerun would ever read.
+        _remove_checkpoints(out_dir, results['seeds'])
     if not todo:
         if results['seeds'] and is_main_process():
             _write_reports(out_dir, results, json_too=False)
@@ -545,7 +625,10 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
         _warn_mixed_versions(results['sessions'], out_dir)
     flush = (flush_denormal(cfg['flush_denormal']) if dev.type == 'cpu'
              else contextlib.nullcontext())
-    _check_checkpoints(task, cfg, out_dir, todo)
+    if not fresh:
+        # (--fresh: rank 0 has discarded them; under torchrun another rank
+        # may get here first and must not judge them.)
+        _check_checkpoints(task, cfg, out_dir, todo)
     with flush:
         data = task.load_data(cfg, dev)
         for seed in tqdm(todo, desc=cfg['name'], disable=not progress,
@@ -558,9 +641,7 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
             if not is_main_process():
                 continue  # under torchrun, rank 0 alone writes the results
             _write_reports(out_dir, results)
-            ckpt = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
-            if os.path.exists(ckpt):
-                os.remove(ckpt)
+            _remove_checkpoints(out_dir, [seed])
     return results
 
 

@@ -138,8 +138,10 @@ def test_killed_run_loses_no_finished_seed(toy_config, tmp_path, monkeypatch):
         _train(cfg, tmp_path / 'run')
     saved = json.loads((tmp_path / 'run' / 'results.json').read_text())
     assert sorted(saved['seeds']) == ['0', '1']
-    # No temporary files are left behind by the atomic writes.
-    assert not [f for f in os.listdir(tmp_path / 'run') if f.startswith('.')]
+    # No temporary files are left behind by the atomic writes (the lock
+    # file stays, released).
+    assert not [f for f in os.listdir(tmp_path / 'run')
+                if f.startswith('.') and f != runner_mod.LOCK_FILE]
 
 
 def test_resume_rejects_changed_config(toy_config, tmp_path):
@@ -557,3 +559,83 @@ def test_checkpoint_without_a_recorded_config_resumes_with_a_warning(
     assert sum('predates checkpoints' in str(w.message)
                for w in record) == 1
     assert res['seeds']['0']['epochs_run'] == 10
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused(toy_config, tmp_path):
+    # Each run rewrites the whole record from its own copy: two at once
+    # would drop each other's finished seeds.
+    fcntl = pytest.importorskip('fcntl')
+    out = tmp_path / 'run'
+    out.mkdir()
+    with open(out / runner_mod.LOCK_FILE, 'a') as other_run:
+        fcntl.flock(other_run, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match=r"another run is writing "
+                           r".*give this run another --out"):
+            _train(build_config(toy_config, ['seeds=1']), out)
+        assert not (out / 'results.json').exists()
+    # Released (also after a run fails): the next run goes ahead.
+    _train(build_config(toy_config, ['seeds=1']), out)
+    _train(build_config(toy_config, ['seeds=2']), out)
+    assert sorted(json.loads((out / 'results.json').read_text())['seeds']) \
+        == ['0', '1']
+
+
+def test_checkpoint_restores_onto_another_device(toy_config, tmp_path,
+                                                 monkeypatch):
+    # Read onto the CPU whatever the device: the RNG state must stay a CPU
+    # byte tensor ('meta' stands in for a GPU, where mapping it failed).
+    cfg = build_config(toy_config, ['seeds=1', 'epochs=10', 'patience=0',
+                                    'checkpoint_every=2'])
+    _interrupted_checkpoint(cfg, tmp_path / 'run', monkeypatch)
+    path = tmp_path / 'run' / 'checkpoints' / 'seed_0.pt'
+    saved = torch.load(path, weights_only=False)
+    task = runner_mod.get_task('toy')
+    data = task.load_data(cfg, torch.device('cpu'))
+    model = task.build_model(cfg, data).to('meta')
+    optimizer = task.build_optimizer(cfg, model)
+    torch.manual_seed(123)
+    state = runner_mod._restore_checkpoint(str(path), model, optimizer,
+                                           torch.device('meta'))
+    assert state.epoch == 6
+    assert torch.equal(torch.get_rng_state(), saved['rng_cpu'])
+    assert saved['rng_cuda'] is None  # written on the CPU
+
+
+def test_checkpoints_of_recorded_seeds_are_removed(toy_config, tmp_path):
+    # A kill between recording a seed and deleting its checkpoint.
+    cfg = build_config(toy_config, ['seeds=1', 'checkpoint_every=2'])
+    _train(cfg, tmp_path / 'run')
+    left = tmp_path / 'run' / 'checkpoints' / 'seed_0.pt'
+    left.parent.mkdir(exist_ok=True)
+    left.write_bytes(b'stale')
+    _train(cfg, tmp_path / 'run')
+    assert not left.exists()
+
+
+def test_fresh_run_on_another_rank_does_not_judge_old_checkpoints(
+        toy_config, tmp_path, monkeypatch):
+    # Under torchrun only rank 0 discards the old run; another rank may
+    # reach the checkpoint check first and must not refuse --fresh.
+    base = ['seeds=1', 'epochs=10', 'patience=0', 'checkpoint_every=2']
+    _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'run',
+                            monkeypatch)
+    other = build_config(toy_config, base + ['optim.lr=0.5'])
+    with pytest.raises(ValueError, match='different config'):
+        _train(other, tmp_path / 'run')
+    monkeypatch.setenv('RANK', '1')
+    monkeypatch.setattr(runner_mod, '_run_seed', lambda *args: {
+        'seed': 0, 'scores': {'val': 1.0, 'test': 1.0}, 'num_params': 1,
+        'epoch_time_s': 0.0, 'best_epoch': 1, 'history': {}})
+    _train(other, tmp_path / 'run', fresh=True)
+
+
+def test_non_finite_validation_score_is_an_error(toy_config, tmp_path,
+                                                  monkeypatch):
+    # A NaN kept as the best is never replaced (it compares false).
+    task_cls = type(runner_mod.get_task('toy'))
+    real = task_cls.evaluate
+    monkeypatch.setattr(task_cls, 'evaluate', lambda self, *a: {
+        **real(self, *a), 'val': float('nan')})
+    with pytest.raises(ValueError, match=r"validation score 'val' is nan "
+                       r"at epoch 1 of seed 0"):
+        _train(build_config(toy_config, ['seeds=1']), tmp_path / 'run')
