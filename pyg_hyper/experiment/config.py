@@ -9,6 +9,7 @@ loudly with the closest valid key instead of being silently ignored.
 import copy
 import difflib
 import os
+import re
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
@@ -37,7 +38,32 @@ class ConfigError(ValueError):
     """
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _NumbersLoader(yaml.SafeLoader):
+    """YAML 1.2's numbers, as users write them: PyYAML follows YAML 1.1,
+    where ``1e-3`` is a string, ``010`` the octal 8 and ``1:30`` the
+    base-60 90. Here a number is a decimal int or float (``1e-3``,
+    ``.5``, ``010`` = 10, ``.inf``, ``.nan``); anything else that YAML 1.1
+    would read as a number stays text."""
+
+
+_INT_TAG, _FLOAT_TAG = 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float'
+_NumbersLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers
+            if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_NumbersLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r'^[-+]?[0-9]+$'), list('-+0123456789'))
+_NumbersLoader.add_implicit_resolver(
+    _FLOAT_TAG, re.compile(r'^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)'
+                           r'(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)'
+                           r'|\.(?:nan|NaN|NAN))$'),
+    list('-+0123456789.'))
+_NumbersLoader.add_constructor(
+    _INT_TAG, lambda loader, node: int(loader.construct_scalar(node), 10))
+
+
+class _UniqueKeyLoader(_NumbersLoader):
     """PyYAML keeps the last of repeated keys; a config that sets
     ``epochs`` twice is a mistake to report, not a choice to guess."""
     def construct_mapping(self, node, deep=False):
@@ -121,6 +147,15 @@ def _unknown(key: str, valid: Iterable[str], origin: str) -> ConfigError:
                        f"{_suggest(key, valid)}")
 
 
+def _same_kind(example: Any, value: Any) -> bool:
+    # bool is an int in Python, but not a width; an int is a fine float.
+    if isinstance(example, bool) or isinstance(value, bool):
+        return isinstance(example, bool) and isinstance(value, bool)
+    if isinstance(example, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(example))
+
+
 def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
     """Checks that an override keeps the kind of value of the default.
 
@@ -156,6 +191,17 @@ def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
     if isinstance(default, str) and not isinstance(value, str):
         raise ConfigError(f"config key '{key}' ({origin}) expects a string "
                           f"(got {value!r})")
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or (default and not all(
+                _same_kind(default[0], item) for item in value)):
+            kind = (f'a list of {type(default[0]).__name__}s' if default
+                    else 'a list')
+            raise ConfigError(f"config key '{key}' ({origin}) expects "
+                              f"{kind}, e.g. {list(default)!r} (got "
+                              f"{value!r})")
+        if default and isinstance(default[0], float):
+            return [float(item) for item in value]
+        return list(value)
     if isinstance(default, Mapping) and len(default) > 0:
         raise ConfigError(f"config key '{key}' ({origin}) is a section; set "
                           f"its keys instead: "
@@ -190,19 +236,18 @@ def merge(defaults: Mapping[str, Any], update: Mapping[str, Any],
 
 
 def _parse_value(text: str) -> Any:
-    if not text.strip():
+    stripped = text.strip()
+    if not stripped:
         # 'key=' sets an empty string (YAML would read it as null).
         return ''
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_NumbersLoader)
     except yaml.YAMLError:
         return text
-    if isinstance(value, str):
-        # YAML 1.1 reads '1e-3' as a string; users mean a number.
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if isinstance(value, str) and not stripped.startswith(('"', "'")):
+        # Unquoted text stays as typed: YAML would cut 'run #2' at its
+        # comment sign.
+        return stripped
     return value
 
 

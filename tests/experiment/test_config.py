@@ -24,6 +24,40 @@ def test_parse_override_types():
     assert parse_override('a=null') == {'a': None}
 
 
+@pytest.mark.parametrize('text,value', [
+    # YAML 1.1 would read these as 8, 90, 16 and 'run': values are
+    # decimal numbers or the text as typed.
+    ('010', 10), ('08', 8), ('1:30', '1:30'), ('0x10', '0x10'),
+    ('run #2', 'run #2'), ('.5', 0.5), ('-3', -3), ('2e5', 2e5),
+    # Quoted: a string even when it looks like a number.
+    ('"1e3"', '1e3'), ("'42'", '42'),
+    # Broken YAML stays text (and is refused where a list is expected).
+    ('[16,32', '[16,32'),
+])
+def test_parse_override_reads_numbers_as_written(text, value):
+    parsed = parse_override(f'a={text}')['a']
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_config_files_read_numbers_as_overrides_do(tmp_path):
+    # The same text means the same in a file and on the command line.
+    (tmp_path / 'c.yaml').write_text('optim:\n  lr: 1e-3\nseeds: 010\n')
+    assert load_yaml(str(tmp_path / 'c.yaml')) == {
+        'optim': {'lr': 1e-3}, 'seeds': 10}
+
+
+@pytest.mark.parametrize('value', ['16', '[16,32', '[16.5, 3]', '[true]',
+                                   "'16, 32'"])
+def test_list_keys_need_lists_of_their_kind(value):
+    defaults = {'channels': [16, 32, 256], 'scales': [0.5, 1.0]}
+    with pytest.raises(ConfigError, match=r"'channels' .* expects a list "
+                       r"of ints, e\.g\. \[16, 32, 256\]"):
+        apply_overrides(defaults, [f'channels={value}'])
+    cfg = apply_overrides(defaults, ['channels=[8, 8]', 'scales=[1, 2]'])
+    assert cfg['channels'] == [8, 8]
+    assert cfg['scales'] == [1.0, 2.0] and isinstance(cfg['scales'][0], float)
+
+
 @pytest.mark.parametrize('text', ['optim.lr', '=3', 'a..b=1'])
 def test_parse_override_rejects_malformed(text):
     with pytest.raises(ConfigError, match='key=value|empty key'):
