@@ -13,6 +13,7 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import coalesce, degree, to_undirected
 
+from pyg_hyper.datasets.cache import discard_unreadable_cache
 from pyg_hyper.datasets.dataset_docs import with_dataset_docs
 from pyg_hyper.experiment.results import atomic_torch_save
 
@@ -148,6 +149,9 @@ class GINFormatDataset(InMemoryDataset):
                  force_reload: bool = False):
         self.name = name
         self.degree_as_tag = degree_as_tag
+        discard_unreadable_cache(
+            self._processed_dir(osp.expanduser(str(root))),
+            f"GIN-format dataset '{name}'")
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload)
         self.load(self.processed_paths[0])
@@ -159,8 +163,11 @@ class GINFormatDataset(InMemoryDataset):
 
     @property
     def processed_dir(self) -> str:
+        return self._processed_dir(self.root)
+
+    def _processed_dir(self, root: str) -> str:
         suffix = '_degree' if self.degree_as_tag else ''
-        return osp.join(self.root, self.name, f'gin_processed{suffix}')
+        return osp.join(root, self.name, f'gin_processed{suffix}')
 
     @property
     def raw_file_names(self) -> List[str]:

@@ -316,9 +316,13 @@ def build_ogb_dataset_from_csv(
         id_column = _find_column(columns, id_column, 'identifier', csv_path)
 
     folder = osp.join(osp.expanduser(str(root)), name.replace('-', '_'))
-    if osp.exists(folder) and not overwrite:
-        raise FileExistsError(f"'{folder}' exists; pass overwrite=True to "
-                              f"replace it")
+    # ogb's loader prefers '<folder>_pyg' (its download) when one exists:
+    # a build beside it would never be read.
+    shadow = folder + '_pyg'
+    for existing in (folder, shadow):
+        if osp.exists(existing) and not overwrite:
+            raise FileExistsError(f"'{existing}' exists; pass overwrite=True "
+                                  f"to replace it")
 
     valid, invalid = _parse(frame[smiles_column].tolist())
     if not valid:
@@ -344,6 +348,13 @@ def build_ogb_dataset_from_csv(
     edge_feat = np.concatenate([g['edge_feat'][::2] for g in graphs])
     node_feat = np.concatenate([g['node_feat'] for g in graphs])
     split = scaffold_split(smiles)
+    empty_parts = [part for part, idx in split.items() if len(idx) == 0]
+    if empty_parts:
+        warnings.warn(
+            f"the scaffold split of the {len(smiles)} valid molecules in "
+            f"'{csv_path}' leaves {empty_parts} empty (sizes "
+            f"{ {k: len(v) for k, v in split.items()} }): no model can be "
+            f"selected or tested on it; use a larger CSV", stacklevel=2)
 
     os.makedirs(osp.dirname(folder), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(folder)}.',
@@ -376,6 +387,8 @@ def build_ogb_dataset_from_csv(
         with open(osp.join(tmp, f"RELEASE_v{meta['version']}.txt"), 'w') as f:
             f.write(f"Built by pyg_hyper from {osp.basename(csv_path)}; see "
                     f"mapping/build.json.\n")
+        if osp.exists(shadow):
+            shutil.rmtree(shadow)
         if osp.exists(folder):
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -25,6 +25,7 @@ from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from torch_geometric.data import InMemoryDataset
 
+from pyg_hyper.datasets.cache import discard_unreadable_cache
 from pyg_hyper.experiment.results import atomic_write_stream
 
 __all__ = [
@@ -51,6 +52,10 @@ class _Spec:
     raw_dir: str  # relative to root
     files: Tuple[str, ...]
     host: str  # where PyG downloads from
+    #: The published graph's size (PyG's loading, no pre_transform): a raw
+    #: text file cut at a line boundary reads without any error.
+    num_nodes: int
+    num_edges: int
 
     def build(self, root: str, **kwargs):
         from torch_geometric import datasets
@@ -61,39 +66,44 @@ class _Spec:
         return cls(path, self.pyg_name, **kwargs)
 
 
-def _planetoid(name: str) -> _Spec:
+def _planetoid(name: str, num_nodes: int, num_edges: int) -> _Spec:
     low = name.lower()
     files = tuple(f'ind.{low}.{ext}' for ext in
                   ('x', 'tx', 'allx', 'y', 'ty', 'ally', 'graph',
                    'test.index'))
     return _Spec('Planetoid', name, f'Planetoid/{name}/raw', files,
-                 'github.com')
+                 'github.com', num_nodes, num_edges)
 
 
-def _amazon(name: str) -> _Spec:
+def _amazon(name: str, num_nodes: int, num_edges: int) -> _Spec:
     return _Spec('Amazon', name, f'Amazon/{name}/raw',
                  (f'amazon_electronics_{name.lower()}.npz', ),
-                 'github.com')
+                 'github.com', num_nodes, num_edges)
 
 
-def _wikipedia(name: str) -> _Spec:
+def _wikipedia(name: str, num_nodes: int, num_edges: int) -> _Spec:
     files = ('out1_node_feature_label.txt', 'out1_graph_edges.txt') + tuple(
         f'{name}_split_0.6_0.2_{i}.npz' for i in range(10))
     return _Spec('WikipediaNetwork', name,
                  f'WikipediaNetwork/{name}/geom_gcn/raw', files,
-                 'raw.githubusercontent.com')
+                 'raw.githubusercontent.com', num_nodes, num_edges)
 
 
-#: Supported datasets (canonical names; look-up is case-insensitive).
+#: Supported datasets (canonical names; look-up is case-insensitive), with
+#: the sizes PyG's classes give them (PyG's dataset table; Chameleon and
+#: Squirrel as the Geom-GCN files load).
 NODE_DATASETS: Dict[str, _Spec] = {
-    'Cora': _planetoid('Cora'),
-    'CiteSeer': _planetoid('CiteSeer'),
-    'PubMed': _planetoid('PubMed'),
-    'Computers': _amazon('Computers'),
-    'Photo': _amazon('Photo'),
-    'Chameleon': _wikipedia('chameleon'),
-    'Squirrel': _wikipedia('squirrel'),
+    'Cora': _planetoid('Cora', 2708, 10556),
+    'CiteSeer': _planetoid('CiteSeer', 3327, 9104),
+    'PubMed': _planetoid('PubMed', 19717, 88648),
+    'Computers': _amazon('Computers', 13752, 491722),
+    'Photo': _amazon('Photo', 7650, 238162),
+    'Chameleon': _wikipedia('chameleon', 2277, 36101),
+    'Squirrel': _wikipedia('squirrel', 5201, 217073),
 }
+
+#: Planetoid's public split: 500 validation and 1000 test nodes.
+_PLANETOID_EVAL_SIZES = (500, 1000)
 
 
 def canonical_name(name: str) -> str:
@@ -124,7 +134,8 @@ def _stage(open_source: Callable[[], IO[bytes]], dst: str) -> None:
 
 def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
     """Copies missing files from :obj:`source_dir`, unpacking ``.gz`` copies
-    and zips that contain them."""
+    and zips that contain them. A damaged copy there is an error that names
+    it (never a partial file here)."""
     if not os.path.isdir(source_dir):
         return
     os.makedirs(raw_dir, exist_ok=True)
@@ -132,18 +143,39 @@ def _fill_from(source_dir: str, raw_dir: str, missing: List[str]) -> None:
         src = os.path.join(source_dir, name)
         dst = os.path.join(raw_dir, name)
         if os.path.isfile(src):
-            _stage(lambda: open(src, 'rb'), dst)
+            _stage_readable(src, lambda: open(src, 'rb'), dst)
         elif os.path.isfile(src + '.gz'):
-            _stage(lambda: gzip.open(src + '.gz', 'rb'), dst)
-    for entry in sorted(os.listdir(source_dir)):
+            _stage_readable(src + '.gz', lambda: gzip.open(src + '.gz', 'rb'),
+                            dst)
+    left = [n for n in missing if not os.path.isfile(os.path.join(raw_dir, n))]
+    for entry in sorted(os.listdir(source_dir)) if left else []:
         if not entry.endswith('.zip'):
             continue
-        with zipfile.ZipFile(os.path.join(source_dir, entry)) as z:
-            for member in z.namelist():
-                dst = os.path.join(raw_dir, os.path.basename(member))
-                if (os.path.basename(member) in missing
-                        and not os.path.isfile(dst)):
-                    _stage(lambda: z.open(member), dst)
+        archive = os.path.join(source_dir, entry)
+        try:
+            with zipfile.ZipFile(archive) as z:
+                for member in z.namelist():
+                    dst = os.path.join(raw_dir, os.path.basename(member))
+                    if (os.path.basename(member) in left
+                            and not os.path.isfile(dst)):
+                        _stage(lambda: z.open(member), dst)
+        except (OSError, EOFError, zipfile.BadZipFile) as e:
+            raise _damaged_source(archive, e) from e
+
+
+def _stage_readable(src: str, open_source: Callable[[], IO[bytes]],
+                    dst: str) -> None:
+    try:
+        _stage(open_source, dst)
+    except (OSError, EOFError) as e:
+        raise _damaged_source(src, e) from e
+
+
+def _damaged_source(path: str, e: BaseException) -> 'MissingRawFilesError':
+    return MissingRawFilesError(
+        f"raw file '{path}' cannot be read ({type(e).__name__}: {e}); "
+        f"replace it with a good copy (the published file, in PyG's layout) "
+        f"or remove it")
 
 
 def _unreadable(path: str) -> Optional[str]:
@@ -228,6 +260,8 @@ def load_node_dataset(name: str, root: str = 'data',
     """
     key = canonical_name(name)
     spec = NODE_DATASETS[key]
+    # As PyG's classes do: they would not find '~/data' as typed.
+    root = os.path.expanduser(str(root))
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:
@@ -257,10 +291,13 @@ def load_node_dataset(name: str, root: str = 'data',
             f"({why}). Put these files in {_supply_advice(spec)}"
             + (f"; raw_source '{raw_source}' lacks them too" if raw_source
                else ''))
+    discard_unreadable_cache(
+        os.path.join(os.path.dirname(raw_dir), 'processed'),
+        f"dataset '{key}'")
     try:
-        return spec.build(root, transform=transform,
-                          pre_transform=pre_transform,
-                          force_reload=force_reload)
+        dataset = spec.build(root, transform=transform,
+                             pre_transform=pre_transform,
+                             force_reload=force_reload)
     except Exception as e:
         bad = {}
         for f in spec.files:
@@ -275,3 +312,33 @@ def load_node_dataset(name: str, root: str = 'data',
             + ', '.join(f'{f} ({why})' for f, why in bad.items())
             + f". PyG could not read them ({type(e).__name__}). Delete "
             f"them, then put good copies in {_supply_advice(spec)}") from e
+    if pre_transform is None:
+        _check_published_size(key, spec, dataset, raw_dir)
+    return dataset
+
+
+def _check_published_size(key: str, spec: _Spec, dataset: InMemoryDataset,
+                          raw_dir: str) -> None:
+    """Refuses a graph that is not the published one: raw text files cut
+    at a line boundary, or a shortened Planetoid test index, read without
+    any error and give a smaller graph or split."""
+    data = dataset.get(0)  # before any transform
+    found = (data.num_nodes, data.edge_index.size(1))
+    problems = []
+    if found != (spec.num_nodes, spec.num_edges):
+        problems.append(f"{found[0]:,} nodes and {found[1]:,} edges, where "
+                        f"the published graph has {spec.num_nodes:,} and "
+                        f"{spec.num_edges:,}")
+    if spec.family == 'Planetoid':
+        sizes = (int(data.val_mask.sum()), int(data.test_mask.sum()))
+        if sizes != _PLANETOID_EVAL_SIZES:
+            problems.append(f"a public split of {sizes[0]} validation and "
+                            f"{sizes[1]} test nodes, where it has "
+                            f"{_PLANETOID_EVAL_SIZES[0]} and "
+                            f"{_PLANETOID_EVAL_SIZES[1]}")
+    if problems:
+        raise MissingRawFilesError(
+            f"dataset '{key}' read from '{os.path.abspath(raw_dir)}' has "
+            + '; '.join(problems) + ": a raw file is probably cut short. "
+            f"Delete that folder and its 'processed' sibling, then put "
+            f"good copies in {_supply_advice(spec)}")

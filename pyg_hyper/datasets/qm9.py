@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import os.path as osp
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -36,6 +37,7 @@ from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.io import fs
 
+from pyg_hyper.datasets.cache import discard_unreadable_cache
 from pyg_hyper.datasets.dataset_docs import with_dataset_docs
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.checks import (
@@ -327,6 +329,14 @@ _QM9PACK_REPAIR = ("Reinstall qm9pack ('pip install --force-reinstall "
                    "qm9pack') or replace the damaged file")
 
 
+def _repr(transform: Optional[Callable]) -> str:
+    """A pre_transform or pre_filter as PyG records it (object addresses
+    dropped, so that the same transform compares equal across runs)."""
+    if transform is None:
+        return 'None'
+    return re.sub(r'(<.*?)\s.*(>)', r'\1\2', str(transform))
+
+
 def _read_report(path: str) -> Dict:
     """The build report written next to the cache; raises ValueError when
     it does not parse (e.g. a write cut short)."""
@@ -460,8 +470,10 @@ class QM9(InMemoryDataset):
     both are counted and listed by ``idx`` in :attr:`report` (also written
     to ``processed/``) and in a warning.
 
-    The processed cache is written atomically with a manifest (size and
-    SHA-256); a missing, partial or corrupt cache is rebuilt.
+    The processed cache is written atomically with a manifest (size,
+    SHA-256, and the ``pre_transform`` and ``pre_filter`` it was built with,
+    compared as PyG compares them: by their ``repr``); a missing, partial or
+    corrupt cache, or one built with other pre-processing, is rebuilt.
 
     Args:
         root (str): Root directory; ``root/processed`` holds the cache and
@@ -510,7 +522,8 @@ class QM9(InMemoryDataset):
         # 0 builds in this process, as a DataLoader's num_workers=0 does.
         self.num_workers = (min(2, os.cpu_count() or 1) if num_workers is None
                             else max(num_workers, 1))
-        self._discard_invalid_cache(osp.join(root, 'processed'))
+        self._discard_invalid_cache(osp.join(root, 'processed'),
+                                    _repr(pre_transform), _repr(pre_filter))
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)
         try:
@@ -562,11 +575,20 @@ class QM9(InMemoryDataset):
         return folder
 
     # ------------------------------------------------------------ cache check
-    def _discard_invalid_cache(self, processed_dir: str) -> None:
+    def _discard_invalid_cache(self, processed_dir: str, pre_transform: str,
+                               pre_filter: str) -> None:
         """Deletes a cache whose data file disagrees with its manifest
-        (interrupted write, truncated or edited file), or whose report does
-        not parse: the manifest covers the data file only, and a truncated
-        report would otherwise fail every later load."""
+        (interrupted write, truncated or edited file), whose report does
+        not parse (the manifest covers the data file only, and a truncated
+        report would otherwise fail every later load), or that was built
+        with another ``pre_transform`` or ``pre_filter``: PyG keeps one
+        record of those per folder, which the next variant built there
+        (another source or ``max_molecules``) overwrites, so each cache's
+        manifest records its own."""
+        # PyG reads its records before anything else: a damaged one would
+        # fail every load with a bare EOFError.
+        discard_unreadable_cache(processed_dir, 'QM9',
+                                 ('pre_transform.pt', 'pre_filter.pt'))
         names = self.processed_file_names
         data_path = osp.join(processed_dir, names[0])
         manifest_path = osp.join(processed_dir, names[1])
@@ -581,6 +603,16 @@ class QM9(InMemoryDataset):
                 reason = 'its size differs from the manifest'
             elif _sha256(data_path) != manifest['sha256']:
                 reason = 'its checksum differs from the manifest'
+            elif 'pre_transform' not in manifest:
+                reason = ('its manifest does not record the pre_transform '
+                          'and pre_filter it was built with (an older '
+                          'version wrote it)')
+            elif (manifest['pre_transform'], manifest.get('pre_filter')) \
+                    != (pre_transform, pre_filter):
+                reason = (f"it was built with pre_transform "
+                          f"{manifest['pre_transform']} and pre_filter "
+                          f"{manifest.get('pre_filter')}, not "
+                          f"{pre_transform} and {pre_filter}")
         except (OSError, ValueError, KeyError) as exc:
             reason = f'its manifest is missing or unreadable ({exc})'
         if reason is None:
@@ -657,7 +689,9 @@ class QM9(InMemoryDataset):
         # The manifest goes last: it is what marks the cache as complete.
         atomic_write_json(self.processed_paths[1], {
             'size': os.path.getsize(path), 'sha256': _sha256(path),
-            'num_molecules': num, 'format': _FORMAT_VERSION})
+            'num_molecules': num, 'format': _FORMAT_VERSION,
+            'pre_transform': _repr(self.pre_transform),
+            'pre_filter': _repr(self.pre_filter)})
 
     @staticmethod
     def _to_data_list(data: Data, slices) -> List[Data]:

@@ -5,6 +5,8 @@ from typing import Any, List
 import numpy as np
 from torch_geometric.datasets import TUDataset
 
+from pyg_hyper.datasets.cache import discard_unreadable_cache
+
 __all__ = ['REQUIRED_TU_FILES', 'load_tu_dataset']
 
 #: Raw files every graph-classification TU dataset needs; node and edge
@@ -41,7 +43,9 @@ def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
             f"Dortmund files there)")
     processed_dir = _tu_dir(root, name, 'processed',
                             kwargs.get('cleaned', False))
-    if kwargs.get('force_reload', False) or not osp.isdir(processed_dir):
+    discard_unreadable_cache(processed_dir, f"TU dataset '{name}'")
+    if kwargs.get('force_reload', False) or not osp.isdir(processed_dir) \
+            or not osp.isfile(osp.join(processed_dir, 'data.pt')):
         # PyG's reader accepts inconsistent files and fails later, when a
         # graph is indexed; checked once, before processing.
         _check_consistent(raw_dir, name)

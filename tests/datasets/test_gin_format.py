@@ -63,6 +63,18 @@ def test_toy_zip_and_empty_fold(tmp_path):
     assert ds.fold(1)[1].tolist() == [1]
 
 
+def test_unreadable_processed_file_is_rebuilt(tmp_path):
+    write_toy_zip(tmp_path / 'TOY.zip', '2\n1 0\n0 0\n2 1\n1 1 1\n0 1 0\n',
+                  ['0\n'] + ['1\n'] * 9)
+    GINFormatDataset(str(tmp_path), 'TOY')
+    folds = tmp_path / 'TOY' / 'gin_processed' / 'folds.pt'
+    folds.write_bytes(b'')
+    with pytest.warns(UserWarning, match=r"\['folds\.pt'\] .* cannot be "
+                      r"read"):
+        ds = GINFormatDataset(str(tmp_path), 'TOY')
+    assert ds.fold(1)[1].tolist() == [1]
+
+
 def test_malformed_zip_member_is_named(tmp_path):
     # Declares 1 graph, holds 2; the folds fit the declared graph.
     write_toy_zip(tmp_path / 'TOY.zip', '1\n1 0\n0 0\n1 0\n0 0\n',

@@ -130,6 +130,35 @@ def test_bad_build_arguments(tmp_path):
     assert report.num_graphs == 2
 
 
+def test_tiny_build_with_an_empty_split_part_loads(tmp_path):
+    # Every acyclic molecule has the empty scaffold: all go to training.
+    csv = write_csv(tmp_path / 'toy.csv', ['CCO', 'CCN', 'CCC', 'CCCl',
+                                           'c1ccccc1'])
+    with pytest.warns(UserWarning, match=r"leaves \['valid'\] empty .*: "
+                      r"no model can be selected or tested on it"):
+        report = build_ogb_dataset_from_csv(csv, tmp_path, 'molesol',
+                                            ['logS'])
+    assert report.split_sizes == {'train': 4, 'valid': 0, 'test': 1}
+    split = OGBGraphDataset(tmp_path, 'molesol').get_idx_split()
+    assert split['valid'].numel() == 0 and split['valid'].dtype == torch.long
+    assert sorted(split['train'].tolist() + split['test'].tolist()) == \
+        list(range(5))
+
+
+def test_build_beside_ogbs_own_folder(tmp_path):
+    # ogb prefers 'ogbg_molesol_pyg': a build beside it was never read.
+    csv = write_csv(tmp_path / 'toy.csv', ['CCO', 'CCN'])
+    (tmp_path / 'ogbg_molesol_pyg').mkdir()
+    with pytest.raises(FileExistsError, match=r"ogbg_molesol_pyg' exists; "
+                       r"pass overwrite=True"):
+        build_ogb_dataset_from_csv(csv, tmp_path, 'molesol', ['logS'])
+    with pytest.warns(UserWarning, match='empty'):
+        build_ogb_dataset_from_csv(csv, tmp_path, 'molesol', ['logS'],
+                                   overwrite=True)
+    assert not (tmp_path / 'ogbg_molesol_pyg').exists()
+    assert len(OGBGraphDataset(tmp_path, 'molesol')) == 2
+
+
 def test_scaffold_split_keeps_scaffolds_together():
     # Three benzene derivatives share a scaffold, two cyclohexanes another,
     # acyclic molecules share the empty scaffold.

@@ -173,3 +173,87 @@ def test_unwritable_root(tmp_path):
         # Cora's raw files come from the package; the root itself is bad.
         load_node_dataset('Cora', str(blocker / 'root'))
     assert not os.path.exists(blocker / 'root')
+
+
+def _packaged_cora(root):
+    from pyg_hyper.datasets import node_classification as nc
+    raw = root / 'Planetoid' / 'Cora' / 'raw'
+    shutil.copytree(os.path.join(nc._PACKAGE_DATA, 'Planetoid', 'Cora',
+                                 'raw'), raw)
+    return raw
+
+
+def test_raw_file_cut_at_a_line_boundary_is_refused(tmp_path):
+    # It reads without any error: 900 test nodes, the rest unpermuted.
+    raw = _packaged_cora(tmp_path)
+    index = raw / 'ind.cora.test.index'
+    index.write_text(''.join(index.read_text().splitlines(True)[:900]))
+    with pytest.raises(MissingRawFilesError,
+                       match=r"has a public split of 500 validation and 900 "
+                       r"test nodes, where it has 500 and 1000: a raw file "
+                       r"is probably cut short"):
+        load_node_dataset('Cora', str(tmp_path), download=False)
+
+
+@needs_shared
+def test_cut_edge_list_is_refused(tmp_path):
+    src = SHARED / 'WikipediaNetwork' / 'chameleon'
+    shutil.copytree(src, tmp_path / 'WikipediaNetwork' / 'chameleon')
+    edges = (tmp_path / 'WikipediaNetwork' / 'chameleon' / 'geom_gcn' /
+             'raw' / 'out1_graph_edges.txt')
+    edges.write_text(''.join(edges.read_text().splitlines(True)[:20000]))
+    with pytest.raises(MissingRawFilesError, match=r"2,277 nodes and .* "
+                       r"edges, where the published graph has 2,277 and "
+                       r"36,101"):
+        load_node_dataset('Chameleon', str(tmp_path), download=False)
+
+
+def test_home_in_root_is_expanded(tmp_path, monkeypatch):
+    # PyG expands '~'; finding the raw files under a literal './~' instead
+    # sent it downloading.
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    monkeypatch.chdir(tmp_path)
+    data = load_node_dataset('Cora', '~/pyg', download=False)[0]
+    assert data.num_nodes == 2708
+    assert (tmp_path / 'home' / 'pyg' / 'Planetoid' / 'Cora' / 'raw').is_dir()
+    assert not (tmp_path / '~').exists()
+
+
+def test_unreadable_processed_file_is_rebuilt(tmp_path):
+    first = load_node_dataset('Cora', str(tmp_path), download=False)[0]
+    processed = tmp_path / 'Planetoid' / 'Cora' / 'processed' / 'data.pt'
+    processed.write_bytes(processed.read_bytes()[:1000])  # cut mid-write
+    with pytest.warns(UserWarning, match=r"processed files \['data\.pt'\] "
+                      r"in .* cannot be read .*; rebuilding them from the "
+                      r"raw files"):
+        again = load_node_dataset('Cora', str(tmp_path), download=False)[0]
+    assert again.x.equal(first.x) and again.edge_index.equal(
+        first.edge_index)
+
+
+def test_damaged_copy_in_raw_source_is_named(tmp_path):
+    import gzip
+    from pyg_hyper.datasets import node_classification as nc
+    source = tmp_path / 'source' / 'Planetoid' / 'Cora' / 'raw'
+    source.mkdir(parents=True)
+    packed = gzip.compress((Path(nc._PACKAGE_DATA) / 'Planetoid' / 'Cora' /
+                            'raw' / 'ind.cora.allx').read_bytes())
+    (source / 'ind.cora.allx.gz').write_bytes(packed[:len(packed) // 2])
+    with pytest.raises(MissingRawFilesError,
+                       match=r"raw file '.*ind\.cora\.allx\.gz' cannot be "
+                       r"read \(EOFError: .*\); replace it"):
+        load_node_dataset('Cora', str(tmp_path / 'root'),
+                          raw_source=str(tmp_path / 'source'),
+                          download=False)
+    # No partial file left.
+    assert 'ind.cora.allx' in missing_raw_files('Cora', str(tmp_path / 'root'))
+    assert not list((tmp_path / 'root').rglob('.tmp-*'))
+    # An unrelated damaged zip does not matter once nothing is missing.
+    (source / 'ind.cora.allx.gz').unlink()
+    for f in (Path(nc._PACKAGE_DATA) / 'Planetoid' / 'Cora' / 'raw').iterdir():
+        shutil.copy(f, source / f.name)
+    (source / 'junk.zip').write_bytes(b'PK\x03\x04 not a zip')
+    data = load_node_dataset('Cora', str(tmp_path / 'root2'),
+                             raw_source=str(tmp_path / 'source'),
+                             download=False)[0]
+    assert data.num_nodes == 2708

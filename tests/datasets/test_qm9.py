@@ -217,6 +217,47 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
     assert os.path.exists(ds.processed_paths[1])
 
 
+class _SetTargets:
+    def __call__(self, data):
+        data.y = torch.full_like(data.y, -1.0)
+        return data
+
+    def __repr__(self):
+        return 'SetTargets()'
+
+
+def test_cache_of_another_pre_transform_is_rebuilt(tmp_path):
+    # PyG records pre_transform once per folder; building another variant
+    # there (here 30 molecules) overwrote that record, and the 12-molecule
+    # cache built with a transform was then served without one.
+    root = str(tmp_path)
+    marked = QM9(root, max_molecules=12, num_workers=1, log=False,
+                 pre_transform=_SetTargets())
+    assert (marked._data.y == -1).all()
+    QM9(root, max_molecules=30, num_workers=1, log=False)
+    with pytest.warns(UserWarning, match=r"built with pre_transform "
+                      r"SetTargets\(\) and pre_filter None, not None and "
+                      r"None"):
+        plain = QM9(root, max_molecules=12, num_workers=1, log=False)
+    assert not (plain._data.y == -1).any()
+    # The same transform again: the cache is used as it is.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        QM9(root, max_molecules=12, num_workers=1, log=False)
+
+
+def test_damaged_pyg_records_do_not_fail_the_load(tmp_path):
+    root = str(tmp_path)
+    QM9(root, max_molecules=12, num_workers=1, log=False)
+    record = tmp_path / 'processed' / 'pre_transform.pt'
+    record.write_bytes(b'')  # PyG read it first: a bare EOFError
+    with pytest.warns(UserWarning, match=r"\['pre_transform\.pt'\] .* "
+                      r"cannot be read"):
+        again = QM9(root, max_molecules=12, num_workers=1, log=False)
+    assert len(again) == 12
+
+
 def _write_pyg_raw(raw, ds, skipped_number):
     """PyG's raw layout (gdb9.sdf, gdb9.sdf.csv, uncharacterized.txt) for the
     molecules of `ds`, plus one uncharacterized molecule that must be

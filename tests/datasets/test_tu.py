@@ -59,3 +59,17 @@ def test_cleaned_version_reads_raw_cleaned(shared_data, tmp_path,
     ds = load_tu_dataset(str(tmp_path), 'MUTAG', cleaned=True)
     assert len(ds) == 188
     assert (tmp_path / 'MUTAG' / 'processed_cleaned').is_dir()
+
+
+def test_unreadable_processed_file_is_rebuilt(shared_data, tmp_path):
+    # PyG writes it in place: a killed run left it cut short, and every
+    # later load failed in torch.load naming no file.
+    shutil.copytree(shared_data / 'TUDataset' / 'MUTAG', tmp_path / 'MUTAG')
+    first = load_tu_dataset(str(tmp_path), 'MUTAG')
+    data = tmp_path / 'MUTAG' / 'processed' / 'data.pt'
+    data.write_bytes(data.read_bytes()[:500])
+    with pytest.warns(UserWarning, match=r"TU dataset 'MUTAG': the processed "
+                      r"files \['data\.pt'\] .* cannot be read"):
+        again = load_tu_dataset(str(tmp_path), 'MUTAG')
+    assert len(again) == len(first) == 188
+    assert again._data.x.equal(first._data.x)
