@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
+from pyg_hyper.utils.autocast import apply_autocast
 from pyg_hyper.utils.checks import check_dtype, check_positive_int
 
 __all__ = [
@@ -153,7 +154,8 @@ def hyper_linear(x: Tensor, z: Tensor, weight: Tensor, bias: bool = True,
         torch.Tensor: Outputs of shape :obj:`[N, F_out]`.
     """
     x1 = _append_one(x) if bias else x
-    return _FactorizedHyperLinear.apply(_append_one(z), x1, weight, chunk_size)
+    return apply_autocast(_FactorizedHyperLinear, _append_one(z), x1, weight,
+                          chunk_size)
 
 
 def materialize_hyper_weight(

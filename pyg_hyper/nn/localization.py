@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.nn.inits import glorot
+from pyg_hyper.utils.autocast import apply_autocast
 from pyg_hyper.utils.checks import check_positive_int, is_tracing
 
 __all__ = [
@@ -245,9 +246,10 @@ def localized_edge_transform(x: Features, gamma: Optional[Tensor],
         return sparse_edge_transform(x, gamma, beta, weight, src, dst,
                                      weight_dropout)
     if weight_dropout is None and not is_tracing():
-        return _BlockedEdgeTransform.apply(
-            x, gamma, beta, weight, src, dst,
-            edge_block_size(x.size(1), x.device))
+        # Full precision under autocast: its blocks accumulate in place.
+        return apply_autocast(_BlockedEdgeTransform, x, gamma, beta, weight,
+                              src, dst, edge_block_size(x.size(1), x.device),
+                              dtype=torch.float32)
     return _vectorized_edge_transform(x, gamma, beta, weight, src, dst,
                                       weight_dropout)
 
@@ -474,7 +476,8 @@ def csr_matmul(ptr: Tensor, col: Tensor, row: Tensor, values: Tensor,
     :obj:`weight`. Column indices must be sorted within each row.
     :obj:`transpose` (see :class:`FeatureNonzeros`), if given, makes the
     weight gradient a CSR product instead of a scatter."""
-    return _CsrMatmul.apply(ptr, col, row, values, weight, transpose)
+    return apply_autocast(_CsrMatmul, ptr, col, row, values, weight,
+                          transpose, dtype=torch.float32)
 
 
 class _CsrMatmul(torch.autograd.Function):
@@ -766,8 +769,9 @@ class NodeLocalization(torch.nn.Module):
                 reg_rows[reg_index] = True
         if block_size is None:
             block_size = scale_block_rows(self.expand.size(-1), z.device)
-        return _LowRankScales.apply(z.contiguous(), self.expand, flat_index,
-                                    slope, block_size, reg_rows)
+        return apply_autocast(_LowRankScales, z.contiguous(), self.expand,
+                              flat_index, slope, block_size, reg_rows,
+                              dtype=torch.float32)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.channels}, '

@@ -366,14 +366,14 @@ class LocalizedConv(MessagePassing):
                 torch.stack([dst, src]), edges.norm, (num_nodes, num_nodes),
                 check_invariants=False).coalesce())
         x = x.to_dense() if x.is_sparse else x
-        ctx = torch.sparse.mm(adj, self.node_loc.project(x))
+        ctx = _sparse_mm(adj, self.node_loc.project(x))
         gamma, beta = self.node_loc(ctx)
         reg = (localization_regularizer(*_rows((gamma, beta), reg_index))
                if regularize else self.weight.new_zeros(()))
         drop = (WeightDropout.draw(self.weight_dropout)
                 if self.training and self.weight_dropout > 0 else None)
         every = torch.arange(num_nodes, device=x.device)
-        return localized_edge_transform(torch.sparse.mm(adj, x), gamma, beta,
+        return localized_edge_transform(_sparse_mm(adj, x), gamma, beta,
                                         self.weight, every, every,
                                         sparse=False,
                                         weight_dropout=drop), reg
@@ -627,3 +627,13 @@ def finish(out: Tensor, reg: Tensor, return_regularizer: bool
            ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Returns :obj:`out` alone or with the regularizer, as asked."""
     return (out, reg) if return_regularizer else out
+
+
+def _sparse_mm(adj: Tensor, dense: Tensor) -> Tensor:
+    # Autocast casts the dense operand to lower precision and leaves the
+    # sparse one, and the product's backward refuses the mix: under
+    # autocast it runs in the adjacency's dtype.
+    if not torch.is_autocast_enabled(dense.device.type):
+        return torch.sparse.mm(adj, dense)
+    with torch.autocast(dense.device.type, enabled=False):
+        return torch.sparse.mm(adj, dense.to(adj.dtype))
