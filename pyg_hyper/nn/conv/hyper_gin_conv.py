@@ -12,7 +12,7 @@ from torch_geometric.typing import (
     Size,
     SparseTensor,
 )
-from torch_geometric.utils import spmm
+from torch_geometric.utils import is_torch_sparse_tensor, spmm
 
 from pyg_hyper.nn.hyper_linear import (
     check_generator_init,
@@ -321,6 +321,8 @@ class HyperGINConv(MessagePassing):
     def message_and_aggregate(self, adj_t: Adj, x: OptPairTensor) -> Tensor:
         if isinstance(adj_t, SparseTensor):
             adj_t = adj_t.set_value(None, layout=None)
+        elif is_torch_sparse_tensor(adj_t):
+            adj_t = _unit_values(adj_t, x[0].dtype)
         return spmm(adj_t, x[0], reduce=self.aggr)
 
     def __repr__(self) -> str:
@@ -356,3 +358,22 @@ def _check_adjacency_features(owner: str, adj_t, edge_attr: OptTensor,
                          f"and needs the sparse adjacency's values to be "
                          f"edge features of shape [num_edges, {edge_dim}] "
                          f"(got values of shape {got})")
+
+
+def _unit_values(adj_t: Tensor, dtype: torch.dtype) -> Tensor:
+    """A torch sparse adjacency's pattern with ones of :obj:`dtype`: GIN sums
+    its neighbours unweighted, as from an :obj:`edge_index` or a
+    value-less :class:`SparseTensor`, and an adjacency built from an
+    :obj:`edge_index` holds float32 ones whatever the model's dtype."""
+    if adj_t.layout == torch.sparse_coo:
+        ones = adj_t._values().new_ones(adj_t._nnz(), dtype=dtype)
+        return torch.sparse_coo_tensor(adj_t._indices(), ones,
+                                       adj_t.shape[:2],
+                                       is_coalesced=adj_t.is_coalesced())
+    ones = adj_t.values().new_ones(adj_t.values().size(0), dtype=dtype)
+    if adj_t.layout == torch.sparse_csr:
+        return torch.sparse_csr_tensor(adj_t.crow_indices(),
+                                       adj_t.col_indices(), ones,
+                                       adj_t.shape[:2])
+    return torch.sparse_csc_tensor(adj_t.ccol_indices(), adj_t.row_indices(),
+                                   ones, adj_t.shape[:2])

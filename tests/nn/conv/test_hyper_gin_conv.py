@@ -252,3 +252,28 @@ def test_bad_sizes_are_named(kwargs, name):
     with pytest.raises(ValueError, match=f"'HyperGINConv' needs a positive "
                        f"integer '{name}'"):
         HyperGINConv(**kwargs)
+
+
+@pytest.mark.parametrize('layout', ['csr', 'coo', 'csc'])
+def test_torch_sparse_adjacency_in_float64_and_with_values(layout):
+    # GIN sums its neighbours unweighted: a weighted adjacency gives what
+    # its edge_index gives (as a value-less SparseTensor does), and the
+    # float32 ones of to_torch_*_tensor fit a float64 model.
+    from torch_geometric.utils import (
+        to_torch_coo_tensor,
+        to_torch_csc_tensor,
+        to_torch_csr_tensor,
+    )
+    build = {'csr': to_torch_csr_tensor, 'coo': to_torch_coo_tensor,
+             'csc': to_torch_csc_tensor}[layout]
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4, 5, 1, 3],
+                               [1, 2, 3, 4, 5, 0, 0, 0]])
+    x = torch.randn(6, 5, dtype=torch.float64)
+    for aggr in ('add', 'mean', 'max'):
+        conv = HyperGINConv(5, 3, hyper_channels=4, aggr=aggr).double()
+        expected = conv(x, edge_index)
+        assert torch.allclose(conv(x, build(edge_index.flip(0),
+                                            size=(6, 6))), expected)
+        weighted = build(edge_index.flip(0), torch.rand(8) * 3, size=(6, 6))
+        assert torch.allclose(conv(x, weighted), expected)
