@@ -161,9 +161,11 @@ def check_node_index(owner: str, name: str, index: Tensor,
 
 
 def check_edge_attr(owner: str, edge_attr: Optional[Tensor],
-                    edge_dim: Optional[int], num_edges: Optional[int]) -> None:
+                    edge_dim: Optional[int], num_edges: Optional[int],
+                    dtype: Optional[torch.dtype] = None) -> None:
     """Checks that :obj:`edge_attr` is given exactly when :obj:`edge_dim`
-    is, with one row per edge and :obj:`edge_dim` columns."""
+    is, with one row per edge and :obj:`edge_dim` columns (and, if given,
+    the layer's parameter :obj:`dtype`)."""
     if edge_dim is None:
         if edge_attr is not None:
             raise ValueError(f"'{owner}' got 'edge_attr' but was built "
@@ -184,6 +186,8 @@ def check_edge_attr(owner: str, edge_attr: Optional[Tensor],
     if num_edges is not None and edge_attr.size(0) != num_edges:
         raise ValueError(f"'{owner}' expected one 'edge_attr' row per edge "
                          f"({num_edges}), got {edge_attr.size(0)}")
+    if dtype is not None:
+        check_dtype(owner, 'edge_attr', edge_attr, dtype)
 
 
 def check_finite(owner: str, name: str, t: Tensor) -> None:
@@ -339,9 +343,11 @@ def check_dense_size(owner: str, batch_size: int, num_nodes: int,
 
 
 def check_positions(owner: str, pos: Optional[Tensor],
-                    num_nodes: Optional[int] = None) -> None:
+                    num_nodes: Optional[int] = None,
+                    dtype: Optional[torch.dtype] = None) -> None:
     """Checks atom coordinates: given, of shape [num_atoms, 3], floating
-    point and finite (the last eagerly only)."""
+    point (of the model's parameter :obj:`dtype`, if given) and finite (the
+    last eagerly only)."""
     if pos is None:
         raise ValueError(f"'{owner}' needs atom coordinates 'pos' of shape "
                          f"[num_atoms, 3], but none were given")
@@ -357,6 +363,8 @@ def check_positions(owner: str, pos: Optional[Tensor],
     if not pos.is_floating_point():
         raise ValueError(f"'{owner}' expected floating-point 'pos' "
                          f"(got {pos.dtype})")
+    if dtype is not None:
+        check_dtype(owner, 'pos', pos, dtype)
     check_finite(owner, 'pos', pos)
 
 

@@ -275,7 +275,8 @@ class HyperGINConv(MessagePassing):
             edge_dim = self.in_channels
         if isinstance(edge_index, Tensor) and not edge_index.is_sparse \
                 and edge_index.layout == torch.strided:
-            check_edge_attr(name, edge_attr, edge_dim, edge_index.size(1))
+            check_edge_attr(name, edge_attr, edge_dim, edge_index.size(1),
+                            dtype)
         elif edge_dim is None:
             check_edge_attr(name, edge_attr, None, None)
         else:

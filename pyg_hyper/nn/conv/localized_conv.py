@@ -30,6 +30,7 @@ from pyg_hyper.nn.localization import (
 from pyg_hyper.nn.structure_cache import StructureCache
 from pyg_hyper.utils.checks import (
     check_channels,
+    check_dtype,
     check_edge_index,
     check_node_index,
     check_positive_int,
@@ -182,6 +183,8 @@ class LocalizedConv(MessagePassing):
             raise ValueError(f"'{name}' expected 'edge_weight' of shape "
                              f"[{edge_index.size(1)}] (got "
                              f"{list(edge_weight.shape)})")
+        if edge_weight is not None:
+            check_dtype(name, 'edge_weight', edge_weight, self.weight.dtype)
         if output_index is not None:
             check_node_index(name, 'output_index', output_index, num_nodes)
         # Learned edge weights require a gradient: the cache then steps
@@ -482,7 +485,10 @@ def _normalize(edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
     edge_weight = torch.cat([edge_weight, loop_weight])
     src, dst = edge_index[0], edge_index[1]
     deg = scatter(edge_weight, dst, 0, dim_size=num_nodes, reduce='sum')
-    inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+    # Not pow(-0.5) then masked: its gradient at a zero degree is 0 * inf,
+    # NaN for learned edge weights.
+    zero = deg == 0
+    inv_sqrt = torch.where(zero, 0.0, deg.masked_fill(zero, 1.0).pow(-0.5))
     norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
     edges = NormalizedEdges(edge_index, norm, num_edges, live)
     if output_index is not None:

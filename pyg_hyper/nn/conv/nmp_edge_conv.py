@@ -166,7 +166,8 @@ class NMPEdgeConv(MessagePassing):
                              f"num_edges] tensor: its edge states are "
                              f"updated per edge")
         check_edge_index(name, edge_index, x.size(0), x.size(0))
-        check_edge_attr(name, edge_attr, self.edge_dim, edge_index.size(1))
+        check_edge_attr(name, edge_attr, self.edge_dim, edge_index.size(1),
+                        self.filter1.weight.dtype)
 
     def update_edges(self, x: Tensor, edge_index: Tensor,
                      edge_attr: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from pyg_hyper.utils.checks import (
     check_channels,
     check_edge_attr,
     check_positive_int,
+    parameter_dtype,
 )
 
 READOUTS = ('last', 'layers')
@@ -185,7 +186,8 @@ class HyperGIN(torch.nn.Module):
             # argument; HyperGINConv checks its own.
             num_edges = (edge_index.size(1) if isinstance(edge_index, Tensor)
                          and edge_index.layout == torch.strided else None)
-            check_edge_attr(name, edge_attr, self.edge_dim, num_edges)
+            check_edge_attr(name, edge_attr, self.edge_dim, num_edges,
+                            parameter_dtype(self))
         if batch is None:
             batch = x.new_zeros(x.size(0), dtype=torch.long)
             batch_size = 1

@@ -18,6 +18,7 @@ from pyg_hyper.utils.checks import (
     check_edge_index,
     check_positions,
     is_tracing,
+    parameter_dtype,
 )
 
 MAX_Z = 100
@@ -170,7 +171,7 @@ class NMPEdge(torch.nn.Module):
             raise ValueError(f"'{name}' expected atomic numbers 'z' in "
                              f"[0, {MAX_Z}) (got {int(z.min())} to "
                              f"{int(z.max())})")
-        check_positions(name, pos, z.numel())
+        check_positions(name, pos, z.numel(), parameter_dtype(self))
         check_batch(name, batch, z.numel(), num_graphs)
 
     def forward(self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None,

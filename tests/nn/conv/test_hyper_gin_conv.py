@@ -193,6 +193,9 @@ def test_bad_input():
         conv(x, EDGE_INDEX, torch.randn(4, 2))
     with pytest.raises(ValueError, match='one .edge_attr. row per edge'):
         conv(x, EDGE_INDEX, torch.randn(3, 3))
+    with pytest.raises(ValueError, match=r"'edge_attr' of its parameters' "
+                       r"dtype torch.float32 \(got torch.float64\)"):
+        conv(x, EDGE_INDEX, edge_attr.double())
     with pytest.raises(ValueError, match='dtype torch.long'):
         conv(x, EDGE_INDEX.float(), edge_attr)
     with pytest.raises(ValueError, match=r'shape \[2, num_edges\]'):

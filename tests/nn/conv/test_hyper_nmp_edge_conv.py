@@ -203,6 +203,9 @@ def test_repr_and_bad_input():
     with pytest.raises(ValueError, match="'first_state' of its parameters' "
                        "dtype torch.float32"):
         conv(x, edge_index, edge_attr, first_state=x.double())
+    with pytest.raises(ValueError, match="'edge_attr' of its parameters' "
+                       "dtype torch.float32"):
+        conv(x, edge_index, edge_attr.double())
     with pytest.raises(ValueError, match='Unknown combine mode'):
         HyperNMPEdgeConv(8, edge_dim=6, combine='sum')
     with pytest.raises(ValueError, match='Unknown activation'):

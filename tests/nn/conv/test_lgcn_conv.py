@@ -124,3 +124,25 @@ def test_cached_aggregate_first_path_with_learned_edge_weights():
         out.pow(2).sum().backward()
         ref(x, EDGE_INDEX, weights[1]).pow(2).sum().backward()
         assert torch.allclose(weights[0].grad, weights[1].grad)
+
+
+@pytest.mark.parametrize('levels', [
+    {}, {'node_level': False, 'edge_level': False}, {'edge_level': False}])
+def test_learned_edge_weights_get_finite_gradients_at_zero_degree(levels):
+    # A self-loop of weight 0 on a node without other edges: its degree is
+    # 0, and pow(-0.5)'s gradient there (0 * inf) was NaN.
+    edge_index = torch.tensor([[0, 1, 3], [1, 0, 3]])
+    weight = torch.tensor([1.0, 2.0, 0.0], requires_grad=True)
+    LGCNConv(5, 3, **levels)(features(5)[:4], edge_index, weight).sum() \
+        .backward()
+    assert torch.isfinite(weight.grad).all()
+
+
+def test_edge_weight_of_another_dtype_is_named():
+    # It silently turned a float32 model's output into float64.
+    with pytest.raises(ValueError, match=r"'LGCNConv' expected "
+                       r"'edge_weight' of its parameters' dtype "
+                       r"torch.float32 \(got torch.float64\)"):
+        LGCNConv(5, 3, node_level=False, edge_level=False)(
+            features(5), EDGE_INDEX,
+            torch.ones(EDGE_INDEX.size(1), dtype=torch.float64))

@@ -146,6 +146,9 @@ def test_bad_input(name):
     nan_pos[3, 1] = float('nan')
     with pytest.raises(ValueError, match="NaN or infinite values in 'pos'"):
         model(Z, nan_pos, BATCH)
+    with pytest.raises(ValueError, match=r"'pos' of its parameters' dtype "
+                       r"torch.float32 \(got torch.float64\)"):
+        model(Z, POS.double(), BATCH)
     with pytest.raises(ValueError, match="atomic numbers 'z'"):
         model(Z.float(), POS, BATCH)
     with pytest.raises(ValueError, match=r"one 'batch' entry per node"):
