@@ -249,7 +249,9 @@ class HyperLinear(torch.nn.Module):
         check_positive_int(self.__class__.__name__, in_channels=in_channels,
                            out_channels=out_channels,
                            hyper_channels=hyper_channels)
-        if chunk_size is not None and chunk_size < 1:
+        if chunk_size is not None and (
+                not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
+                or chunk_size < 1):
             raise ValueError(f"'chunk_size' must be a positive integer or "
                              f"None (got {chunk_size!r})")
         self.in_channels = in_channels

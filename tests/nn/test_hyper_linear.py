@@ -166,3 +166,10 @@ def test_normalize_code_divides_the_code_by_its_width(materialize):
     assert torch.allclose(out, lin(x, z / 4))
     assert not torch.allclose(out, lin(x, z))
     assert 'normalize_code=True' in repr(normalized)
+
+
+@pytest.mark.parametrize('chunk_size', [0, 2.5, True])
+def test_bad_chunk_size_is_refused_when_built(chunk_size):
+    with pytest.raises(ValueError, match="'chunk_size' must be a positive "
+                       "integer or None"):
+        HyperLinear(3, 2, 4, chunk_size=chunk_size)

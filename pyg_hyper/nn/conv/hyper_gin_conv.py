@@ -255,7 +255,14 @@ class HyperGINConv(MessagePassing):
         check_channels(name, 'x', x[0], self.in_channels, dtype)
         check_channels(name, 'x', x[1], self.in_channels, dtype)
         num_src = x[0].size(0)
-        num_dst = x[1].size(0) if x[1] is not None else num_src
+        if x[1] is not None:
+            num_dst = x[1].size(0)
+        elif isinstance(edge_index, SparseTensor):
+            num_dst = edge_index.size(0)  # a transposed adjacency: [dst, src]
+        elif is_torch_sparse_tensor(edge_index):
+            num_dst = edge_index.size(0)
+        else:
+            num_dst = num_src
         if size is not None:
             num_src, num_dst = size
         check_edge_index(name, edge_index, num_src, num_dst)

@@ -25,6 +25,7 @@ def to_dense_ign_input(
     max_dense_bytes: Optional[int] = None,
     max_channels: Optional[int] = None,
     on_exceed: str = 'raise',
+    dtype: Optional[torch.dtype] = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""Turns node features and edges into the IGN input
     :math:`[B, 1 + C, m, m]`: channel 0 holds the adjacency (optionally
@@ -49,6 +50,9 @@ def to_dense_ign_input(
             build from this input. (default: :obj:`1 + C`)
         on_exceed (str, optional): :obj:`"raise"` or :obj:`"warn"`.
             (default: :obj:`"raise"`)
+        dtype (torch.dtype, optional): The input's dtype when :obj:`x` is
+            :obj:`None` or integer labels (a model passes its parameters');
+            floating features keep theirs. (default: the default dtype)
 
     Returns:
         (torch.Tensor, torch.BoolTensor): The tensor :obj:`[B, 1 + C, m, m]`
@@ -86,8 +90,10 @@ def to_dense_ign_input(
                      dim_size=batch_size, reduce='sum')
     m = max(int(counts.max()), 1)
     channels = 1 + (0 if x is None else x.size(-1))
-    dtype = torch.get_default_dtype() if x is None or \
-        not x.is_floating_point() else x.dtype
+    if x is not None and x.is_floating_point():
+        dtype = x.dtype
+    elif dtype is None:
+        dtype = torch.get_default_dtype()
     check_dense_size(owner, batch_size, m, max_channels or channels,
                      max_dense_bytes,
                      itemsize=torch.empty((), dtype=dtype).element_size(),

@@ -8,7 +8,11 @@ from torch_geometric.nn import MLP
 from pyg_hyper.nn.dense.ign import Equivariant2to2, diag_offdiag_pool
 from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
 from pyg_hyper.nn.inits import glorot_linear_
-from pyg_hyper.utils.checks import check_dense_input, is_tracing
+from pyg_hyper.utils.checks import (
+    check_dense_input,
+    is_tracing,
+    parameter_dtype,
+)
 
 POOLS = ('max', 'sum', 'mean')
 
@@ -140,7 +144,7 @@ class IGN(torch.nn.Module):
             x, edge_index, batch, batch_size, normalize=self.normalize_adj,
             max_dense_bytes=self.max_dense_bytes,
             max_channels=max([self.in_channels + 1] + self.hidden_channels),
-            on_exceed=self.on_exceed)
+            on_exceed=self.on_exceed, dtype=parameter_dtype(self))
         if not is_tracing() and bool(mask.all()):
             # Graphs of one size (e.g. the official code's batching): no
             # padding, so skip the masking passes over every tensor.

@@ -9,7 +9,7 @@ from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
 from pyg_hyper.nn.structure_cache import StructureCache
-from pyg_hyper.utils.checks import check_node_index
+from pyg_hyper.utils.checks import check_edge_index, check_node_index
 
 BACKBONES = ('gcn', 'gat', 'gin')
 
@@ -183,6 +183,10 @@ class LGNN(torch.nn.Module):
             if nodes is not None:
                 check_node_index(self.__class__.__name__, key, nodes,
                                  num_nodes)
+                # The receptive field below indexes by it before any layer
+                # would check it.
+                check_edge_index(self.__class__.__name__, edge_index,
+                                 num_nodes, num_nodes)
         scope1 = scope2 = None
         if reg_nodes is not None:
             scope2 = reg_nodes

@@ -280,3 +280,15 @@ def test_torch_sparse_adjacency_in_float64_and_with_values(layout):
                                             size=(6, 6))), expected)
         weighted = build(edge_index.flip(0), torch.rand(8) * 3, size=(6, 6))
         assert torch.allclose(conv(x, weighted), expected)
+
+
+def test_bipartite_without_targets_takes_their_count_from_the_adjacency():
+    # (x_src, None) with a [num_dst, num_src] adjacency, as GINConv allows.
+    from torch_geometric.utils import to_torch_csr_tensor
+    edge_index = torch.tensor([[0, 1, 2, 3, 4], [0, 1, 1, 0, 1]])
+    x = torch.randn(5, 3)
+    conv = HyperGINConv(3, 4, hyper_channels=4)
+    expected = conv((x, None), edge_index, size=(5, 2))
+    adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(2, 5))
+    assert expected.shape == (2, 4)
+    assert torch.allclose(conv((x, None), adj_t), expected)

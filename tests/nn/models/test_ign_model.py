@@ -189,3 +189,19 @@ def test_head_initialization_follows_the_official_code():
         bound = (6.0 / (fan_in + fan_out))**0.5
         assert (lin.bias == 0).all()
         assert bound * 0.9 < lin.weight.abs().max() <= bound
+
+
+@pytest.mark.parametrize('cls', [IGN, HyperIGN])
+def test_float64_model_on_unlabeled_graphs(cls):
+    # The dense input was built in the default dtype, which a float64 model
+    # refused; its caller has no input to convert.
+    edge_index = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    model = cls(0, [4], 2).double()
+    out = model(None, edge_index, batch)
+    assert out.dtype == torch.float64 and out.shape == (2, 2)
+    single = cls(0, [4], 2)
+    single.load_state_dict({k: v.float() for k, v in model.state_dict()
+                            .items()})
+    assert torch.allclose(single(None, edge_index, batch).double(), out,
+                          atol=1e-5)

@@ -237,3 +237,12 @@ def test_compiles_without_graph_breaks(backbone):
     explain = torch._dynamo.explain(model)(features(5), EDGE_INDEX,
                                            return_regularizer=True)
     assert explain.graph_break_count == 0, explain.break_reasons
+
+
+@pytest.mark.parametrize('key', ['output_nodes', 'reg_nodes'])
+def test_out_of_range_edges_are_named_with_a_node_subset(key):
+    # The receptive field indexed with them before any layer checked them.
+    bad = EDGE_INDEX.clone()
+    bad[0, 0] = NUM_NODES + 1
+    with pytest.raises(ValueError, match='out of range'):
+        LGNN(5, 4, 3)(features(5), bad, **{key: torch.tensor([1, 5])})
