@@ -117,6 +117,7 @@ class FilterNetworkB(torch.nn.Module):
                            kernel_size=kernel_size,
                            hidden_channels=hidden_channels,
                            num_layers=num_layers)
+        self.in_channels = in_channels
         self.kernel_size = kernel_size
         layers = []
         for i in range(num_layers):
@@ -135,6 +136,8 @@ class FilterNetworkB(torch.nn.Module):
                 module.reset_parameters()
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        check_image('FilterNetworkB', 'x', x, self.in_channels,
+                    parameter_dtype(self))
         h = self.convs(x).mean(dim=(-2, -1))
         vertical, horizontal = self.lin(h).chunk(2, dim=-1)
         return vertical, horizontal

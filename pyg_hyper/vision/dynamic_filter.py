@@ -70,8 +70,16 @@ def dynamic_local_filter2d(x: Tensor, filters: Tensor,
     Returns:
         torch.Tensor: :obj:`[B, C, H, W]`.
     """
+    owner = 'dynamic_local_filter2d'
+    check_image(owner, 'x', x)
+    check_floating(owner, 'x', x)
+    check_padding_mode(owner, padding_mode)
+    if filters.dim() != 4:
+        raise ValueError(f"'{owner}' expected 'filters' of shape "
+                         f"[B, K*K, H, W] (got {list(filters.shape)})")
+    check_dtype(owner, 'filters', filters, x.dtype, like='x')
     b, c, h, w = x.shape
-    k = _num_taps_to_size('dynamic_local_filter2d', filters.size(1))
+    k = _num_taps_to_size(owner, filters.size(1))
     if filters.shape != (b, k * k, h, w):
         raise ValueError(f"'dynamic_local_filter2d' expected 'filters' of "
                          f"shape {[b, k * k, h, w]} (got {list(filters.shape)})")

@@ -194,11 +194,11 @@ class StaticHyperConv2d(torch.nn.Module):
         check_positive_int('StaticHyperConv2d', in_channels=in_channels,
                            out_channels=out_channels,
                            **({'z_dim': z_dim} if hypernet is None else {}))
+        f = check_kernel_size('StaticHyperConv2d', kernel_size,
+                              square=True)[0]
         if hypernet is None:
             hypernet = StaticHyperNetwork(z_dim, in_channels, out_channels,
                                           kernel_size)
-        f = check_kernel_size('StaticHyperConv2d', kernel_size,
-                              square=True)[0]
         if f != hypernet.kernel_size:
             raise ValueError(f"'StaticHyperConv2d' has kernel_size={f} but "
                              f"its hypernetwork generates {hypernet.kernel_size}"
@@ -223,7 +223,13 @@ class StaticHyperConv2d(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        torch.nn.init.normal_(self.z)
+        # The hypernetwork gives a kernel of one tile the He variance of an
+        # N_in-channel input; tiled (Eq. 3) the conv reads C_in channels, so
+        # the embeddings' variance is N_in / C_in (the kernel is linear in
+        # z): every layer sharing the hypernetwork starts at its own He
+        # scale, not C_in / N_in times it.
+        torch.nn.init.normal_(self.z, std=math.sqrt(
+            self.hypernet.in_channels / self.in_channels))
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
 

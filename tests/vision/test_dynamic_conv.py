@@ -120,3 +120,10 @@ def test_dynamic_conv2d_needs_whole_frames():
         DynamicConv2d(3, kernel_size=3, frame_channels=2)
     assert DynamicConv2d(4, kernel_size=3, frame_channels=2).frame_channels \
         == 2
+
+
+def test_filter_network_checks_its_input():
+    from pyg_hyper.vision.dynamic_conv import FilterNetworkB
+    with pytest.raises(ValueError, match=r"'FilterNetworkB' expected 'x' "
+                       r"with 3 channels"):
+        FilterNetworkB(3, 5)(torch.randn(1, 2, 8, 8))

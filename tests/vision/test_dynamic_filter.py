@@ -138,3 +138,16 @@ def test_network_needs_whole_frames():
                        r"'in_channels' to be a multiple of 'frame_channels'.*"
                        r"in_channels=3, frame_channels=2"):
         DynamicFilterNetwork(3, frame_channels=2)
+
+
+def test_functional_filter_checks_its_inputs():
+    from pyg_hyper.vision.dynamic_filter import dynamic_local_filter2d
+    x, filters = torch.randn(1, 2, 8, 8), torch.randn(1, 9, 8, 8)
+    with pytest.raises(ValueError, match=r"'x' of shape \[batch_size, "
+                       r"channels, height, width\] \(got \[2, 8, 8\]\)"):
+        dynamic_local_filter2d(x[0], filters)
+    # float64 filters silently made a float64 result.
+    with pytest.raises(ValueError, match="'filters' of the dtype of 'x'"):
+        dynamic_local_filter2d(x, filters.double())
+    with pytest.raises(ValueError, match="unknown padding_mode 'mirror'"):
+        dynamic_local_filter2d(x, filters, 'mirror')

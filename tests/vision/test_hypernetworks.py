@@ -1,3 +1,4 @@
+import math
 import re
 
 import pytest
@@ -200,3 +201,23 @@ def test_hyper_lstm_gradcheck_and_bad_input():
         model(torch.randn(3, 2, 5))
     with pytest.raises(ValueError, match=r"'x' of shape \[num_rows, 2\]"):
         model.cell(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize('in_channels', [16, 32, 64])
+def test_tiled_kernels_start_at_the_he_scale(in_channels):
+    # Tiled (Eq. 3), a conv reads C_in channels while the hypernetwork's
+    # init targets the N_in of one tile: the kernels started sqrt(C_in /
+    # N_in) times too large, and ten such layers grew activations ~1000x.
+    torch.manual_seed(0)
+    shared = StaticHyperNetwork(64, 16, 16, 3)
+    stds = [StaticHyperConv2d(in_channels, in_channels, 3,
+                              hypernet=shared).weight.std().item()
+            for _ in range(5)]
+    he = math.sqrt(2.0 / (in_channels * 9))
+    assert abs(sum(stds) / len(stds) / he - 1) < 0.15, (stds, he)
+
+
+def test_kernel_size_is_checked_before_building_a_hypernetwork():
+    with pytest.raises(ValueError, match="'StaticHyperConv2d' requires a "
+                       "square 'kernel_size'"):
+        StaticHyperConv2d(2, 2, (3, 5))
