@@ -46,6 +46,11 @@ def separable_dynamic_conv2d(x: Tensor, vertical: Tensor,
     Returns:
         torch.Tensor: :obj:`[B, C, H, W]`.
     """
+    for name, kernel in (('vertical', vertical), ('horizontal', horizontal)):
+        if kernel.dim() != 2 or kernel.size(0) != x.size(0):
+            raise ValueError(f"'separable_dynamic_conv2d' expected "
+                             f"'{name}' kernels of shape [{x.size(0)}, K] "
+                             f"(one per image; got {list(kernel.shape)})")
     kv, kh = vertical.size(-1), horizontal.size(-1)
     if kv % 2 == 0 or kh % 2 == 0:
         # 'Same' padding needs a centre tap: an even kernel grew the image.

@@ -452,10 +452,11 @@ class HyperLSTM(torch.nn.Module):
         self.cell.reset_parameters()
 
     def forward(self, x: Tensor, state=None):
-        if x.dim() != 3 or x.size(-1) != self.cell.input_size:
+        if x.dim() != 3 or x.size(-1) != self.cell.input_size or \
+                x.size(0) == 0:
             raise ValueError(f"'HyperLSTM' expected 'x' of shape "
                              f"[seq_len, batch_size, {self.cell.input_size}] "
-                             f"(got {list(x.shape)})")
+                             f"with seq_len >= 1 (got {list(x.shape)})")
         check_dtype('HyperLSTM', 'x', x, parameter_dtype(self))
         outs = []
         for x_t in x.unbind(0):  # recurrent: time steps are sequential

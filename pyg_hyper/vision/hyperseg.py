@@ -156,6 +156,9 @@ def patchwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     b, gh, gw, c_out = weight.shape[:4]
     k = check_kernel_size('patchwise_conv2d', tuple(weight.shape[-2:]),
                           odd=True, square=True)[0]
+    # Larger than a patch is fine (it reads the neighbours' border), but not
+    # than the map: padding needs the pixels.
+    check_kernel_fits('patchwise_conv2d', (k, k), *x.shape[-2:])
     windows = _to_patches(x, (gh, gw), k // 2, padding_mode)
     out = batched_conv2d(windows, weight.reshape(-1, *weight.shape[3:]),
                          None if bias is None else bias.reshape(-1, c_out),

@@ -127,3 +127,12 @@ def test_filter_network_checks_its_input():
     with pytest.raises(ValueError, match=r"'FilterNetworkB' expected 'x' "
                        r"with 3 channels"):
         FilterNetworkB(3, 5)(torch.randn(1, 2, 8, 8))
+
+
+@pytest.mark.parametrize('vertical', [torch.randn(3), torch.randn(1, 3)])
+def test_separable_kernels_need_one_per_image(vertical):
+    from pyg_hyper.vision.dynamic_conv import separable_dynamic_conv2d
+    with pytest.raises(ValueError, match=r"expected 'vertical' kernels of "
+                       r"shape \[2, K\] \(one per image"):
+        separable_dynamic_conv2d(torch.randn(2, 3, 8, 8), vertical,
+                                 torch.randn(2, 3))

@@ -221,3 +221,9 @@ def test_kernel_size_is_checked_before_building_a_hypernetwork():
     with pytest.raises(ValueError, match="'StaticHyperConv2d' requires a "
                        "square 'kernel_size'"):
         StaticHyperConv2d(2, 2, (3, 5))
+
+
+def test_empty_sequence_is_named():
+    with pytest.raises(ValueError, match=r"with seq_len >= 1 \(got "
+                       r"\[0, 2, 3\]\)"):
+        HyperLSTM(3, 4)(torch.randn(0, 2, 3))

@@ -326,3 +326,11 @@ def test_bad_inputs():
         HyperPatchConv2d(4, 4, padding_mode='mirror')
     with pytest.raises(ValueError, match='divisible by groups'):
         HyperPatchConv2d(4, 3, groups=2)
+
+
+def test_patchwise_kernel_larger_than_the_map_is_named():
+    from pyg_hyper.vision.hyperseg import patchwise_conv2d
+    with pytest.raises(ValueError, match=r"'patchwise_conv2d' has a 9x9 "
+                       r"kernel, which is larger than the 4x4 input image"):
+        patchwise_conv2d(torch.randn(1, 1, 4, 4),
+                         torch.randn(1, 2, 2, 1, 1, 9, 9))
