@@ -200,7 +200,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _decimals(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number of '
+                                         f'decimals, 0 to 12 (got '
+                                         f'{text!r})') from None
     if not 0 <= value <= 12:
         raise argparse.ArgumentTypeError(f'expected 0 to 12 decimals (got '
                                          f'{value})')
@@ -214,8 +219,13 @@ def _aggregate(args: argparse.Namespace) -> None:
     # written should not cost a traceback at the end.
     for flag, path in (('--plot', args.plot), ('--output', args.output)):
         if path:
+            if os.path.isdir(path):
+                raise ValueError(f"{flag} '{path}' is a folder; give a file "
+                                 f"path")
             check_writable(os.path.dirname(os.path.abspath(path)),
                            fix=f'pass another path with {flag}')
+    if args.panels and not args.plot:
+        raise ValueError('--panels arranges the plot: it needs --plot')
     board = leaderboard(args.paths, rows=args.rows, cols=args.cols,
                         split=args.split, digits=args.digits)
     if args.plot:

@@ -181,3 +181,92 @@ def test_aggregate_tells_same_named_runs_apart(tmp_path, capsys):
         rows = [line.split('|')[1].strip()
                 for line in capsys.readouterr().out.splitlines()[2:]]
         assert rows == expected
+
+
+def _toy_run(tmp_path, out='run'):
+    (tmp_path / 'c.yaml').write_text('task: toy\nepochs: 2\nseeds: 1\n')
+    assert main(['train', str(tmp_path / 'c.yaml'), '--out',
+                 str(tmp_path / out), '--no-progress']) == 0
+    return tmp_path / out
+
+
+def _error(argv, capsys):
+    capsys.readouterr()
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_aggregate_refuses_what_it_would_silently_get_wrong(tmp_path,
+                                                             capsys):
+    run = _toy_run(tmp_path)
+    (tmp_path / 'empty').mkdir()
+    # A folder without runs beside one with runs was left out unsaid.
+    assert "no results.json found under" in _error(
+        ['aggregate', str(run), str(tmp_path / 'empty')], capsys)
+    # Non-scores as a split printed epochs x 100 as a percentage.
+    assert "'best_epoch' is not a score" in _error(
+        ['aggregate', str(run), '--split', 'best_epoch'], capsys)
+    # Output paths that are folders ended in IsADirectoryError.
+    for flag in ('--output', '--plot'):
+        assert f"{flag} '{tmp_path / 'empty'}' is a folder" in _error(
+            ['aggregate', str(run), flag, str(tmp_path / 'empty')], capsys)
+    assert '--panels arranges the plot: it needs --plot' in _error(
+        ['aggregate', str(run), '--panels', 'data.name'], capsys)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        main(['aggregate', str(run), '--digits', 'abc'])
+    assert exit_info.value.code == 2
+    assert "expected a whole number of decimals, 0 to 12 (got 'abc')" in \
+        capsys.readouterr().err
+    # The same run spelt twice is one row.
+    capsys.readouterr()
+    assert main(['aggregate', str(run), str(run) + '/./']) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_aggregate_names_metrics_or_refuses_to_mix_them(tmp_path, capsys):
+    run = _toy_run(tmp_path)
+    other = tmp_path / 'other'
+    other.mkdir()
+    record = json.loads((run / 'toy-h8' / 'results.json').read_text())
+    record.update(name='toy-mae', metric='mae', higher_is_better=False)
+    record['config'] = dict(record['config'], name='toy-mae')
+    (other / 'toy-mae').mkdir()
+    (other / 'toy-mae' / 'results.json').write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(['aggregate', str(run), str(other)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith('| name | metric | test |')
+    assert {line.split('|')[2].strip() for line in table[2:]} == {
+        'accuracy', 'mae'}
+    assert "the runs mix metrics ['accuracy', 'mae']" in _error(
+        ['aggregate', str(run), str(other), '--cols', 'name'], capsys)
+
+
+@pytest.mark.parametrize('content,match', [
+    ('[]', 'holds a list, not a run record'),
+    ('{"schema": SCHEMA}', "'name' should be a str"),
+    (b'\x89PNG', 'is not valid JSON'),
+])
+def test_damaged_records_are_named(tmp_path, capsys, content, match):
+    from pyg_hyper.experiment.results import SCHEMA_VERSION
+    run = tmp_path / 'r'
+    run.mkdir()
+    path = run / 'results.json'
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content.replace('SCHEMA', str(SCHEMA_VERSION)))
+    err = _error(['aggregate', str(run)], capsys)
+    assert str(path) in err and match in err
+
+
+def test_evaluate_accepts_the_results_file_of_a_run(tmp_path, capsys):
+    (tmp_path / 'c.yaml').write_text('task: toy\nepochs: 2\nseeds: 1\n'
+                                     'save_models: true\n')
+    assert main(['train', str(tmp_path / 'c.yaml'), '--out',
+                 str(tmp_path / 'out'), '--no-progress']) == 0
+    capsys.readouterr()
+    path = tmp_path / 'out' / 'toy-h8' / 'results.json'
+    assert main(['evaluate', str(path), '--no-progress']) == 0
+    assert 'recorded' in capsys.readouterr().out

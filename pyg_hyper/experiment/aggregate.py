@@ -12,25 +12,34 @@ from pyg_hyper.experiment.results import (
 
 __all__ = ['find_results', 'leaderboard']
 
+#: Summary keys that are not scores of a split.
+NOT_SCORES = frozenset({'best_epoch', 'epoch_time_s'})
+
 
 def find_results(paths: Sequence[str]) -> List[str]:
     """Expands run folders, ``results.json`` files and folders of runs
     (searched recursively) into a sorted list of ``results.json`` paths."""
-    found: List[str] = []
+    found: Dict[str, str] = {}  # real path -> as given
     for path in paths:
         if os.path.isfile(path):
-            found.append(path)
+            matches = [path]
         elif os.path.isfile(os.path.join(path, 'results.json')):
-            found.append(os.path.join(path, 'results.json'))
+            matches = [os.path.join(path, 'results.json')]
         elif os.path.isdir(path):
-            found += glob.glob(os.path.join(path, '**', 'results.json'),
-                               recursive=True)
+            matches = glob.glob(os.path.join(path, '**', 'results.json'),
+                                recursive=True)
+            if not matches:
+                # Beside other folders it would be left out of the table
+                # without a word.
+                raise ValueError(f"no results.json found under '{path}'")
         else:
             raise ValueError(f"'{path}' is neither a results file nor a "
                              f"folder")
+        for match in matches:  # one run given twice is one run
+            found.setdefault(os.path.realpath(match), match)
     if not found:
         raise ValueError(f"no results.json found under {list(paths)}")
-    return sorted(set(found))
+    return sorted(found.values())
 
 
 def leaderboard(paths: Sequence[str], rows: str = 'name',
@@ -55,15 +64,24 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
         each run's per-seed scores among them, which
         :func:`~pyg_hyper.experiment.plot_leaderboard` draws).
     """
+    if split in NOT_SCORES:
+        raise ValueError(f"'{split}' is not a score; pick a split such as "
+                         f"'test' or 'val'")
     files = find_results(paths)
     runs = [load_results(p) for p in files]
+    metrics = sorted({run['metric'] for run in runs})
+    if cols is not None and len(metrics) > 1:
+        raise ValueError(f"the runs mix metrics {metrics}, which one table "
+                         f"of cells cannot tell apart; aggregate one metric "
+                         f"per table (or drop --cols to get a metric "
+                         f"column)")
     cells: List[Dict[str, Any]] = []
     for run in runs:
         stats = run.get('summary', {}).get(split)
         if stats is None:
+            scores = sorted(set(run.get('summary', {})) - NOT_SCORES)
             raise ValueError(f"run '{run['name']}' has no '{split}' score; "
-                             f"recorded: "
-                             f"{sorted(run.get('summary', {}))}")
+                             f"recorded: {scores}")
         cells.append({
             'row': str(get_key(run['config'], rows)),
             'col': str(get_key(run['config'], cols)) if cols else None,
@@ -89,8 +107,12 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
         beside = split.startswith('test') and all(
             val_split in run.get('summary', {}) for run in runs)
         extra = f' {val_split} |' if beside else ''
-        lines = [f'| {rows} | {split} |{extra} #params | epoch (ms) | seeds |',
-                 '|---|---|' + ('---|' if beside else '') + '---|---|---|']
+        # Mixed metrics (accuracy in %, ROC-AUC, MAE) are named per row.
+        mixed = len(metrics) > 1
+        lines = [f'| {rows} |' + (' metric |' if mixed else '')
+                 + f' {split} |{extra} #params | epoch (ms) | seeds |',
+                 '|---|---|' + ('---|' if mixed else '')
+                 + ('---|' if beside else '') + '---|---|---|']
         for c, run in zip(cells, runs):
             scale = score_scale(c['metric'], split)
             val = ''
@@ -99,6 +121,7 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
                 val_scale = score_scale(c['metric'], val_split)
                 val = f" {format_mean_std(stats, val_scale, digits)} |"
             lines.append(f"| {c['row']} | "
+                         + (f"{c['metric']} | " if mixed else '') +
                          f"{format_mean_std(c['stats'], scale, digits)} |"
                          f"{val} {c['num_params']} | "
                          f"{c['epoch_time_s'] * 1000:.1f} | {c['seeds']} |")

@@ -366,14 +366,31 @@ def load_results(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise ValueError(f"no results file at '{path}'; pass a run folder "
                          f"written by 'pyg-hyper train' or its results.json")
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
         try:
             results = json.load(f)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"results file '{path}' is not valid JSON "
                              f"({e})") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"results file '{path}' holds a "
+                         f"{type(results).__name__}, not a run record (an "
+                         f"object with {list(_RECORD_KEYS)})")
     if results.get('schema') != SCHEMA_VERSION:
         raise ValueError(f"results file '{path}' has schema "
                          f"{results.get('schema')!r}; this version reads "
                          f"schema {SCHEMA_VERSION}")
+    for key, kind in _RECORD_KEYS.items():
+        # 'summary' comes with the first seed (a --fresh record has none).
+        if key == 'summary' and key not in results:
+            continue
+        if not isinstance(results.get(key), kind):
+            raise ValueError(f"results file '{path}' is not a complete run "
+                             f"record: '{key}' should be a {kind.__name__} "
+                             f"(got {type(results.get(key)).__name__})")
     return results
+
+
+#: What every run record holds, and of which type.
+_RECORD_KEYS = {'name': str, 'metric': str, 'config': dict,
+                'seeds': dict, 'summary': dict}

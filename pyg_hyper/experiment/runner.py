@@ -675,6 +675,8 @@ def evaluate(run_dir: str, device: str = 'cpu',
     """
     dev = resolve_device(device)
     results = load_results(run_dir)
+    if os.path.isfile(run_dir):  # its results.json: the run is its folder
+        run_dir = os.path.dirname(os.path.abspath(run_dir))
     cfg = results['config']
     task = get_task(cfg['task'])
     seeds = sorted(results['seeds'], key=int)
