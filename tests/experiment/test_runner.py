@@ -251,13 +251,20 @@ def _interrupted_checkpoint(cfg, out, monkeypatch, at_epoch=7):
     assert (out / 'checkpoints' / 'seed_0.pt').exists()
 
 
-def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
-        toy_config, tmp_path, monkeypatch):
-    # Its optimizer state would bring back the old learning rate.
+def _checkpoint_then_other_lr(toy_config, tmp_path, monkeypatch, lr):
+    """A run of 'base' interrupted into tmp_path/run, and the config that
+    differs from it in the learning rate only."""
     base = ['seeds=1', 'epochs=10', 'patience=0', 'checkpoint_every=2']
     _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'run',
                             monkeypatch)
-    other = build_config(toy_config, base + ['optim.lr=0.9'])
+    return base, build_config(toy_config, base + [f'optim.lr={lr}'])
+
+
+def test_checkpoint_of_another_config_is_refused_and_fresh_discards_it(
+        toy_config, tmp_path, monkeypatch):
+    # Its optimizer state would bring back the old learning rate.
+    base, other = _checkpoint_then_other_lr(toy_config, tmp_path,
+                                            monkeypatch, '0.9')
     task_cls = type(runner_mod.get_task('toy'))
 
     def loads_nothing(self, *args):
@@ -616,10 +623,8 @@ def test_fresh_run_on_another_rank_does_not_judge_old_checkpoints(
         toy_config, tmp_path, monkeypatch):
     # Under torchrun only rank 0 discards the old run; another rank may
     # reach the checkpoint check first and must not refuse --fresh.
-    base = ['seeds=1', 'epochs=10', 'patience=0', 'checkpoint_every=2']
-    _interrupted_checkpoint(build_config(toy_config, base), tmp_path / 'run',
-                            monkeypatch)
-    other = build_config(toy_config, base + ['optim.lr=0.5'])
+    _, other = _checkpoint_then_other_lr(toy_config, tmp_path, monkeypatch,
+                                         '0.5')
     with pytest.raises(ValueError, match='different config'):
         _train(other, tmp_path / 'run')
     monkeypatch.setenv('RANK', '1')
