@@ -9,8 +9,7 @@ import os
 import time
 import warnings
 from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence,
-                    Tuple)
+                    Sequence, Tuple)
 
 import torch
 from torch_geometric import seed_everything
