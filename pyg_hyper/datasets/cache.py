@@ -10,9 +10,11 @@ without unpickling anything.
 import os
 import warnings
 import zipfile
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, TypeVar
 
-__all__ = ['discard_unreadable_cache']
+__all__ = ['discard_unreadable_cache', 'load_rebuilding_damaged_cache']
+
+T = TypeVar('T')
 
 
 def discard_unreadable_cache(processed_dir: str, what: str,
@@ -53,3 +55,23 @@ def discard_unreadable_cache(processed_dir: str, what: str,
                       f"damaged, e.g. by an interrupted write); rebuilding "
                       f"them from the raw files", stacklevel=3)
     return bad
+
+
+def load_rebuilding_damaged_cache(load: Callable[[], T], processed_dir: str,
+                                  what: str) -> T:
+    r"""Calls :obj:`load`; only if it fails are the processed files checked
+    (a healthy cache is not read twice), the damaged ones deleted and
+    :obj:`load` called once more. A failure with an intact cache is
+    re-raised as it was.
+
+    Args:
+        load (callable): Builds the dataset (processing what is missing).
+        processed_dir (str): Its processed folder.
+        what (str): The dataset, as the warning names it.
+    """
+    try:
+        return load()
+    except Exception:
+        if not discard_unreadable_cache(processed_dir, what):
+            raise
+    return load()

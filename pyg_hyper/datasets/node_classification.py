@@ -25,7 +25,7 @@ from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from torch_geometric.data import InMemoryDataset
 
-from pyg_hyper.datasets.cache import discard_unreadable_cache
+from pyg_hyper.datasets.cache import load_rebuilding_damaged_cache
 from pyg_hyper.experiment.results import atomic_write_stream
 
 __all__ = [
@@ -291,13 +291,13 @@ def load_node_dataset(name: str, root: str = 'data',
             f"({why}). Put these files in {_supply_advice(spec)}"
             + (f"; raw_source '{raw_source}' lacks them too" if raw_source
                else ''))
-    discard_unreadable_cache(
-        os.path.join(os.path.dirname(raw_dir), 'processed'),
-        f"dataset '{key}'")
     try:
-        dataset = spec.build(root, transform=transform,
-                             pre_transform=pre_transform,
-                             force_reload=force_reload)
+        dataset = load_rebuilding_damaged_cache(
+            lambda: spec.build(root, transform=transform,
+                               pre_transform=pre_transform,
+                               force_reload=force_reload),
+            os.path.join(os.path.dirname(raw_dir), 'processed'),
+            f"dataset '{key}'")
     except Exception as e:
         bad = {}
         for f in spec.files:

@@ -5,7 +5,7 @@ from typing import Any, List
 import numpy as np
 from torch_geometric.datasets import TUDataset
 
-from pyg_hyper.datasets.cache import discard_unreadable_cache
+from pyg_hyper.datasets.cache import load_rebuilding_damaged_cache
 
 __all__ = ['REQUIRED_TU_FILES', 'load_tu_dataset']
 
@@ -43,13 +43,13 @@ def load_tu_dataset(root: str, name: str, **kwargs: Any) -> TUDataset:
             f"Dortmund files there)")
     processed_dir = _tu_dir(root, name, 'processed',
                             kwargs.get('cleaned', False))
-    discard_unreadable_cache(processed_dir, f"TU dataset '{name}'")
-    if kwargs.get('force_reload', False) or not osp.isdir(processed_dir) \
-            or not osp.isfile(osp.join(processed_dir, 'data.pt')):
+    if kwargs.get('force_reload', False) or not osp.isdir(processed_dir):
         # PyG's reader accepts inconsistent files and fails later, when a
         # graph is indexed; checked once, before processing.
         _check_consistent(raw_dir, name)
-    return TUDataset(root, name, **kwargs)
+    return load_rebuilding_damaged_cache(
+        lambda: TUDataset(root, name, **kwargs), processed_dir,
+        f"TU dataset '{name}'")
 
 
 def _tu_dir(root: str, name: str, kind: str, cleaned: bool) -> str:

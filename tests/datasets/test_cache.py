@@ -34,3 +34,31 @@ def test_names_limit_the_check_and_missing_folders_are_fine(tmp_path):
                                         ['b.pt', 'absent.pt']) == ['b.pt']
     assert (tmp_path / 'a.pt').exists()
     assert discard_unreadable_cache(str(tmp_path / 'none'), 'toy') == []
+
+
+def test_a_healthy_cache_is_read_once_and_other_failures_stay(tmp_path):
+    from pyg_hyper.datasets.cache import load_rebuilding_damaged_cache
+    torch.save({'x': 1}, tmp_path / 'data.pt')
+    calls = []
+    assert load_rebuilding_damaged_cache(lambda: calls.append(1) or 'ok',
+                                         str(tmp_path), 'toy') == 'ok'
+    assert calls == [1]
+
+    def fails():
+        raise RuntimeError('not the cache')
+    with pytest.raises(RuntimeError, match='not the cache'):
+        load_rebuilding_damaged_cache(fails, str(tmp_path), 'toy')
+    assert (tmp_path / 'data.pt').exists()
+
+
+def test_a_damaged_cache_is_deleted_and_loaded_again(tmp_path):
+    from pyg_hyper.datasets.cache import load_rebuilding_damaged_cache
+    (tmp_path / 'data.pt').write_bytes(b'cut')
+
+    def load():
+        if not (tmp_path / 'data.pt').exists():
+            torch.save({'x': 2}, tmp_path / 'data.pt')  # reprocessed
+        return torch.load(tmp_path / 'data.pt')
+    with pytest.warns(UserWarning, match=r"\['data\.pt'\]"):
+        assert load_rebuilding_damaged_cache(load, str(tmp_path),
+                                             'toy') == {'x': 2}
