@@ -257,10 +257,9 @@ class HyperGINConv(MessagePassing):
         num_src = x[0].size(0)
         if x[1] is not None:
             num_dst = x[1].size(0)
-        elif isinstance(edge_index, SparseTensor):
+        elif isinstance(edge_index, SparseTensor) or \
+                is_torch_sparse_tensor(edge_index):
             num_dst = edge_index.size(0)  # a transposed adjacency: [dst, src]
-        elif is_torch_sparse_tensor(edge_index):
-            num_dst = edge_index.size(0)
         else:
             num_dst = num_src
         if size is not None:

@@ -183,10 +183,9 @@ class LGNN(torch.nn.Module):
             if nodes is not None:
                 check_node_index(self.__class__.__name__, key, nodes,
                                  num_nodes)
-                # The receptive field below indexes by it before any layer
-                # would check it.
-                check_edge_index(self.__class__.__name__, edge_index,
-                                 num_nodes, num_nodes)
+        if reg_nodes is not None or output_nodes is not None:
+            check_edge_index(self.__class__.__name__, edge_index, num_nodes,
+                             num_nodes)
         scope1 = scope2 = None
         if reg_nodes is not None:
             scope2 = reg_nodes
