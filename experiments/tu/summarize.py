@@ -34,6 +34,12 @@ def fmt(p):
     return f"{100 * p['mean']:.1f} ± {100 * p['std']:.1f}"
 
 
+def inner_val_score(score):
+    """The inner-validation score, or a dash for a run without one (the GIN
+    protocol as published holds out no inner split)."""
+    return fmt(score) if score else '–'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('runs', help='folder holding <model>-<dataset>/ runs')
@@ -74,12 +80,11 @@ def main():
              'inner-val protocol (%) | published (GIN protocol) | params | '
              's/epoch |', '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        inner = fmt(r['inner_val_protocol']) if r['inner_val_protocol'] \
-            else '–'
         anchor = ANCHORS.get(r['model'], {}).get(r['dataset'], '–')
         lines.append(f"| {r['dataset']} | {r['label']} | {r['folds']} | "
                      f"{r['epochs']} | {fmt(r['gin_protocol'])} "
-                     f"(epoch {r['gin_protocol']['epoch']}) | {inner} | "
+                     f"(epoch {r['gin_protocol']['epoch']}) | "
+                     f"{inner_val_score(r['inner_val_protocol'])} | "
                      f"{anchor} | {r['num_params']} | "
                      f"{r['epoch_time_s']:.2f} |")
     # Twins on the folds both finished, so that a comparison is paired.
@@ -103,7 +108,8 @@ def main():
                 lines.append(
                     f"| {ds} | {plain_label} vs {hyper_label} | "
                     f"{len(common)} | {fmt(sa['gin'])} / {fmt(sb['gin'])} | "
-                    f"{fmt(sa['inner_val'])} / {fmt(sb['inner_val'])} |")
+                    f"{inner_val_score(sa.get('inner_val'))} / "
+                    f"{inner_val_score(sb.get('inner_val'))} |")
     os.makedirs(args.out, exist_ok=True)
     atomic_write_json(os.path.join(args.out, 'leaderboard.json'),
                       {'runs': rows, 'paired': paired})

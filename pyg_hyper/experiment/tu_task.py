@@ -168,6 +168,14 @@ class TUTask(Task):
         if data_cfg['source'] == 'gin':
             ds = GINFormatDataset(root, data_cfg['name'],
                                   degree_as_tag=data_cfg['degree_as_tag'])
+            if ds.num_features <= 1 and not data_cfg['degree_as_tag']:
+                # Social sets (IMDB, REDDIT, COLLAB) carry one node tag in
+                # GIN's files: every node would get the same input.
+                raise ValueError(
+                    f"'{data_cfg['name']}' has no node labels in GIN's "
+                    f"format, so every node would get the same feature; "
+                    f"set data.degree_as_tag=true (Xu et al.'s one-hot "
+                    f"degrees for social datasets)")
             folds = [ds.fold(k) for k in range(10)]
         else:
             ds = load_tu_dataset(root, data_cfg['name'])
@@ -196,7 +204,15 @@ class TUTask(Task):
                 'labels': ds._data.y.view(-1), 'num_nodes': num_nodes}
 
     def data_for_seed(self, data: Any, cfg: Dict[str, Any], seed: int) -> Any:
-        train, test = data['folds'][seed % len(data['folds'])]
+        if not 0 <= seed < len(data['folds']):
+            # A wrapped seed would rerun a fold and make the summary's
+            # std look like a CV std over twice as many folds.
+            raise ValueError(f"TU seeds index the {len(data['folds'])} "
+                             f"cross-validation folds, so they must lie in "
+                             f"0..{len(data['folds']) - 1} (got seed {seed}); "
+                             f"use seeds<={len(data['folds'])} and "
+                             f"seed_start>=0")
+        train, test = data['folds'][seed]
         frac = cfg['protocol']['inner_val']
         if frac > 0:
             train, val = inner_split(train, data['labels'], frac, seed)
@@ -380,9 +396,21 @@ def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:
     """
     seeds = sorted(results['seeds'], key=int)
     hist = [results['seeds'][s]['history'] for s in seeds]
+    # The protocols count curve positions; with eval_every > 1 a position
+    # is not an epoch, so positions are mapped back to the recorded epochs.
+    epochs = hist[0].get('epoch') if hist else None
+    if epochs is not None and any(h.get('epoch') != epochs for h in hist):
+        raise ValueError("protocol_summary needs every fold evaluated at the "
+                         "same epochs (train with patience: 0 and one "
+                         "eval_every for all folds)")
     out: Dict[str, Any] = {'folds': len(seeds),
                            'gin': gin_protocol([h['test'] for h in hist])}
     if results['config']['protocol']['inner_val'] > 0:
         out['inner_val'] = inner_val_protocol([h['val'] for h in hist],
                                               [h['test'] for h in hist])
+    if epochs is not None:
+        out['gin']['epoch'] = int(epochs[out['gin']['epoch'] - 1])
+        if 'inner_val' in out:
+            out['inner_val']['epochs'] = [
+                int(epochs[e - 1]) for e in out['inner_val']['epochs']]
     return out

@@ -265,3 +265,55 @@ def test_ign_trains_with_same_size_batches(tmp_path, shared_data):
                        r"\['random', 'same_size'\]"):
         run(tmp_path / 'bad', shared_data, 'seeds=1',
             'train.batching=by_size')
+
+
+def test_protocol_epochs_are_recorded_epochs_not_curve_positions():
+    # Evaluated every second epoch: curve position 3 is epoch 6.
+    hist = {'epoch': [2, 4, 6], 'test': [0.5, 0.6, 0.9],
+            'val': [0.4, 0.8, 0.7]}
+    res = {'config': {'protocol': {'inner_val': 0.1}},
+           'seeds': {'0': {'history': hist}, '1': {'history': hist}}}
+    summary = protocol_summary(res)
+    assert summary['gin']['epoch'] == 6
+    assert summary['inner_val']['epochs'] == [4, 4]
+    other = dict(hist, epoch=[1, 2, 3])
+    res['seeds']['1'] = {'history': other}
+    with pytest.raises(ValueError, match="same epochs"):
+        protocol_summary(res)
+
+
+def test_seeds_beyond_the_folds_are_refused(tmp_path, shared_data):
+    # seed 10 would silently rerun fold 0.
+    with pytest.raises(ValueError, match=r"0\.\.9 \(got seed 10\)"):
+        run(tmp_path, shared_data, 'seeds=1', 'seed_start=10')
+
+
+def test_social_sets_without_degree_tags_are_refused(tmp_path, shared_data):
+    with pytest.raises(ValueError, match="data.degree_as_tag=true"):
+        run(tmp_path, shared_data, 'data.name=IMDBBINARY', 'seeds=1')
+
+
+def test_summarize_pairs_twins_run_under_the_published_protocol(
+        tmp_path, shared_data):
+    # protocol.inner_val=0 (the GIN protocol as published) records no
+    # inner-validation score; the paired table shows a dash.
+    import subprocess
+    import sys
+    from pathlib import Path
+    runs = tmp_path / 'runs'
+    for model in ('gin', 'hyper_gin'):
+        cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+            f"data.root={shared_data / 'GIN_format'}",
+            f"data.cache={tmp_path / 'cache'}", f'model.name={model}',
+            'seeds=1']))
+        with pytest.warns(UserWarning, match="inner_val=0"):
+            train(cfg, str(runs / f'{model}-MUTAG'), progress=False,
+                  argv=['pyg-hyper', 'test'])
+    script = Path(__file__).parents[2] / 'experiments' / 'tu' / 'summarize.py'
+    proc = subprocess.run([sys.executable, str(script), str(runs), '--out',
+                           str(tmp_path / 'out')], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    paired = [line for line in proc.stdout.splitlines()
+              if ' vs ' in line and line.startswith('| MUTAG')]
+    assert len(paired) == 1 and paired[0].endswith('/ – |')
