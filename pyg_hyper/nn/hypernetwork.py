@@ -175,6 +175,7 @@ class HyperNetwork(torch.nn.Sequential):
         super().__init__(*layers)
         self.in_channels = in_channels
         self.hyper_channels = hyper_channels
+        self.reset_parameters()
 
     def reset_parameters(self):
         for module in self:
@@ -242,6 +243,7 @@ class HyperMLP(torch.nn.Module):
                         normalize_code=normalize_code)
             for i, o in zip(channel_list[:-1], channel_list[1:])
         ])
+        self.reset_parameters()
 
     def reset_parameters(self):
         for lin in self.lins:

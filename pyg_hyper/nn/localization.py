@@ -79,17 +79,19 @@ class WeightDropout(NamedTuple):
     same mask of :math:`\mathbf{W}_v` (as when :math:`\mathbf{W}_v` is
     built once and dropped), only the needed rows are ever made, and the
     materialized reference reproduces it exactly. Draw a new :obj:`seed`
-    from torch's generator for every forward pass (:meth:`draw`).
+    from torch's generator for every forward pass (:meth:`draw`); it is a
+    0-dim tensor there, so that :func:`torch.compile` draws it inside the
+    graph instead of breaking it to read a Python number.
     """
     p: float
-    seed: int
+    seed: Union[int, Tensor]
 
     @classmethod
     def draw(cls, p: float) -> 'WeightDropout':
         if not 0.0 <= p < 1.0:
             raise ValueError(f"'WeightDropout' expected a probability 'p' in "
                              f"[0, 1) (got {p})")
-        return cls(p, int(torch.randint(0, _HASH_PRIME, ())))
+        return cls(p, torch.randint(0, _HASH_PRIME, ()))
 
     def mask(self, entry: Tensor, out_channels: int,
              dtype: torch.dtype = torch.float32) -> Tensor:

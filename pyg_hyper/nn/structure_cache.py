@@ -52,7 +52,9 @@ class StructureCache:
     (a training step on the training field, then an evaluation on the whole
     graph) do not evict each other. Under :func:`torch.compile` nothing is
     cached (the lookup is value-dependent), nor when a key tensor requires
-    a gradient (the value would depend on it through autograd).
+    a gradient (the value would depend on it through autograd). Under
+    :func:`torch.inference_mode` stored entries are served but nothing new
+    is stored (an inference tensor cannot be saved for a later backward).
 
     Args:
         slots (int, optional): Entries kept per name. (default: :obj:`4`)
@@ -84,6 +86,10 @@ class StructureCache:
                 return value
         self.misses += 1
         value = compute()
+        if torch.is_inference_mode_enabled():
+            # Inference tensors cannot be saved for backward: storing one
+            # would break the next training step that hits this entry.
+            return value
         entries.insert(0, (tuple(_copy_key(k) for k in keys), value))
         del entries[self.slots:]
         return value

@@ -1,5 +1,7 @@
 import pytest
 import torch
+
+from pyg_hyper.nn.models import LGNN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -132,3 +134,19 @@ def test_zero_sizes_are_refused(make, match):
     # They used to build modules with empty weights that failed later.
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize('build', [
+    lambda: HyperNetwork(4, 3),
+    lambda: HyperMLP([4, 5, 2], 3),
+    lambda: LGNN(5, 4, 3),
+], ids=['HyperNetwork', 'HyperMLP', 'LGNN'])
+def test_construction_ends_with_reset_parameters(build, monkeypatch):
+    # PyG's convention: a subclass that overrides reset_parameters (e.g. a
+    # custom init) is applied at construction.
+    module_cls = type(build())
+    calls = []
+    monkeypatch.setattr(module_cls, 'reset_parameters',
+                        lambda self: calls.append(self))
+    module = build()
+    assert calls and calls[-1] is module

@@ -92,3 +92,17 @@ def test_keys_with_autograd_history_are_never_cached():
     for _ in range(2):
         cache.get('norm', (weight,), compute)
     assert len(calls) == 2 and len(cache) == 0
+
+
+def test_values_computed_under_inference_mode_are_not_stored():
+    # An inference tensor cannot be saved for backward: a cached one broke
+    # the next training step (LGNN(cached=True) after an evaluation).
+    cache = StructureCache()
+    key = torch.tensor([1, 2])
+    with torch.inference_mode():
+        value = cache.get('a', (key,), lambda: key * 2)
+    assert value.is_inference() and len(cache) == 0
+    stored = cache.get('a', (key,), lambda: key * 2)
+    assert not stored.is_inference() and len(cache) == 1
+    with torch.inference_mode():  # a stored entry still serves inference
+        assert cache.get('a', (key,), lambda: None) is stored

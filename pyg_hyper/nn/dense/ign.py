@@ -204,7 +204,14 @@ def coefficient_block_index(in_channels: int, out_channels: int
     :obj:`coefficients.flatten(-3)[..., index].view(*, S', K)` is the
     transpose of a block. Lets per-graph coefficients be generated straight
     into that layout with one gather."""
-    D, S = in_channels, out_channels
+    # Built outside inference mode: the lru cache below would otherwise keep
+    # inference tensors, which every later training step refuses to save
+    # for backward (e.g. after Lightning's sanity-check validation).
+    with torch.inference_mode(False):
+        return _block_index(in_channels, out_channels)
+
+
+def _block_index(D: int, S: int) -> Tuple[Tensor, Tensor, Tensor]:
     d = torch.arange(D).view(1, 1, 1, D)
     s = torch.arange(S).view(1, S, 1, 1)
     indices = []

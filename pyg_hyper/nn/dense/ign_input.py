@@ -26,6 +26,7 @@ def to_dense_ign_input(
     max_channels: Optional[int] = None,
     on_exceed: str = 'raise',
     dtype: Optional[torch.dtype] = None,
+    num_nodes: Optional[int] = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""Turns node features and edges into the IGN input
     :math:`[B, 1 + C, m, m]`: channel 0 holds the adjacency (optionally
@@ -53,6 +54,10 @@ def to_dense_ign_input(
         dtype (torch.dtype, optional): The input's dtype when :obj:`x` is
             :obj:`None` or integer labels (a model passes its parameters');
             floating features keep theirs. (default: the default dtype)
+        num_nodes (int, optional): Number of nodes, needed when both
+            :obj:`x` and :obj:`batch` are :obj:`None` (an unlabeled graph):
+            the edges alone cannot tell isolated nodes after the last
+            connected one. (default: :obj:`None`)
 
     Returns:
         (torch.Tensor, torch.BoolTensor): The tensor :obj:`[B, 1 + C, m, m]`
@@ -62,11 +67,18 @@ def to_dense_ign_input(
     if x is not None and x.dim() == 1:
         x = x.unsqueeze(-1)
     if batch is None:
-        if x is None:
-            num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 1
-        else:
-            num_nodes = x.size(0)
+        if x is not None:
+            num_nodes = x.size(0) if num_nodes is None else num_nodes
+        elif num_nodes is None:
+            # Counting nodes from the edges would drop trailing isolated
+            # nodes and change every size-normalized invariant.
+            raise ValueError(f"'{owner}' needs 'num_nodes' (or 'batch') when "
+                             f"'x' is None: the edges alone cannot tell "
+                             f"isolated nodes")
         batch = edge_index.new_zeros(num_nodes)
+    elif num_nodes is not None and num_nodes != batch.numel():
+        raise ValueError(f"'{owner}' got num_nodes={num_nodes} but 'batch' "
+                         f"has {batch.numel()} entries")
     num_nodes = batch.numel()
     if x is not None and x.size(0) != num_nodes:
         raise ValueError(f"'{owner}' expected one row of 'x' per entry of "

@@ -62,7 +62,8 @@ class IGN(torch.nn.Module):
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, C)` *(or None)*,
           edge indices :math:`(2, |\mathcal{E}|)`, batch vector
-          :math:`(|\mathcal{V}|)` *(optional)*
+          :math:`(|\mathcal{V}|)` *(optional)*, :obj:`num_nodes`
+          *(needed when both the features and the batch vector are None)*
         - **output:** graph outputs :math:`(|\mathcal{G}|, F_{out})`
     """
     def __init__(
@@ -132,7 +133,8 @@ class IGN(torch.nn.Module):
 
     def forward(self, x: Optional[Tensor], edge_index: Tensor,
                 batch: Optional[Tensor] = None,
-                batch_size: Optional[int] = None) -> Tensor:
+                batch_size: Optional[int] = None,
+                num_nodes: Optional[int] = None) -> Tensor:
         if (x is None) != (self.in_channels == 0) or (
                 x is not None and x.size(-1) != self.in_channels):
             got = None if x is None else list(x.shape)
@@ -144,7 +146,8 @@ class IGN(torch.nn.Module):
             x, edge_index, batch, batch_size, normalize=self.normalize_adj,
             max_dense_bytes=self.max_dense_bytes,
             max_channels=max([self.in_channels + 1] + self.hidden_channels),
-            on_exceed=self.on_exceed, dtype=parameter_dtype(self))
+            on_exceed=self.on_exceed, dtype=parameter_dtype(self),
+            num_nodes=num_nodes)
         if not is_tracing() and bool(mask.all()):
             # Graphs of one size (e.g. the official code's batching): no
             # padding, so skip the masking passes over every tensor.

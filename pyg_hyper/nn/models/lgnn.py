@@ -143,6 +143,7 @@ class LGNN(torch.nn.Module):
             self.conv1 = LGINConv(in_channels, hidden_channels, **first)
             self.conv2 = LGINConv(hidden_channels, out_channels,
                                   hidden_channels=hidden_channels, **levels)
+        self.reset_parameters()
 
     def reset_parameters(self):
         if self._structure is not None:

@@ -26,7 +26,8 @@ def test_normalization_of_a_directed_graph_uses_column_sums():
     # The official noramlize_graph: D^-1/2 A D^-1/2 with D the column sums
     # (in-degrees of PyG's adj[source, target]) on both sides.
     edge_index = torch.tensor([[0, 0, 1], [1, 2, 2]])
-    norm, _ = to_dense_ign_input(None, edge_index, normalize=True)
+    norm, _ = to_dense_ign_input(None, edge_index, normalize=True,
+                                 num_nodes=3)
     adj = torch.tensor([[0., 1., 1.], [0., 0., 1.], [0., 0., 0.]])
     deg = adj.sum(0)
     inv = deg.pow(-0.5).masked_fill(deg == 0, 0.)
@@ -64,3 +65,19 @@ def test_batch_must_match_the_graphs():
     dense, mask = to_dense_ign_input(x, torch.tensor([[0, 4], [1, 3]]), batch)
     assert dense[0, 0, 0, 1] == 1 and dense[1, 0, 1, 0] == 1
     assert dense[:, 0].sum() == 2 and mask.all()
+
+
+def test_unlabeled_graph_needs_its_node_count():
+    # Node 3 is isolated: counting nodes from the edges dropped it, which
+    # changed every size-normalized invariant without a word.
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    with pytest.raises(ValueError, match="needs 'num_nodes' \\(or 'batch'\\)"):
+        to_dense_ign_input(None, edge_index)
+    dense, mask = to_dense_ign_input(None, edge_index, num_nodes=4)
+    assert dense.shape == (1, 1, 4, 4) and mask.all()
+    batched, _ = to_dense_ign_input(None, edge_index,
+                                    torch.zeros(4, dtype=torch.long))
+    assert torch.equal(dense, batched)
+    with pytest.raises(ValueError, match="num_nodes=3 but 'batch' has 4"):
+        to_dense_ign_input(None, edge_index, torch.zeros(4, dtype=torch.long),
+                           num_nodes=3)

@@ -105,7 +105,7 @@ def test_hyper_ign_paths_agree_with_gradients(combine):
 def test_unlabeled_graphs():
     g = small_graphs()[1]
     model = IGN(0, [4], 2)
-    assert model(None, g.edge_index).shape == (1, 2)
+    assert model(None, g.edge_index, num_nodes=g.num_nodes).shape == (1, 2)
     with pytest.raises(ValueError, match=r"node features of shape "
                        r"\[num_nodes, 0\]"):
         model(g.x, g.edge_index)
@@ -205,3 +205,29 @@ def test_float64_model_on_unlabeled_graphs(cls):
                             .items()})
     assert torch.allclose(single(None, edge_index, batch).double(), out,
                           atol=1e-5)
+
+
+def test_unlabeled_graph_with_a_trailing_isolated_node():
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    model = IGN(0, [4], 2)
+    out = model(None, edge_index, num_nodes=4)
+    assert torch.allclose(out, model(None, edge_index,
+                                     torch.zeros(4, dtype=torch.long)))
+    assert not torch.allclose(out, model(None, edge_index, num_nodes=3))
+    with pytest.raises(ValueError, match="needs 'num_nodes'"):
+        model(None, edge_index)
+
+
+@pytest.mark.parametrize('cls,kwargs', [(IGN, {}),
+                                        (HyperIGN, {'factorized': True})])
+def test_training_after_an_inference_mode_evaluation(cls, kwargs):
+    # The block-index cache is shared by every layer of the process: built
+    # first under inference mode (Lightning's sanity check), it broke every
+    # later training step.
+    from pyg_hyper.nn.dense import ign
+    ign._cached_block_index.cache_clear()
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.randn(3, 2)
+    with torch.inference_mode():
+        cls(2, [5, 7], 3, **kwargs).eval()(x, edge_index)
+    cls(2, [5, 7], 3, **kwargs)(x, edge_index).sum().backward()

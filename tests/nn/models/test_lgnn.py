@@ -229,11 +229,14 @@ def test_out_of_range_node_subsets_are_named(key):
         model(features(5), EDGE_INDEX, True, **{key: torch.tensor([1, 9])})
 
 
+@pytest.mark.parametrize('weight_dropout', [0.0, 0.4])
 @pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
-def test_compiles_without_graph_breaks(backbone):
-    # A training forward with the regularizer, whole graph, dense features.
+def test_compiles_without_graph_breaks(backbone, weight_dropout):
+    # A training forward with the regularizer, whole graph, dense features;
+    # the official configs' weight dropout drew its seed as a Python int.
     torch._dynamo.reset()
-    model = LGNN(5, 4, 3, backbone=backbone, heads=2)
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2,
+                 weight_dropout=weight_dropout)
     explain = torch._dynamo.explain(model)(features(5), EDGE_INDEX,
                                            return_regularizer=True)
     assert explain.graph_break_count == 0, explain.break_reasons
@@ -246,3 +249,13 @@ def test_out_of_range_edges_are_named_with_a_node_subset(key):
     bad[0, 0] = NUM_NODES + 1
     with pytest.raises(ValueError, match='out of range'):
         LGNN(5, 4, 3)(features(5), bad, **{key: torch.tensor([1, 5])})
+
+
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_cached_model_trains_after_an_inference_mode_evaluation(backbone):
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2, cached=True)
+    x = features(5)
+    with torch.inference_mode():
+        model.eval()(x, EDGE_INDEX)
+    out, reg = model.train()(x, EDGE_INDEX, return_regularizer=True)
+    (out.sum() + reg).backward()
