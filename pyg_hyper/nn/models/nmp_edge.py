@@ -211,11 +211,14 @@ class NMPEdge(torch.nn.Module):
         out = self.readout2(shifted_softplus(self.readout1(h)))
         if self.per_atom:
             out = out * self.std + self.mean
-        out = out + self.atomref[z].view(-1, 1).to(out.dtype)
         out = scatter(out, batch, dim=0, dim_size=num_graphs, reduce='sum')
         if not self.per_atom:
             out = out * self.std + self.mean
-        return out
+        # The reference energies are in the target's units: added after the
+        # de-normalization, never scaled by std.
+        ref = self.atomref[z].view(-1, 1).to(out.dtype)
+        return out + scatter(ref, batch, dim=0, dim_size=num_graphs,
+                             reduce='sum')
 
     def _pass(self, conv, h, edge_index, edge_attr, first):
         return conv(h, edge_index, edge_attr)

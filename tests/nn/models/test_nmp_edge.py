@@ -114,6 +114,11 @@ def test_normalization_and_atomref():
     torch.testing.assert_close(model(Z, POS, BATCH), 3 * raw + 2 * n + ref)
     model.set_normalization(mean=2.0, std=3.0, per_atom=False)
     torch.testing.assert_close(model(Z, POS, BATCH), 3 * raw + 2)
+    # Per molecule with reference energies: std * o + mean + sum(atomref);
+    # the references were scaled by std.
+    model.set_normalization(mean=2.0, std=3.0, atomref=atomref,
+                            per_atom=False)
+    torch.testing.assert_close(model(Z, POS, BATCH), 3 * raw + 2 + ref)
     with pytest.raises(ValueError, match="'std' must be positive"):
         model.set_normalization(std=0.0)
 
