@@ -26,6 +26,10 @@ extensions = [
 
 autosummary_generate = True
 autodoc_member_order = 'bysource'
+# Class pages document a class's own members (see
+# _templates/autosummary/class.rst); an override without a docstring of its
+# own (e.g. ``forward``) is left out instead of showing torch's or PyG's text.
+autodoc_inherit_docstrings = False
 add_module_names = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -38,4 +42,22 @@ html_static_path = ['_static']
 html_title = 'pyg_hyper'
 
 nitpicky = False
+# Names in signatures that have no page of their own, for ``-n`` builds: a
+# TypeVar and a private record class.
+nitpick_ignore = [
+    ('py:class', 'pyg_hyper.datasets.cache.T'),
+    ('py:class', 'pyg_hyper.datasets.node_classification._Spec'),
+]
 suppress_warnings = ['autosummary.import_cycle']
+
+
+def _skip_namedtuple_fields(app, what, name, obj, skip, options):
+    # A NamedTuple's fields are described in its class docstring; :members:
+    # would add each again as "Alias for field number k".
+    if type(obj).__name__ == '_tuplegetter':
+        return True
+    return None
+
+
+def setup(app):
+    app.connect('autodoc-skip-member', _skip_namedtuple_fields)

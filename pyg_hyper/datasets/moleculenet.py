@@ -431,7 +431,8 @@ def build_ogb_dataset_from_moleculenet(
         moleculenet_root: str, root: str, name: str,
         overwrite: bool = False) -> MoleculeBuildReport:
     r"""Builds OGB dataset :obj:`name` from PyG's MoleculeNet layout under
-    :obj:`moleculenet_root` (see :data:`MOLECULENET_CSVS` for which file
+    :obj:`moleculenet_root` (see
+    :data:`~pyg_hyper.datasets.moleculenet.MOLECULENET_CSVS` for which file
     and columns each set uses).
 
     Example:

@@ -231,7 +231,9 @@ def load_node_dataset(name: str, root: str = 'data',
     r"""Loads a node-classification dataset with PyG's class for it.
 
     Args:
-        name (str): One of :obj:`NODE_DATASETS` (case-insensitive):
+        name (str): One of
+            :data:`~pyg_hyper.datasets.node_classification.NODE_DATASETS`
+            (case-insensitive):
             Cora, CiteSeer, PubMed (:class:`~torch_geometric.datasets.Planetoid`),
             Computers, Photo (:class:`~torch_geometric.datasets.Amazon`),
             Chameleon, Squirrel

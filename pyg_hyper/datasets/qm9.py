@@ -488,6 +488,13 @@ class QM9(InMemoryDataset):
             (default: :obj:`min(2, os.cpu_count())`)
         {IN_MEMORY_DATASET_ARGS}
         log (bool, optional): Print progress. (default: :obj:`True`)
+
+    Attributes:
+        report (dict): The build report (also in ``processed/``): the
+            ``source``, ``num_molecules``, the ``counts`` of every bond
+            status (``ok``, ``hueckel``, ``smiles_mismatch``,
+            ``parse_failed``) and, under each status but ``ok``, the
+            ``idx`` of its molecules.
     """
     def __init__(
         self,

@@ -8,7 +8,7 @@ from pyg_hyper.utils.checks import check_non_negative_int, check_positive_int
 
 __all__ = ['SPLITS', 'random_class_split', 'make_split']
 
-#: Split names accepted by :func:`make_split`.
+#: Split names accepted by :func:`~pyg_hyper.datasets.make_split`.
 SPLITS = ('public', 'lgnn', 'lgnn-val100')
 
 

@@ -57,7 +57,8 @@ def leaderboard(paths: Sequence[str], rows: str = 'name',
             has one, #params, epoch time, seeds).
         split: Which score to show (``'test'``, ``'val'``, ...).
         digits: Decimals shown; :obj:`None` shows two significant digits
-            of each cell's std (see :func:`format_mean_std`).
+            of each cell's std (see
+            :func:`~pyg_hyper.experiment.results.format_mean_std`).
 
     Returns:
         A dict with ``'markdown'`` (the table) and ``'cells'`` (the numbers,

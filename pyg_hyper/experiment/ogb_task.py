@@ -257,6 +257,8 @@ def _copy_atomically(src: str, dst: str) -> None:
 
 @register_task
 class OGBRocAucTask(OGBMolTask):
+    """Task ``ogbg-rocauc``: OGB molecule sets scored by ROC-AUC
+    (e.g. ``ogbg-molhiv``, ``ogbg-moltox21``); higher is better."""
     name = 'ogbg-rocauc'
     metric = 'rocauc'
     higher_is_better = True
@@ -264,6 +266,8 @@ class OGBRocAucTask(OGBMolTask):
 
 @register_task
 class OGBAPTask(OGBMolTask):
+    """Task ``ogbg-ap``: OGB molecule sets scored by average precision
+    (``ogbg-molpcba``, ``ogbg-molmuv``); higher is better."""
     name = 'ogbg-ap'
     metric = 'ap'
     higher_is_better = True
@@ -271,6 +275,9 @@ class OGBAPTask(OGBMolTask):
 
 @register_task
 class OGBRMSETask(OGBMolTask):
+    """Task ``ogbg-rmse``: OGB molecule regression sets scored by RMSE
+    (``ogbg-molesol``, ``ogbg-molfreesolv``, ``ogbg-mollipo``); lower is
+    better."""
     name = 'ogbg-rmse'
     metric = 'rmse'
     higher_is_better = False

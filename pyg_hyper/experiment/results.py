@@ -88,7 +88,8 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
-    """Atomically writes :obj:`obj` as indented JSON (:func:`dumps_json`)."""
+    """Atomically writes :obj:`obj` as indented JSON
+    (:func:`~pyg_hyper.experiment.results.dumps_json`)."""
     atomic_write_text(path, dumps_json(obj) + '\n')
 
 

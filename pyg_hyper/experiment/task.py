@@ -68,7 +68,7 @@ class Task:
     #: Whether a larger :attr:`metric` is better (accuracy, ROC-AUC) or
     #: smaller (MAE, RMSE). Model selection and early stopping follow it.
     higher_is_better: bool = True
-    #: Config keys that name folders the data is read from or cached in: a
+    #: Config keys that name folders the data is read from or cached in. A
     #: run continued on another machine (e.g. a GPU session) finds the same
     #: files elsewhere, so a record resumes when only these differ. Keys
     #: that choose *what* is read (a file format, a split) do not belong

@@ -389,10 +389,11 @@ def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:
     all folds have the same number of epochs).
 
     Returns:
-        dict: :obj:`gin` (:func:`~pyg_hyper.datasets.gin_protocol` on the
+        dict: :obj:`gin`
+        (:func:`~pyg_hyper.datasets.protocols.gin_protocol` on the
         held-out-fold curves) and, if the run held out an inner validation
         split, :obj:`inner_val`
-        (:func:`~pyg_hyper.datasets.inner_val_protocol`).
+        (:func:`~pyg_hyper.datasets.protocols.inner_val_protocol`).
     """
     seeds = sorted(results['seeds'], key=int)
     hist = [results['seeds'][s]['history'] for s in seeds]

@@ -99,6 +99,8 @@ class FirstMessageCombiner(torch.nn.Module):
 
     @property
     def out_channels(self) -> int:
+        """Width of the combined messages (:math:`F + F_0` for
+        :obj:`"concat"`, :math:`F` for :obj:`"convex"`)."""
         if self.mode == 'concat':
             return self.channels + self.first_channels
         return self.channels

@@ -71,15 +71,16 @@ _HASH_PRIME = 2147483647
 class WeightDropout(NamedTuple):
     r"""Dropout on the per-node weights :math:`\mathbf{W}_v`, as the
     official LGNN code applies it to the weights it builds, without building
-    them: :meth:`mask` returns the rows of every :math:`\mathbf{W}_v`'s mask
-    that a computation touches.
+    them: :meth:`~pyg_hyper.nn.WeightDropout.mask` returns the rows of every
+    :math:`\mathbf{W}_v`'s mask that a computation touches.
 
     The mask entry of :math:`(v, k, j)` is a hash of the entry and
     :obj:`seed`, not a random draw, so every edge into :math:`v` sees the
     same mask of :math:`\mathbf{W}_v` (as when :math:`\mathbf{W}_v` is
     built once and dropped), only the needed rows are ever made, and the
     materialized reference reproduces it exactly. Draw a new :obj:`seed`
-    from torch's generator for every forward pass (:meth:`draw`); it is a
+    from torch's generator for every forward pass
+    (:meth:`~pyg_hyper.nn.WeightDropout.draw`); it is a
     0-dim tensor there, so that :func:`torch.compile` draws it inside the
     graph instead of breaking it to read a Python number.
     """
@@ -88,6 +89,8 @@ class WeightDropout(NamedTuple):
 
     @classmethod
     def draw(cls, p: float) -> 'WeightDropout':
+        """Dropout of probability :obj:`p` with a new :obj:`seed` drawn
+        from torch's generator, as a 0-dim tensor."""
         if not 0.0 <= p < 1.0:
             raise ValueError(f"'WeightDropout' expected a probability 'p' in "
                              f"[0, 1) (got {p})")
@@ -289,9 +292,12 @@ ACCELERATOR_BLOCK_ENTRIES = 2**26
 
 
 def edge_block_size(in_channels: int, device: torch.device) -> int:
-    """Edges per block of :class:`_BlockedEdgeTransform`: about 2^20
+    """Edges per block of the blocked (eager, dense-feature) path of
+    :func:`~pyg_hyper.nn.localized_edge_transform`: about 2^20
     (edge, feature) entries on CPU, so that a block's few temporaries stay
-    in the last-level cache; :data:`ACCELERATOR_BLOCK_ENTRIES` elsewhere."""
+    in the last-level cache;
+    :data:`~pyg_hyper.nn.localization.ACCELERATOR_BLOCK_ENTRIES`
+    elsewhere."""
     entries = 2**20 if device.type == 'cpu' else ACCELERATOR_BLOCK_ENTRIES
     return max(1, entries // max(in_channels, 1))
 
@@ -300,7 +306,8 @@ def scale_block_rows(in_channels: int, device: torch.device) -> int:
     """Rows per block of the low-rank node-level scales
     (:meth:`NodeLocalization.at`): 128 on CPU, where a block's two
     :math:`(128, d_{in})` products stay in cache;
-    :data:`ACCELERATOR_BLOCK_ENTRIES` entries elsewhere. With
+    :data:`~pyg_hyper.nn.localization.ACCELERATOR_BLOCK_ENTRIES` entries
+    elsewhere. With
     CPU-sized blocks, Cora's 2,708 rows make 22 blocks of about a dozen
     kernels each way; on an H200, LGCN-node's epoch then took 10x PyG's
     GCN and LGCN-edge's 2.5x."""

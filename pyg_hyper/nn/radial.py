@@ -52,9 +52,15 @@ class GaussianExpansion(torch.nn.Module):
         \mu_k = \mathrm{start} + k\cdot\mathrm{step}, \quad \sigma =
         \mathrm{step},
 
-    for :math:`\mu_k < \mathrm{stop}`, as msgnet's ``gaussian_expansion``.
-    The NMP-Edge defaults (0 to 15 Å in steps of 0.1 Å) give 150 Gaussians
-    with :math:`\sigma = 0.1` Å.
+    for :math:`\mu_k < \mathrm{stop}`, as msgnet's ``gaussian_expansion``:
+    the radial basis expansion of interatomic distances of `"SchNet: A
+    continuous-filter convolutional neural network for modeling quantum
+    interactions" <https://arxiv.org/abs/1706.08566>`_ (Schütt et al., NIPS
+    2017), as `"Neural Message Passing with Edge Updates for Predicting
+    Properties of Molecules and Materials"
+    <https://arxiv.org/abs/1806.03146>`_ (NMP-Edge, Jørgensen et al., 2018)
+    uses it. The NMP-Edge defaults (0 to 15 Å in steps of 0.1 Å) give 150
+    Gaussians with :math:`\sigma = 0.1` Å.
 
     Args:
         start (float, optional): First centre. (default: :obj:`0.0`)
@@ -84,6 +90,7 @@ class GaussianExpansion(torch.nn.Module):
 
     @property
     def num_gaussians(self) -> int:
+        """Number of Gaussians :math:`K` (the expansion's width)."""
         return self.offset.numel()
 
     def forward(self, dist: Tensor) -> Tensor:

@@ -62,9 +62,16 @@ def separable_dynamic_conv2d(x: Tensor, vertical: Tensor,
 
 
 class Crop2d(torch.nn.Module):
-    r"""The CROP layer of Klein et al.: keeps the centre
-    :math:`h \times w` window, discarding the border where the dynamic filter
-    saw zero padding instead of image content.
+    r"""The CROP layer of Klein et al., `"A Dynamic Convolutional Layer for
+    Short Range Weather Prediction"
+    <https://openaccess.thecvf.com/content_cvpr_2015/html/Klein_A_Dynamic_Convolutional_2015_CVPR_paper.html>`_
+    (Klein, Wolf & Afek, CVPR 2015): keeps the centre :math:`h \times w`
+    window, discarding the border where the dynamic filter saw zero padding
+    instead of image content,
+
+    .. math::
+        \mathbf{Y}_{b,c,i,j} = \mathbf{X}_{b,c,\,i + \lfloor (H-h)/2
+        \rfloor,\, j + \lfloor (W-w)/2 \rfloor}.
 
     Args:
         size (int or (int, int)): Output size :math:`(h, w)`.
@@ -92,9 +99,28 @@ class Crop2d(torch.nn.Module):
 
 
 class FilterNetworkB(torch.nn.Module):
-    r"""The filter network ("network B") of Klein et al.: a small CNN over the
-    input frames whose globally pooled features give the logits of one
-    vertical and one horizontal 1-D kernel per sample.
+    r"""The filter network ("network B") of Klein et al.,
+    `"A Dynamic Convolutional Layer for Short Range Weather Prediction"
+    <https://openaccess.thecvf.com/content_cvpr_2015/html/Klein_A_Dynamic_Convolutional_2015_CVPR_paper.html>`_
+    (Klein, Wolf & Afek, CVPR 2015): a small CNN over the input frames
+    whose globally pooled features give the logits of one vertical and one
+    horizontal 1-D kernel per sample,
+
+    .. math::
+        \mathbf{H}^{(1)} &= \mathrm{ReLU}\big(\mathrm{Conv}^{3 \times
+            3}_1(\mathbf{X})\big), \qquad
+        \mathbf{H}^{(i)} = \mathrm{ReLU}\big(\mathrm{Conv}^{3 \times
+            3,\, \text{stride } 2}_i(\mathbf{H}^{(i-1)})\big),
+            \quad i = 2, \dots, L
+
+        [\mathbf{v}_b \,\Vert\, \mathbf{h}_b] &= \mathbf{W}\,
+            \frac{1}{|\Omega|} \sum_{\mathbf{p} \in \Omega}
+            \mathbf{H}^{(L)}_b(\mathbf{p}) + \mathbf{b},
+
+    with :math:`L` = :obj:`num_layers` and :math:`\Omega` the pixels of
+    the last feature map; :math:`\mathbf{v}_b, \mathbf{h}_b \in
+    \mathbb{R}^K` are the vertical and horizontal logits
+    (softmax-normalized by :class:`DynamicConv2d`).
 
     The paper does not give network B's layers. Global average pooling is
     our choice: the motion to copy is the same everywhere in a frame, and

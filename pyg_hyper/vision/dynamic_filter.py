@@ -187,11 +187,32 @@ class DynamicLocalFilter2d(_DynamicFilterLayer):
 
 
 class FilterGenerator(torch.nn.Module):
-    r"""A filter-generating network in the style of the DFN video model: a
-    convolutional encoder (one stride-2 stage) and decoder (nearest
-    upsampling) ending in a :math:`1 \times 1` convolution to :math:`K^2`
-    taps per pixel, or, for sample-specific filters, global average pooling
-    and a linear layer to :math:`K^2` taps per sample.
+    r"""A filter-generating network in the style of the video model of
+    `"Dynamic Filter Networks" <https://arxiv.org/abs/1605.09673>`_
+    (De Brabandere, Jia et al., NIPS 2016): a convolutional encoder (one
+    stride-2 stage) and decoder (nearest upsampling) ending in a
+    :math:`1 \times 1` convolution to :math:`K^2` taps per pixel, or, for
+    sample-specific filters, global average pooling and a linear layer to
+    :math:`K^2` taps per sample,
+
+    .. math::
+        \mathbf{E} &= \rho\big(\mathrm{Conv}^{3 \times 3}_3\,
+            \rho(\mathrm{Conv}^{3 \times 3,\, \text{stride } 2}_2\,
+            \rho(\mathrm{Conv}^{3 \times 3}_1 \mathbf{X}))\big)
+
+        \mathbf{F} &= \mathrm{Conv}^{1 \times 1}\,
+            \rho\big(\mathrm{Conv}^{3 \times 3}_4\,
+            \mathrm{Up}_{\times 2}(\mathbf{E})\big)
+            \ \text{(local)}, \qquad
+        \mathbf{F}_b = \mathbf{W}\, \frac{1}{|\Omega|}
+            \sum_{\mathbf{p} \in \Omega} \mathbf{E}_b(\mathbf{p}) +
+            \mathbf{b} \ \text{(per sample)},
+
+    with :math:`\rho` = LeakyReLU(0.2), widths :math:`C_{in} \to d \to d
+    \to 2d` in the encoder (:math:`d` = :obj:`hidden_channels`),
+    :math:`\mathrm{Up}_{\times 2}` nearest upsampling and :math:`\Omega`
+    the pixels of :math:`\mathbf{E}`. The taps are returned raw; the
+    filtering layers normalize them (softmax over the taps, by default).
 
     Args:
         in_channels (int): Input channels (e.g. stacked frames).
@@ -274,8 +295,13 @@ class DynamicFilterNetwork(torch.nn.Module):
             (default: :obj:`1`)
 
     Shapes:
-        - **input:** :math:`(B, T \cdot C, H, W)`
-        - **output:** :math:`(B, C, H, W)`
+        - **input:** :math:`(B, T \cdot C, H, W)`, :math:`H, W` even if
+          :obj:`local`
+        - **output:** the predicted frame :math:`(B, C, H, W)`; with
+          :obj:`return_filters=True` also the filters
+          :math:`(B, K^2, H, W)` if :obj:`local`, else :math:`(B, K^2)`, as
+          the generator's raw output (before the softmax over the taps that
+          the filtering layer applies with :obj:`softmax=True`)
     """
     def __init__(self, in_channels: int, kernel_size: int = 9,
                  hidden_channels: int = 32, local: bool = True,

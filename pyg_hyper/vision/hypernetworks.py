@@ -340,6 +340,14 @@ class HyperLSTMCell(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        r"""Initializes the main LSTM's weights and bias as
+        :class:`torch.nn.LSTMCell` does (uniform in
+        :math:`\pm 1 / \sqrt{N_h}`), resets the hyper LSTM, and sets the
+        hypernetwork so that the cell starts as a plain LSTM cell: the
+        embeddings :math:`\mathbf{z}_h, \mathbf{z}_x` have unit bias and
+        projections of std 0.01, :math:`\mathbf{W}_{hz} = \mathbf{W}_{xz} =
+        1 / N_z` (so :math:`\mathbf{d} \approx 1`) and
+        :math:`\mathbf{W}_{bz} = 0`."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for w in (self.weight_ih, self.weight_hh, self.bias):
             torch.nn.init.uniform_(w, -bound, bound)

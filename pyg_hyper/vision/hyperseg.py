@@ -209,7 +209,10 @@ class _MetaBlock(torch.nn.Module):
 
 class HyperPatchConv2d(_MetaBlock):
     r"""A patch-wise convolution whose kernel is read from a weight map with
-    one pixel per patch (see :func:`patchwise_conv2d`),
+    one pixel per patch (see :func:`patchwise_conv2d`), the generated
+    convolution of the meta-blocks of `"HyperSeg: Patch-wise Hypernetwork
+    for Real-time Semantic Segmentation" <https://arxiv.org/abs/2012.11582>`_
+    (Nirkin, Wolf & Hassner, CVPR 2021),
 
     .. math::
         \mathbf{Y}|_{P} = \mathbf{W}_{P} \star \mathbf{X}|_{P^+},
@@ -262,8 +265,10 @@ class HyperPatchConv2d(_MetaBlock):
 
 
 class HyperPatchInvertedResidual(_MetaBlock):
-    r"""HyperSeg's meta-block: an inverted residual whose three convolutions
-    are patch-wise and generated,
+    r"""The meta-block of `"HyperSeg: Patch-wise Hypernetwork for Real-time
+    Semantic Segmentation" <https://arxiv.org/abs/2012.11582>`_ (Nirkin,
+    Wolf & Hassner, CVPR 2021): an inverted residual whose three
+    convolutions are patch-wise and generated,
 
     .. math::
         \mathbf{Y}|_P = [\mathbf{X}|_P +]\ \mathrm{BN}\big(\mathbf{W}^3_P
@@ -360,16 +365,36 @@ def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int,
 
 
 class ContextHead(torch.nn.Module):
-    r"""HyperSeg's context head :math:`h` (the hypernetwork): a small U-Net
-    over the backbone's last features whose output, the signal map
-    :math:`\boldsymbol\phi`, keeps their resolution, so each signal pixel
-    describes one decoder patch with global context mixed in.
+    r"""The context head :math:`h` (the hypernetwork) of `"HyperSeg:
+    Patch-wise Hypernetwork for Real-time Semantic Segmentation"
+    <https://arxiv.org/abs/2012.11582>`_ (Nirkin, Wolf & Hassner, CVPR
+    2021): a small U-Net over the backbone's last features whose output, the
+    signal map :math:`\boldsymbol\phi`, keeps their resolution, so each
+    signal pixel describes one decoder patch with global context mixed in.
 
     A :math:`1 \times 1` conv halves the width; :obj:`levels - 1` stride-2
     :math:`2 \times 2` convs go down; the deepest map is globally averaged and
     broadcast back; on the way up, each level concatenates its skip, applies
     a :math:`1 \times 1` conv and a nearest :math:`\times 2` upsampling; the
-    output concatenates the first map with the upward path.
+    output concatenates the first map with the upward path. With
+    :math:`n` = :obj:`levels` and :math:`\mathrm{CBR}` a bias-free
+    convolution, batch norm and ReLU,
+
+    .. math::
+        \mathbf{F}_0 &= \mathrm{CBR}^{1 \times 1}(\mathbf{X}), \qquad
+        \mathbf{F}_j = \mathrm{CBR}^{2 \times 2,\, \text{stride }
+            2}_j(\mathbf{F}_{j-1}), \quad j = 1, \dots, n-1
+
+        \mathbf{U}_{n-1} &= \mathrm{GAP}(\mathbf{F}_{n-1})
+            \text{ (broadcast to the map)}, \qquad
+        \mathbf{U}_{j-1} = \mathrm{Up}_{\times 2}\big(
+            \mathrm{CBR}^{1 \times 1}_j([\mathbf{F}_j \,\Vert\,
+            \mathbf{U}_j])\big), \quad j = n-1, \dots, 1
+
+        \boldsymbol\phi &= [\mathbf{F}_0 \,\Vert\, \mathbf{U}_0],
+
+    with :math:`C/2` channels in every :math:`\mathbf{F}_j` and
+    :math:`\mathbf{U}_j`.
 
     Args:
         in_channels (int): Channels :math:`C` of the backbone's last
@@ -441,8 +466,10 @@ def _coordinates(x: Tensor) -> Tensor:
 
 
 class HyperSegDecoder(torch.nn.Module):
-    r"""HyperSeg's dynamic decoder :math:`d`: one meta-block per level, from
-    the coarsest skip feature to the finest. As in the published models
+    r"""The dynamic decoder :math:`d` of `"HyperSeg: Patch-wise Hypernetwork
+    for Real-time Semantic Segmentation" <https://arxiv.org/abs/2012.11582>`_
+    (Nirkin, Wolf & Hassner, CVPR 2021): one meta-block per level, from the
+    coarsest skip feature to the finest. As in the published models
     (the official code's :obj:`with_out_fc=False`, which all its configs
     use), the last level's block outputs the class logits; with
     :obj:`with_out_fc=True` it keeps its width and a patch-wise
@@ -453,7 +480,26 @@ class HyperSegDecoder(torch.nn.Module):
     signal map's channels are split among the blocks in proportion to their
     weight counts (:func:`divide_signal`), and block :math:`i` generates its
     weights right before use with its own grouped, bias-free
-    :math:`1 \times 1` convolution :math:`w_i` on its share.
+    :math:`1 \times 1` convolution :math:`w_i` on its share:
+
+    .. math::
+        \boldsymbol\theta^{m_i} &= w_i(\boldsymbol\phi_i), \qquad
+        \mathbf{Y}_1 = m_1\big([\mathbf{c}_1 \,\Vert\, \mathbf{S}_1]
+            \mid \boldsymbol\theta^{m_1}\big)
+
+        \mathbf{Y}_i &= m_i\big([\mathbf{c}_i \,\Vert\, \mathbf{S}_i
+            \,\Vert\, \mathrm{Up}(\mathbf{Y}_{i-1})] \mid
+            \boldsymbol\theta^{m_i}\big), \quad i = 2, \dots, L,
+
+    with :math:`\mathbf{S}_i` the skip features (coarse to fine),
+    :math:`\mathbf{c}_i` their coordinate channels,
+    :math:`\mathrm{Up}` bilinear resizing to :math:`\mathbf{S}_i`,
+    :math:`m_i` a :class:`HyperPatchInvertedResidual` (a patch-wise
+    :math:`1 \times 1` conv, batch norm and ReLU for kernel size 1) and
+    :math:`\boldsymbol\phi_i` block :math:`i`'s share of the signal map.
+    The output is :math:`\mathbf{Y}_L`, or with :obj:`with_out_fc=True`
+    the patch-wise classifier
+    :math:`m_{L+1}(\mathbf{Y}_L \mid \boldsymbol\theta^{m_{L+1}})`.
 
     Args:
         skip_channels (Sequence[int]): Channels of the skip features, coarse

@@ -118,8 +118,10 @@ class HyperEquivariant2to2(DenseLayer):
       wins when every *row* has its own code; here every entry of a graph
       shares one, and the factorization costs :math:`(r+1)\times` the
       plain layer's FLOPs and :math:`[\mathbf{z},1] \otimes \mathbf{X}`
-      temporaries (``benchmarks/bench_ign.py`` measured up to 7x time on an
-      H100, up to 45x on one CPU thread, and about 9x peak memory). Kept for
+      temporaries (``benchmarks/bench_ign.py`` measured 1.0 - 7.2x the
+      plain layer's time and 9.3 - 9.6x its peak memory on an H100, and
+      10.1 - 21.9x its time and 10.2 - 11.8x its peak memory on one CPU
+      thread, ``benchmarks/results/bench_ign_{cuda,cpu}.json``). Kept for
       comparison and tests.
     * :obj:`materialize=True`: the coefficients :math:`[B, D, S, 15]` are
       contracted with the stacked 15 basis responses, the direct form of

@@ -16,7 +16,26 @@ class HyperIGN(IGN):
 
     The invariants of the input tensor (the first representation) are
     passed to every layer's hypernetwork, which is what stabilizes
-    hypernetwork training.
+    hypernetwork training:
+
+    .. math::
+        \mathbf{z}_l &= f_l\big([\mathbf{p}(\mathbf{X}^{(l-1)}) \,\Vert\,
+            \mathbf{p}(\mathbf{X}^{(0)})]\big)
+            \ \text{or}\ f_l\big(c_l\,\mathbf{p}(\mathbf{X}^{(0)}) +
+            (1-c_l)\,\mathbf{p}(\mathbf{X}^{(l-1)})\big)
+
+        \mathbf{X}^{(l)} &= \mathrm{ReLU}\big(
+            L_l(\mathbf{X}^{(l-1)}; \mathbf{z}_l)\big),
+            \qquad l = 1, \dots, L,
+
+    with :math:`\mathbf{X}^{(0)}` the input tensor and the readout
+    :math:`\hat{\mathbf{y}} = \mathrm{MLP}(\mathrm{pool}(\mathbf{X}^{(L)}))`
+    of :class:`IGN`; :math:`\mathbf{p}` are the per-channel means of the
+    diagonal and off-diagonal entries
+    (:func:`~pyg_hyper.nn.dense.graph_invariants`) and
+    :math:`L_l(\cdot\,; \mathbf{z}_l)` the equivariant layer whose basis
+    coefficients are generated from the code :math:`\mathbf{z}_l` (see
+    :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`).
 
     Args:
         in_channels (int): Number of node label channels :math:`C`.
@@ -40,6 +59,16 @@ class HyperIGN(IGN):
             :class:`~pyg_hyper.nn.dense.HyperEquivariant2to2`).
             (default: :obj:`False`)
         **kwargs (optional): Further arguments of :class:`IGN`.
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, C)` *(or None)*,
+          edge indices :math:`(2, |\mathcal{E}|)`, batch vector
+          :math:`(|\mathcal{V}|)` *(optional)*, :obj:`num_nodes`
+          *(needed when both the features and the batch vector are None)*;
+          or, through :meth:`~pyg_hyper.nn.models.IGN.forward_dense`, dense
+          tensors :math:`(B, 1 + C, m, m)` and a node mask :math:`(B, m)`
+          *(optional)*
+        - **output:** graph outputs :math:`(|\mathcal{G}|, F_{out})`
     """
     def __init__(
         self,

@@ -23,12 +23,31 @@ class IGN(torch.nn.Module):
     <https://arxiv.org/abs/1812.09902>`_ paper.
 
     The input is the tensor :math:`[B, 1 + C, m, m]` of
-    :func:`~pyg_hyper.nn.dense.ign_input.to_dense_ign_input` (adjacency plus
+    :func:`~pyg_hyper.nn.dense.to_dense_ign_input` (adjacency plus
     node labels on the diagonal), followed by a stack of
     :class:`~pyg_hyper.nn.dense.Equivariant2to2` layers with ReLU, pooling of
     the diagonal and off-diagonal entries per channel
     (:func:`~pyg_hyper.nn.dense.diag_offdiag_pool`) and an MLP, as in the
-    official :obj:`invariant_basic` model.
+    official :obj:`invariant_basic` model:
+
+    .. math::
+        \mathbf{X}^{(0)} &= \big[\hat{\mathbf{A}},
+            \mathrm{diag}(\mathbf{x}_{:,1}), \dots,
+            \mathrm{diag}(\mathbf{x}_{:,C})\big]
+
+        \mathbf{X}^{(l)} &= \mathrm{ReLU}\big(L_l(\mathbf{X}^{(l-1)})\big),
+            \qquad l = 1, \dots, L
+
+        \hat{\mathbf{y}} &= \mathrm{MLP}\Big(\big[\mathrm{pool}_{i}\,
+            X^{(L)}_{d,ii}\big]_{d} \,\Vert\,
+            \big[\mathrm{pool}_{i \neq j}\, X^{(L)}_{d,ij}\big]_{d}\Big),
+
+    with :math:`\hat{\mathbf{A}} = \mathbf{D}^{-1/2}\mathbf{A}
+    \mathbf{D}^{-1/2}` (or :math:`\mathbf{A}` with
+    :obj:`normalize_adj=False`), :math:`L_l` the
+    :class:`~pyg_hyper.nn.dense.Equivariant2to2` layers and
+    :math:`\mathrm{pool}` the max (or sum, mean) over each graph's valid
+    entries.
 
     Differences from the official code, and why:
 

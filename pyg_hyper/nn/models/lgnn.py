@@ -67,6 +67,22 @@ class LGNN(torch.nn.Module):
     first layer's node-level projection is factorized through the hidden
     width (:math:`d_0 \to d_1 \to d_0`) and the second is a full matrix.
 
+    .. math::
+        \mathbf{H} &= \mathrm{Dropout}\big(\mathrm{ELU}(\mathrm{conv}_1(
+            \mathrm{Dropout}(\mathbf{X}), \mathbf{A}))\big)
+
+        \mathbf{Y} &= \mathrm{conv}_2(\mathbf{H}, \mathbf{A})
+
+        \mathcal{R} &= \mathcal{R}_1 + \mathcal{R}_2, \qquad
+        \mathcal{R}_l = \sum_{\text{active levels of layer } l}
+            \mathrm{mean}((\boldsymbol{\gamma}-1)^2) +
+            \mathrm{mean}(\boldsymbol{\beta}^2),
+
+    with ELU applied to the logits :math:`\mathbf{Y}` as well if
+    :obj:`output_elu=True`. :math:`\mathcal{R}` is the localization
+    regularizer (:obj:`return_regularizer=True`), which the training loop
+    adds to the loss with weight :math:`\lambda`.
+
     Args:
         in_channels (int): Size of each input sample.
         hidden_channels (int): Hidden width (per head for GAT).
@@ -107,6 +123,16 @@ class LGNN(torch.nn.Module):
             :class:`~pyg_hyper.nn.conv.LGCNConv`); :obj:`None` decides from
             the input's density on every call, which costs a pass over a
             dense input. (default: :obj:`None`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` (dense
+          or sparse COO), edge indices :math:`(2, |\mathcal{E}|)` or a
+          sparse adjacency, :obj:`reg_nodes` and :obj:`output_nodes`
+          :math:`(|\mathcal{V}'|)` *(optional, sorted node indices)*
+        - **output:** class logits :math:`(|\mathcal{V}|, C)` (zero outside
+          :obj:`output_nodes` if given), and the regularizer
+          :math:`\mathcal{R}` as a 0-dim tensor if
+          :obj:`return_regularizer=True`
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, backbone: str = 'gcn',

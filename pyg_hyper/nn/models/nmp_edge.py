@@ -235,7 +235,27 @@ class HyperNMPEdge(NMPEdge):
     <https://arxiv.org/abs/2002.00240>`_ paper: :class:`NMPEdge` with
     :class:`~pyg_hyper.nn.conv.HyperNMPEdgeConv` passes, whose state-update
     networks are generated per atom from the current and the first atom
-    state (the embedding).
+    state (the embedding):
+
+    .. math::
+        \mathbf{h}^{(0)}_v &= \mathrm{Emb}(z_v), \qquad
+        \mathbf{e}^{(0)}_{wv} = \big[e_k(\lVert \mathbf{r}_v -
+            \mathbf{r}_w \rVert)\big]_k
+
+        \big(\mathbf{h}^{(t)}, \mathbf{e}^{(t)}\big) &=
+            \mathrm{HyperNMPEdgeConv}_t\big(\mathbf{h}^{(t-1)},
+            \mathbf{e}^{(t-1)}; \mathbf{h}^{(0)}\big),
+            \qquad t = 1, \dots, T
+
+        \hat{y} &= \sum_{v} \Big(\mathrm{std}\cdot \big(\mathbf{w}^\top
+            \mathrm{ssp}(\mathbf{W}\mathbf{h}^{(T)}_v + \mathbf{b}) +
+            b_2\big) + \mathrm{mean} + \mathrm{atomref}[z_v]\Big),
+
+    with :math:`e_k` the Gaussian expansion
+    (:class:`~pyg_hyper.nn.GaussianExpansion`), :math:`T` =
+    :obj:`num_layers` and the readout of :class:`NMPEdge` (per-atom
+    normalization; with :obj:`per_atom=False` mean and std apply to the
+    sum).
 
     Args:
         hidden_channels (int, optional): Atom state width.
@@ -254,6 +274,13 @@ class HyperNMPEdge(NMPEdge):
             :obj:`atomref`, ...) and of
             :class:`~pyg_hyper.nn.conv.HyperNMPEdgeConv`
             (:obj:`hyper_layers`, :obj:`act`, :obj:`chunk_size`, ...).
+
+    Shapes:
+        - **input:** atomic numbers :math:`(|\mathcal{V}|)`, positions
+          :math:`(|\mathcal{V}|, 3)`, batch vector :math:`(|\mathcal{V}|)`
+          *(optional)*, edge indices :math:`(2, |\mathcal{E}|)` *(optional,
+          built from positions if absent)*
+        - **output:** one value per molecule :math:`(|\mathcal{G}|, 1)`
     """
     def __init__(self, hidden_channels: int = 64, num_layers: int = 3,
                  hyper_channels: int = 32, combine: str = 'concat',

@@ -121,7 +121,8 @@ class OGBMolGNN(torch.nn.Module):
     Atoms and bonds are embedded as by OGB's
     :class:`~ogb.graphproppred.mol_encoder.AtomEncoder` and (one per layer)
     :class:`~ogb.graphproppred.mol_encoder.BondEncoder`
-    (:class:`CategoricalEncoder`). Each layer is
+    (:class:`~pyg_hyper.nn.models.ogb_mol.CategoricalEncoder`). Each layer
+    is
 
     .. math::
         \mathbf{h}^{(l+1)} = \mathrm{Dropout}(\sigma(\mathrm{BN}(
@@ -183,7 +184,8 @@ class OGBMolGNN(torch.nn.Module):
             :obj:`conv="hyper_gin"` only). (default: :obj:`False`)
         atom_feature_dims (List[int], optional): Category counts of the atom
             features; :obj:`None` takes the installed ogb's, and
-            :data:`OGB_LEADERBOARD_ATOM_DIMS` those of the leaderboard's
+            :data:`~pyg_hyper.nn.models.ogb_mol.OGB_LEADERBOARD_ATOM_DIMS`
+            those of the leaderboard's
             parameter counts. (default: :obj:`None`)
         bond_feature_dims (List[int], optional): Category counts of the bond
             features; :obj:`None` takes the installed ogb's.
