@@ -39,11 +39,18 @@ def test_random_split_ignores_global_rng():
 
 def test_public_split_and_geom_gcn_columns():
     data = _data(10, 2)
-    data.train_mask = torch.zeros(10, 3, dtype=torch.bool)
-    data.train_mask[0, 2] = True
-    data.val_mask = data.test_mask = data.train_mask
+    # Three different masks, so that a swap of any two shows: in column 2,
+    # node 0 trains, nodes 1-2 validate and nodes 3-5 test.
+    masks = [torch.zeros(10, 3, dtype=torch.bool) for _ in range(3)]
+    for mask, nodes in zip(masks, ([0], [1, 2], [3, 4, 5])):
+        mask[nodes, 2] = True
+        mask[9, :2] = True  # the other columns differ from column 2
+    data.train_mask, data.val_mask, data.test_mask = masks
     out = make_split(data, 'public', split_index=2)
     assert out.train_mask.shape == (10, ) and bool(out.train_mask[0])
+    for key, nodes in (('train_mask', [0]), ('val_mask', [1, 2]),
+                       ('test_mask', [3, 4, 5])):
+        assert out[key].nonzero().view(-1).tolist() == nodes, key
     with pytest.raises(ValueError, match=r'split_index must be in \[0, 2\]'):
         make_split(data, 'public', split_index=3)
     # One public split (Planetoid's): another index was silently ignored.
@@ -53,6 +60,22 @@ def test_public_split_and_geom_gcn_columns():
     with pytest.raises(ValueError, match=r'one public split; split_index '
                        r'must be 0 \(got 5\)'):
         make_split(data, 'public', split_index=5)
+
+
+def test_cora_public_split_keeps_each_mask_in_its_place(tmp_path):
+    # Planetoid's public split of Cora: 140 training, 500 validation and
+    # 1000 test nodes, each mask where the dataset put it.
+    from pyg_hyper.datasets import load_node_dataset
+    data = load_node_dataset('Cora', str(tmp_path), download=False)[0]
+    out = make_split(data, 'public')
+    assert [int(out[k].sum()) for k in ('train_mask', 'val_mask',
+                                        'test_mask')] == [140, 500, 1000]
+    for key in ('train_mask', 'val_mask', 'test_mask'):
+        assert torch.equal(out[key], data[key]), key
+    # Planetoid's layout: nodes 140-639 validate, the last 1000 test.
+    assert out.val_mask.nonzero().view(-1).tolist() == list(range(140, 640))
+    assert out.test_mask.nonzero().view(-1).tolist() == list(
+        range(1708, 2708))
 
 
 def test_bad_split_requests():

@@ -10,7 +10,7 @@ import torch
 from pyg_hyper.experiment import build_config, get_task, train
 
 from tests.experiment.overrides import with_overrides
-from tests.ogb_data import copy_ogb
+from tests.ogb_data import copy_ogb, no_network  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'experiments' / 'ogb' / 'configs'
@@ -43,6 +43,65 @@ def test_runner_trains_an_ogb_entry(shared_data, tmp_path, config):
     assert 0.0 <= record['scores']['test'] <= 1.0
     assert record['num_params'] > 0
     assert (tmp_path / 'out' / 'results.md').exists()
+
+
+def test_evaluate_is_roc_auc_of_each_splits_own_labels(shared_data,
+                                                       tmp_path):
+    # For a fixed model, every split's score is sklearn's ROC-AUC of the
+    # model's logits for that split's graphs against that split's labels
+    # (one batch per split; BatchNorm in evaluation mode makes the logits
+    # independent of the batching).
+    from sklearn.metrics import roc_auc_score
+    from torch_geometric.data import Batch
+
+    root = copy_ogb(shared_data, 'ogbg-molbace', tmp_path / 'data')
+    cfg = tiny_config('full/gin.yaml', root, 'data.name=ogbg-molbace',
+                      'train.eval_train=true', 'train.eval_batch_size=20')
+    task = get_task(cfg['task'])
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    torch.manual_seed(0)
+    model = task.build_model(cfg, data)
+    scores = task.evaluate(model, data, cfg)
+    assert sorted(scores) == ['test', 'train', 'val']
+    for key in ('train', 'val', 'test'):
+        batch = Batch.from_data_list(list(data['sets'][key]))
+        with torch.no_grad():
+            logits = model(batch.x, batch.edge_index, batch.edge_attr,
+                           batch.batch, batch.num_graphs).view(-1)
+        y = batch.y.view(-1)
+        labeled = y == y
+        expected = roc_auc_score(y[labeled].numpy(),
+                                 logits[labeled].numpy())
+        # Far from 0.5: a negated logit would give 1 - expected.
+        assert abs(expected - 0.5) > 0.02, (key, expected)
+        assert scores[key] == pytest.approx(expected, abs=1e-6), key
+    # The three splits are told apart: not one split scored three times.
+    assert len(set(scores.values())) == 3
+
+
+def test_source_is_copied_into_an_empty_root(shared_data, tmp_path,
+                                             no_network):
+    # data.source names a read-only OGB-layout folder: a root without the
+    # dataset gets a copy (made under a temporary name, then renamed), and
+    # processed/ is written into the copy, never into the source.
+    root = tmp_path / 'data'
+    source = shared_data / 'OGB'
+    cfg = tiny_config('full/gin.yaml', root, 'data.name=ogbg-molbace',
+                      f'data.source={source}')
+    task = get_task(cfg['task'])
+    data = task.load_data(cfg, torch.device('cpu'))
+    assert len(data['sets']['test']) == 48
+    copied = root / 'ogbg_molbace'
+    for name in sorted(p.relative_to(source / 'ogbg_molbace')
+                       for p in (source / 'ogbg_molbace').rglob('*')
+                       if p.is_file()):
+        assert (copied / name).read_bytes() == \
+            (source / 'ogbg_molbace' / name).read_bytes(), name
+    assert (copied / 'processed').is_dir()
+    assert not (source / 'ogbg_molbace' / 'processed').exists()
+    assert [p.name for p in root.iterdir()] == ['ogbg_molbace']
+    assert list(root.rglob('.tmp-*')) == []
 
 
 def test_regression_task_and_metric_mismatch(shared_data, tmp_path):

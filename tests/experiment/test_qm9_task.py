@@ -101,6 +101,38 @@ def test_qm9_training_loss(tmp_path, monkeypatch, loss, expected):
         task.load_data(bad, torch.device('cpu'))
 
 
+@pytest.mark.parametrize('target,atomref', [(7, 'qm9'), (0, '')])
+def test_qm9_evaluate_scores_the_mean_absolute_error(tmp_path, monkeypatch,
+                                                     target, atomref):
+    # Every prediction 0.5 off: every split's MAE is 0.5 (a mean squared
+    # error would give 0.25), and 500 meV for an energy target (U0, column
+    # 7); the dipole moment (column 0) is not an energy and has no meV.
+    import torch
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                f'data.target={target}', f'data.atomref={atomref}')
+    data = task.data_for_seed(task.load_data(cfg, torch.device('cpu')),
+                              cfg, 0)
+    model = task.build_model(cfg, data)
+
+    def off_by_half(model, batch, cfg):
+        return batch.y[:, target] + 0.5
+
+    monkeypatch.setattr(type(task), 'predict', staticmethod(off_by_half))
+    scores = task.evaluate(model, data, cfg)
+    splits = ('train', 'val', 'test')
+    # float32 targets of U0 (about -1e4 eV) hold 0.5 to within 1e-3.
+    for key in splits:
+        assert scores[key] == pytest.approx(0.5, abs=1e-3), key
+    if target == 7:
+        assert sorted(scores) == sorted(splits + ('train_mev', 'val_mev',
+                                                  'test_mev'))
+        for key in splits:
+            assert scores[f'{key}_mev'] == pytest.approx(500, abs=1), key
+    else:
+        assert sorted(scores) == sorted(splits)
+
+
 def test_qm9_compiled_model_is_used_and_matches(tmp_path, monkeypatch):
     # model.compile=true routes every prediction through torch.compile
     # (here its eager backend, to skip C++ compilation), given the full

@@ -1,6 +1,7 @@
 import json
 import os
 import stat
+import threading
 
 import pytest
 
@@ -63,6 +64,57 @@ def test_atomic_write_replaces_whole_files_only(tmp_path, monkeypatch):
         atomic_write_json(str(path), {'a': 3})
     assert json.loads(path.read_text()) == {'a': 2}
     assert [p.name for p in path.parent.iterdir()] == ['r.json']
+
+
+@pytest.mark.skipif(os.name == 'nt', reason='Windows refuses to replace a '
+                    'file that the reader holds open')
+def test_concurrent_atomic_writes_never_leave_a_partial_file(tmp_path):
+    # Two writers of one file (e.g. two runs sharing an --out folder), and a
+    # reader: each write goes through a temporary file of its own, so no
+    # writer fails, the reader only ever sees one writer's whole record, and
+    # no temporary file is left behind. A shared temporary name would let
+    # one writer truncate or rename away the other's file mid-write.
+    path = tmp_path / 'results.json'
+    rounds = 40
+
+    def record(writer, i):
+        # About 100 kB, so that writes overlap.
+        return {'writer': writer, 'round': i, 'payload': [writer] * 25000}
+
+    atomic_write_json(str(path), record(0, -1))
+    errors, seen = [], []
+    done = threading.Event()
+
+    def write(writer):
+        try:
+            for i in range(rounds):
+                atomic_write_json(str(path), record(writer, i))
+        except BaseException as exc:  # reported below, not lost in a thread
+            errors.append(exc)
+
+    def read():
+        try:
+            while not done.is_set():
+                data = json.loads(path.read_text())
+                assert data == record(data['writer'], data['round'])
+                seen.append(data['writer'])
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(w, )) for w in (1, 2)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    data = json.loads(path.read_text())
+    assert data == record(data['writer'], rounds - 1)
+    assert seen  # the reader did read while the writers wrote
+    assert [p.name for p in tmp_path.iterdir()] == ['results.json']
 
 
 def test_report_precision_follows_the_metric():

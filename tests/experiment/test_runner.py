@@ -231,6 +231,33 @@ def test_mid_seed_checkpoint_resumes(toy_config, tmp_path, monkeypatch):
     assert not (tmp_path / 'part' / 'checkpoints' / 'seed_0.pt').exists()
 
 
+def test_mid_seed_checkpoint_keeps_the_best_so_far(toy_config, tmp_path,
+                                                   monkeypatch):
+    # The run's best epoch (6 here) falls before the epoch-10 checkpoint and
+    # no later epoch beats it: the resumed run must report that epoch's
+    # scores and save its weights, as the uninterrupted run does. A
+    # checkpoint that dropped the best weights would save no model at all.
+    cfg = build_config(toy_config, ['seeds=1', 'epochs=20', 'patience=0',
+                                    'checkpoint_every=5', 'optim.lr=0.2'])
+    full = _train(cfg, tmp_path / 'full')['seeds']['0']
+    assert full['best_epoch'] <= 10, 'the config no longer peaks early'
+    _interrupted_checkpoint(cfg, tmp_path / 'part', monkeypatch,
+                            at_epoch=12)
+    resumed = _train(cfg, tmp_path / 'part')['seeds']['0']
+    assert resumed['best_epoch'] == full['best_epoch']
+    assert resumed['scores'] == full['scores']
+    assert sorted(resumed['history']) == sorted(full['history'])
+    for key, values in full['history'].items():
+        assert resumed['history'][key] == pytest.approx(values), key
+    for out in (tmp_path / 'full', tmp_path / 'part'):
+        assert (out / 'models' / 'seed_0.pt').is_file(), out.name
+    saved = [torch.load(out / 'models' / 'seed_0.pt', weights_only=True)
+             for out in (tmp_path / 'full', tmp_path / 'part')]
+    assert sorted(saved[0]) == sorted(saved[1])
+    for key, value in saved[0].items():
+        assert torch.equal(saved[1][key], value), key
+
+
 def _interrupted_checkpoint(cfg, out, monkeypatch, at_epoch=7):
     """Runs :obj:`cfg` into :obj:`out` until it dies mid-seed, leaving a
     checkpoint behind."""

@@ -6,6 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyg_hyper.nn import FirstMessageCombiner, HyperMLP, HyperNetwork
+from tests.nn.hyper_linear_spy import (
+    assert_every_map_took,
+    spy_hyper_linear_paths,
+)
 
 
 def test_concat_combiner():
@@ -71,6 +75,18 @@ def test_hyper_mlp_matches_materialized_and_manual():
     hidden = torch.tanh(g.lins[0](x, z))
     assert torch.allclose(out, g.lins[1](hidden, z))
     assert str(g) == 'HyperMLP([3, 5, 2], act=tanh)'
+
+
+def test_hyper_mlp_materialize_reaches_every_layer(monkeypatch):
+    # Factorized and materialized outputs agree, so comparing them cannot
+    # show that 'materialize' reaches each layer: spy on the two paths.
+    calls = spy_hyper_linear_paths(monkeypatch)
+    g = HyperMLP([3, 5, 4, 2], hyper_channels=4)
+    x, z = torch.randn(6, 3), torch.randn(6, 4)
+    g(x, z)
+    assert_every_map_took(calls, g, materialized=False)
+    g(x, z, materialize=True)
+    assert_every_map_took(calls, g, materialized=True)
 
 
 @settings(max_examples=25, deadline=None)

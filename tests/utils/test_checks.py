@@ -30,6 +30,21 @@ def test_check_edge_index_sparse_size():
         check_edge_index('L', [[0, 1], [1, 0]], 2, 2)
 
 
+def test_check_edge_index_bipartite_ranges():
+    # 5 source nodes, 2 target nodes: each row of edge_index is checked
+    # against its own side. Target 3 fits among the sources but not among
+    # the targets; source 4 fits among the sources only.
+    check_edge_index('L', torch.tensor([[4, 0], [1, 0]]), 5, 2)
+    with pytest.raises(ValueError, match=re.escape(
+            "'L' found node indices out of range in 'edge_index' (largest "
+            "source index 4 for 5 source nodes, largest target index 3 for "
+            "2 target nodes)")):
+        check_edge_index('L', torch.tensor([[4, 0], [3, 0]]), 5, 2)
+    with pytest.raises(ValueError, match=r'largest source index 5 for 5 '
+                       r'source nodes'):
+        check_edge_index('L', torch.tensor([[5, 0], [1, 0]]), 5, 2)
+
+
 def test_check_edge_attr_one_dimensional():
     # No layer reads a vector as one feature per edge: a length-1 vector
     # used to broadcast to every edge. The message says how to reshape.

@@ -12,6 +12,10 @@ from torch_geometric.utils import (
 )
 
 from pyg_hyper.nn.conv import HyperGINConv
+from tests.nn.hyper_linear_spy import (
+    assert_every_map_took,
+    spy_hyper_linear_paths,
+)
 
 EDGE_INDEX = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 1]])
 
@@ -70,6 +74,42 @@ def test_factorized_equals_materialized(edge_dim, combine):
     out = conv(x, EDGE_INDEX, edge_attr, first_message=first)
     assert torch.allclose(out, ref(x, EDGE_INDEX, edge_attr,
                                    first_message=first), atol=1e-12)
+
+
+@pytest.mark.parametrize('edge_dim', [None, 3])
+def test_materialize_flag_selects_the_materializing_path(monkeypatch,
+                                                         edge_dim):
+    # The comparison above also passes if 'materialize' never reaches the
+    # node network (both calls would then run the factorized path), so the
+    # two paths of every generated map are spied on instead.
+    calls = spy_hyper_linear_paths(monkeypatch)
+    x = torch.randn(4, 8)
+    edge_attr = None if edge_dim is None else torch.randn(4, 3)
+    conv = HyperGINConv(8, 6, edge_dim=edge_dim)
+    conv(x, EDGE_INDEX, edge_attr)
+    assert_every_map_took(calls, conv, materialized=False)
+    ref = HyperGINConv(8, 6, edge_dim=edge_dim, materialize=True)
+    ref(x, EDGE_INDEX, edge_attr)
+    assert_every_map_took(calls, ref, materialized=True)
+
+
+def test_edge_feature_message_is_relu_of_neighbour_plus_mapped_edge():
+    # GINE's message, written out: m_i = (1 + eps) x_i +
+    # sum_j ReLU(x_j + Theta_e e_ji + b_e).
+    torch.manual_seed(0)
+    conv = HyperGINConv(4, 3, hyper_channels=2, edge_dim=2, eps=0.5).double()
+    x = torch.randn(4, 4, dtype=torch.double)
+    edge_attr = torch.randn(4, 2, dtype=torch.double)
+    src, dst = EDGE_INDEX
+    pre = x[src] + edge_attr @ conv.lin_edge.weight.t() + conv.lin_edge.bias
+    assert (pre < 0).any() and (pre > 0).any()  # the ReLU has work to do
+    expected = (1.5 * x).index_add(0, dst, pre.relu())
+    _, message = conv(x, EDGE_INDEX, edge_attr, return_message=True)
+    assert torch.allclose(message, expected, atol=1e-12)
+    # The same message from a sparse adjacency holding the edge features.
+    adj_t = to_torch_coo_tensor(EDGE_INDEX.flip(0), edge_attr, size=(4, 4))
+    _, message = conv(x, adj_t, return_message=True)
+    assert torch.allclose(message, expected, atol=1e-12)
 
 
 def test_first_message_changes_output():

@@ -32,6 +32,23 @@ def test_encoder_equals_linear_edge_map():
     assert torch.allclose(out, expected, atol=1e-6)
 
 
+def test_encoded_edge_message_is_relu_of_neighbour_plus_embedding():
+    # GINE's message with the encoder's embedding, written out:
+    # m_i = (1 + eps) x_i + sum_j ReLU(x_j + enc(e_ji)). Comparing with the
+    # linear edge map (above) cannot see the ReLU: both branches share it.
+    torch.manual_seed(0)
+    conv = HyperGINConv(8, 6, hyper_channels=4, eps=0.25,
+                        edge_encoder=torch.nn.Identity()).double()
+    x = torch.randn(4, 8, dtype=torch.double)
+    embedded = torch.randn(EDGE_INDEX.size(1), 8, dtype=torch.double)
+    src, dst = EDGE_INDEX
+    pre = x[src] + embedded
+    assert (pre < 0).any() and (pre > 0).any()  # the ReLU has work to do
+    expected = (1.25 * x).index_add(0, dst, pre.relu())
+    _, message = conv(x, EDGE_INDEX, embedded, return_message=True)
+    assert torch.allclose(message, expected, atol=1e-12)
+
+
 def test_categorical_edge_features_and_reference_path():
     torch.manual_seed(1)
     x = torch.randn(4, 8)

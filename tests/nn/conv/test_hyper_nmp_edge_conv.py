@@ -10,6 +10,11 @@ from tests.nn.conv.test_nmp_edge_conv import (
     assert_edge_order_invariant,
     assert_node_permutation_equivariant,
 )
+from tests.nn.hyper_linear_spy import (
+    assert_every_map_took,
+    generator_weights,
+    spy_hyper_linear_paths,
+)
 
 
 @pytest.mark.parametrize('combine', ['concat', 'convex'])
@@ -25,6 +30,26 @@ def test_factorized_equals_materialized(combine, edge_hyper):
     ref, e_ref = conv(x, edge_index, edge_attr, first_state=first)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(e, e_ref)
+
+
+@pytest.mark.parametrize('edge_hyper', [False, True])
+def test_materialize_flag_selects_the_materializing_path(monkeypatch,
+                                                         edge_hyper):
+    # The comparisons around this test also pass if 'materialize' never
+    # reaches a generated map (both runs would be factorized), so the two
+    # paths of the state update's maps, and with edge_hyper of the per-edge
+    # message map, are spied on instead.
+    calls = spy_hyper_linear_paths(monkeypatch)
+    x, edge_index, edge_attr = _graph(5)
+    conv = HyperNMPEdgeConv(8, edge_dim=6, hyper_channels=5,
+                            edge_hyper=edge_hyper)
+    # The state update's two maps, and the message map if generated.
+    assert len(generator_weights(conv)) == (3 if edge_hyper else 2)
+    conv(x, edge_index, edge_attr)
+    assert_every_map_took(calls, conv, materialized=False)
+    conv.materialize = True
+    conv(x, edge_index, edge_attr)
+    assert_every_map_took(calls, conv, materialized=True)
 
 
 @pytest.mark.parametrize('edge_hyper', [False, True])

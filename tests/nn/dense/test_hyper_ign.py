@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -44,6 +46,29 @@ def test_all_paths_agree(combine):
     assert factorized.shape == (3, 3, 5, 5)
     assert torch.allclose(factorized, per_graph)
     assert torch.allclose(factorized, reference)
+
+
+@pytest.mark.parametrize('factorized,materialize,path', [
+    (False, False, 'blocks'), (True, False, 'factorized'),
+    (False, True, 'materialize'), (True, True, 'materialize')])
+def test_flags_select_their_path(monkeypatch, factorized, materialize, path):
+    # The paths agree (above), so comparing outputs cannot show that a flag
+    # selects its path; spy on the function only each path calls: the
+    # stacked basis (materialize), the plain layer on code-weighted
+    # reductions (factorized), the generated blocks (default).
+    module = importlib.import_module('pyg_hyper.nn.dense.hyper_ign')
+    calls = []
+    for name, tag in (('equivariant_basis_2_to_2', 'materialize'),
+                      ('apply_equivariant_2_to_2', 'factorized'),
+                      ('apply_blocks', 'blocks')):
+        def spy(*args, _real=getattr(module, name), _tag=tag, **kwargs):
+            calls.append(_tag)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(module, name, spy)
+    x, mask = padded_batch()
+    layer = make_layer(factorized=factorized, materialize=materialize)
+    layer(x, mask)
+    assert calls == [path]
 
 
 def test_reference_is_the_generated_direct_form():

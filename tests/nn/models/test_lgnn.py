@@ -259,3 +259,52 @@ def test_cached_model_trains_after_an_inference_mode_evaluation(backbone):
         model.eval()(x, EDGE_INDEX)
     out, reg = model.train()(x, EDGE_INDEX, return_regularizer=True)
     (out.sum() + reg).backward()
+
+
+# A directed 5-ring, 0 -> 1 -> 2 -> 3 -> 4 -> 0, and the isolated node 5:
+# in-neighbours and out-neighbours differ (on the undirected graph of the
+# other tests they coincide, and a receptive field built from the
+# out-neighbours, or from an adjacency read without its transpose, passes).
+DIRECTED_RING = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]])
+
+
+def _directed_inputs():
+    from torch_geometric.utils import to_torch_csc_tensor
+    adj_t = to_torch_csc_tensor(DIRECTED_RING,
+                                size=(NUM_NODES, NUM_NODES)).t()
+    return {'edge_index': DIRECTED_RING, 'adjacency': adj_t}
+
+
+@pytest.mark.parametrize('kind', ['edge_index', 'adjacency'])
+def test_in_neighbourhood_of_a_directed_graph(kind):
+    adj = _directed_inputs()[kind]
+    # Node 2 reads its source 1, not its target 3.
+    assert in_neighbourhood(adj, torch.tensor([2]), NUM_NODES).tolist() \
+        == [1, 2]
+    assert in_neighbourhood(adj, torch.tensor([0, 5]), NUM_NODES).tolist() \
+        == [0, 4, 5]
+
+
+@pytest.mark.parametrize('kind', ['edge_index', 'adjacency'])
+@pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
+def test_node_subsets_on_a_directed_graph(backbone, kind):
+    # output_nodes gives the full forward's logits at those nodes, and
+    # reg_nodes the regularizer over the first layer's scales at them and
+    # their in-neighbours, on a graph whose edges go one way only.
+    torch.manual_seed(0)
+    model = LGNN(5, 4, 3, backbone=backbone, heads=2, dropout=0.0).double()
+    x = features(5, dtype=torch.float64)
+    adj = _directed_inputs()[kind]
+    nodes = torch.tensor([2, 5])
+    full, reg = model(x, adj, return_regularizer=True, reg_nodes=nodes)
+    field, field_reg = model(x, adj, return_regularizer=True,
+                             output_nodes=nodes)
+    assert torch.allclose(field[nodes], full[nodes])
+    assert torch.allclose(field_reg, reg)
+    # The regularizer written out: layer 1 at 1, 2 and 5, layer 2 at 2, 5.
+    h = torch.nn.functional.elu(model.conv1(x, DIRECTED_RING))
+    expected = (model.conv1(x, DIRECTED_RING, return_regularizer=True,
+                            reg_index=torch.tensor([1, 2, 5]))[1] +
+                model.conv2(h, DIRECTED_RING, return_regularizer=True,
+                            reg_index=nodes)[1])
+    assert torch.allclose(reg, expected)

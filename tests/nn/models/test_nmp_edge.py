@@ -85,6 +85,27 @@ def test_hyper_factorized_equals_materialized():
                                atol=1e-5)
 
 
+def test_hyper_passes_read_the_embedding_as_first_state():
+    # Every pass's hypernetwork reads the atom embedding as the first state
+    # (the later passes too, whose current state has moved away from it).
+    torch.manual_seed(0)
+    model = HyperNMPEdge(hidden_channels=16, num_layers=3, hyper_channels=4)
+    seen = []
+    for conv in model.convs:
+        conv.register_forward_hook(
+            lambda mod, args, kwargs, out: seen.append(kwargs.get(
+                'first_state', args[3] if len(args) > 3 else None)),
+            with_kwargs=True)
+    model(Z, POS, BATCH)
+    embedding = model.embedding(Z)
+    assert len(seen) == 3
+    # The first pass may leave it out: its state is the embedding.
+    assert seen[0] is None or torch.equal(seen[0], embedding)
+    for i, first in enumerate(seen[1:], 1):
+        assert first is not None, f'pass {i} got no first state'
+        assert torch.equal(first, embedding), i
+
+
 def test_cutoff_and_given_edges():
     torch.manual_seed(0)
     full = NMPEdge(hidden_channels=8, num_layers=1)
