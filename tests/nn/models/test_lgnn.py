@@ -56,6 +56,18 @@ def test_in_neighbourhood():
                                 NUM_NODES).tolist() == [0, 1, 4, 5]
 
 
+def written_out_regularizer(model, x, edge_index, first_layer_nodes,
+                            nodes):
+    """The two layers' regularizers at the given nodes, layer by layer: the
+    first layer's scales at :obj:`first_layer_nodes` (the nodes and their
+    in-neighbours), the second's at :obj:`nodes`."""
+    h = torch.nn.functional.elu(model.conv1(x, edge_index))
+    return (model.conv1(x, edge_index, return_regularizer=True,
+                        reg_index=first_layer_nodes)[1] +
+            model.conv2(h, edge_index, return_regularizer=True,
+                        reg_index=nodes)[1])
+
+
 @pytest.mark.parametrize('backbone', ['gcn', 'gat', 'gin'])
 def test_regularizer_scoped_to_reg_nodes(backbone):
     model = LGNN(5, 4, 3, backbone=backbone, heads=2).eval()
@@ -72,12 +84,8 @@ def test_regularizer_scoped_to_reg_nodes(backbone):
                                reg_nodes=nodes)
     assert torch.allclose(out, out_scoped)
     # Layer 1 over node 1 and its in-neighbours, layer 2 over node 1.
-    h = torch.nn.functional.elu(model.conv1(x, EDGE_INDEX))
-    expected = (model.conv1(x, EDGE_INDEX, return_regularizer=True,
-                            reg_index=torch.tensor([0, 1, 2]))[1] +
-                model.conv2(h, EDGE_INDEX, return_regularizer=True,
-                            reg_index=nodes)[1])
-    assert torch.allclose(scoped, expected)
+    assert torch.allclose(scoped, written_out_regularizer(
+        model, x, EDGE_INDEX, torch.tensor([0, 1, 2]), nodes))
 
 
 def test_loc_init_reaches_every_layer():
@@ -302,9 +310,5 @@ def test_node_subsets_on_a_directed_graph(backbone, kind):
     assert torch.allclose(field[nodes], full[nodes])
     assert torch.allclose(field_reg, reg)
     # The regularizer written out: layer 1 at 1, 2 and 5, layer 2 at 2, 5.
-    h = torch.nn.functional.elu(model.conv1(x, DIRECTED_RING))
-    expected = (model.conv1(x, DIRECTED_RING, return_regularizer=True,
-                            reg_index=torch.tensor([1, 2, 5]))[1] +
-                model.conv2(h, DIRECTED_RING, return_regularizer=True,
-                            reg_index=nodes)[1])
-    assert torch.allclose(reg, expected)
+    assert torch.allclose(reg, written_out_regularizer(
+        model, x, DIRECTED_RING, torch.tensor([1, 2, 5]), nodes))
