@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -222,6 +223,21 @@ def test_aggregate_refuses_what_it_would_silently_get_wrong(tmp_path,
     capsys.readouterr()
     assert main(['aggregate', str(run), str(run) + '/./']) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_aggregate_digits_sets_the_decimals(tmp_path, capsys):
+    # --digits reaches the table: every score cell shows 4 decimals (the
+    # default shows two significant digits of the std instead).
+    (tmp_path / 'c.yaml').write_text('task: toy\nepochs: 2\nseeds: 2\n')
+    assert main(['train', str(tmp_path / 'c.yaml'), '--out',
+                 str(tmp_path / 'run'), '--no-progress']) == 0
+    capsys.readouterr()
+    assert main(['aggregate', str(tmp_path / 'run'), '--digits', '4']) == 0
+    header, _, row = capsys.readouterr().out.splitlines()
+    cells = dict(zip(header.split('|'), row.split('|')))
+    for split in (' test ', ' val '):
+        assert re.fullmatch(r' \d+\.\d{4} ± \d+\.\d{4} ', cells[split]), \
+            cells[split]
 
 
 def test_aggregate_names_metrics_or_refuses_to_mix_them(tmp_path, capsys):

@@ -146,6 +146,32 @@ def test_degree_as_tag(shared_data, tmp_path):
     assert all((cols[deg == d] == cols[deg == d][0]).all()
                for d in deg.unique())
     assert len(ds) == 1000 and ds.num_classes == 2
+    # One column per degree that occurs in the dataset, in degree order.
+    distinct = torch.cat([torch.bincount(h.edge_index[0],
+                                         minlength=h.num_nodes)
+                          for h in ds]).unique()
+    assert ds.num_features == distinct.numel()
+    assert torch.equal(cols, torch.searchsorted(distinct, deg))
+
+
+def test_degree_as_tag_one_hot_is_the_degree_rank(tmp_path):
+    # Every file tag is 5: only the degrees (1, 2, 1 on a path; 0 alone; 2
+    # on a triangle) can give three columns, each node's at the rank of its
+    # degree among the sorted distinct degrees [0, 1, 2].
+    text = ('3\n'
+            '3 0\n5 1 1\n5 2 0 2\n5 1 1\n'
+            '1 1\n5 0\n'
+            '3 1\n5 2 1 2\n5 2 0 2\n5 2 0 1\n')
+    write_toy_zip(tmp_path / 'TOY.zip', text, ['0\n'] * 10)
+    ds = GINFormatDataset(str(tmp_path), 'TOY', degree_as_tag=True)
+    assert ds.num_features == 3
+    for g, degrees in zip(ds, ([1, 2, 1], [0], [2, 2, 2])):
+        assert g.x.sum(1).tolist() == [1.0] * len(degrees)
+        assert g.x.argmax(1).tolist() == degrees
+    # Without it the file's single tag is the only feature.
+    (tmp_path / 'tags').mkdir()
+    write_toy_zip(tmp_path / 'tags' / 'TOY.zip', text, ['0\n'] * 10)
+    assert GINFormatDataset(str(tmp_path / 'tags'), 'TOY').num_features == 1
 
 
 def test_missing_raw_data(tmp_path):

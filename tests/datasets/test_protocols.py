@@ -20,6 +20,15 @@ def test_gin_protocol_picks_best_average_epoch():
     assert out['protocol'] == GIN_PROTOCOL
 
 
+def test_gin_protocol_takes_the_first_best_epoch_on_ties():
+    # Epochs 2 and 3 tie on the average: the earliest is reported, as
+    # inner_val_protocol does per fold (a later tie is not an improvement).
+    out = gin_protocol([[0.5, 0.7, 0.7], [0.5, 0.7, 0.7]])
+    assert out['epoch'] == 2
+    out = gin_protocol([[0.9, 0.1, 0.6], [0.1, 0.9, 0.4]])  # 0.5 each
+    assert out['epoch'] == 1 and out['folds'] == [0.9, 0.1]
+
+
 def test_inner_val_protocol_picks_per_fold():
     val = [[0.5, 0.7, 0.7], [0.9, 0.2, 0.3]]
     test = [[0.1, 0.6, 0.9], [0.8, 1.0, 1.0]]

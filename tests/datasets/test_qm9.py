@@ -116,6 +116,21 @@ def test_units_on_water_and_bonds(small):
 
 
 @needs_qm9pack
+def test_dipole_is_qm9packs_debye_value(small):
+    # mu (target 0) is in debye in qm9pack and in PyG: copied unscaled.
+    # Methane's is 0, so the polar water (gdb_3) and HCN (gdb_5) are the
+    # molecules that show a wrong factor. The CSV is read here on its own.
+    import csv
+    with open(osp.join(QM9PACK, 'qm9_part1.csv'), newline='') as f:
+        dipole = {int(row['Index']): float(row['Dipole_debye'])
+                  for row, _ in zip(csv.DictReader(f), range(5))}
+    for i, name in ((2, 'gdb_3'), (4, 'gdb_5')):
+        mol = small[i]
+        assert mol.name == name and dipole[i + 1] > 1.0
+        assert float(mol.y[0, 0]) == pytest.approx(dipole[i + 1], rel=1e-6)
+
+
+@needs_qm9pack
 def test_batches_with_pyg_loader(small):
     batch = next(iter(DataLoader(small, batch_size=8)))
     assert batch.num_graphs == 8 and batch.y.shape == (8, 19)
@@ -522,6 +537,23 @@ def test_damaged_qm9pack_csv_is_named(tmp_path):
                        r"'.*qm9_part1.csv' line 2 \(Index 1\), "
                        r"'.*qm9_part2.csv' line 2 \(Index 1\)"):
         QM9(str(tmp_path / 'c'), max_molecules=4, num_workers=1, log=False)
+
+
+@needs_qm9pack
+def test_report_lists_molecule_idx_not_positions(tmp_path):
+    # Without gdb_2, the molecules after the gap sit one place before
+    # their idx: the report must name gdb_4 (unparsable SMILES) and gdb_6
+    # (SMILES of another molecule) by idx 3 and 5, not positions 2 and 4.
+    lines = _qm9pack_lines(6)
+    assert ',"C#C",' in lines[3] and ',"C=O",' in lines[5]
+    kept = [lines[0], lines[2], lines[3].replace(',"C#C",', ',"not-smiles",'),
+            lines[4], lines[5].replace(',"C=O",', ',"N",')]
+    _write_csv_lines(str(tmp_path / 'raw'), [kept, [], []])
+    with pytest.warns(UserWarning, match='smiles_mismatch'):
+        ds = QM9(str(tmp_path), max_molecules=5, num_workers=1, log=False)
+    assert ds.idx.tolist() == [0, 2, 3, 4, 5]
+    assert ds.report['smiles_mismatch'] == [3, 5]
+    assert [ds[i].name for i in (2, 4)] == ['gdb_4', 'gdb_6']
 
 
 @needs_qm9pack

@@ -28,6 +28,22 @@ def test_lgnn_splits(split, num_val):
     assert not torch.equal(make_split(data, split, seed=4).val_mask, val)
 
 
+def test_lgnn_validation_and_test_nodes_are_drawn_at_random():
+    # Validation and test nodes are a random draw from all non-training
+    # nodes, not the lowest-numbered ones, and two seeds draw different
+    # sets: of 2,860 candidates, two random draws of 500 share about 90.
+    data = _data()
+    a = make_split(data, 'lgnn', seed=3)
+    b = make_split(data, 'lgnn', seed=4)
+    for out in (a, b):
+        for key in ('val_mask', 'test_mask'):
+            nodes = out[key].nonzero().view(-1)
+            assert int(nodes.max()) > 2500 and int(nodes.min()) < 500, key
+    shared = a.val_mask & b.val_mask
+    assert int(shared.sum()) < 200
+    assert int((a.test_mask & b.test_mask).sum()) < 500
+
+
 def test_random_split_ignores_global_rng():
     y = _data().y
     torch.manual_seed(0)

@@ -88,6 +88,22 @@ def test_plot_draws_every_seed_and_the_mean_per_panel(board, tmp_path,
     assert cora.get_xlabel() == 'test accuracy (%), higher is better'
 
 
+def test_error_bars_span_mean_plus_minus_std_in_plotted_units(
+        board, tmp_path, captured):
+    # The bar is mean ± std in the axis' units (percent for accuracy), the
+    # std scaled like the mean and the dots.
+    cells = leaderboard([str(board)])['cells']
+    plot_leaderboard(cells, str(tmp_path / 'b.png'), panels='data.name')
+    cora = captured[0].axes[0]
+    spans = []
+    for container in cora.containers:  # one ErrorbarContainer per run
+        (segment, ), = [bars.get_segments() for bars in container[2]]
+        spans.append(sorted(round(float(x), 6) for x, _ in segment))
+    lgcn_std = 100 * (2 * 0.1 ** 2) ** 0.5  # seeds 70 and 90 (%)
+    assert sorted(spans) == [[round(80.0 - lgcn_std, 6),
+                              round(80.0 + lgcn_std, 6)], [78.0, 80.0]]
+
+
 def test_plot_without_panels_groups_by_metric(tmp_path, captured):
     _write_run(tmp_path / 'r', 'a-MAE', 'QM9', [0.5, 0.6], metric='mae',
                higher_is_better=False)

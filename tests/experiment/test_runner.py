@@ -503,6 +503,34 @@ def test_val_and_loss_selection_is_gats_rule():
                                           (True, True)]
 
 
+def test_lower_is_better_selection_keeps_the_first_best():
+    # For errors (MAE, RMSE) a tie is no improvement either: the earlier
+    # epoch stays selected and the patience is not reset.
+    state = runner_mod._SeedState()
+    assert [runner_mod._select('val', {'val': v}, state, False)
+            for v in (0.5, 0.5, 0.4, 0.4, 0.45)] == [
+        (True, True), (False, False), (True, True), (False, False),
+        (False, False)]
+    assert state.best_value == 0.4
+    assert runner_mod._is_better(0.4, 0.4, False) is False
+    assert runner_mod._is_better(0.3, 0.4, False) is True
+    assert runner_mod._is_better(0.5, 0.4, False) is False
+
+
+def test_registered_tasks_score_in_their_metrics_direction():
+    # Model selection and the tables follow higher_is_better: accuracy and
+    # ROC-AUC / AP up, MAE and RMSE down.
+    expected = {'node_classification': ('accuracy', True),
+                'tu': ('accuracy', True),
+                'ogbg-rocauc': ('rocauc', True),
+                'ogbg-ap': ('ap', True),
+                'qm9': ('mae', False),
+                'ogbg-rmse': ('rmse', False)}
+    for name, (metric, higher) in expected.items():
+        task = runner_mod.get_task(name)
+        assert (task.metric, task.higher_is_better) == (metric, higher), name
+
+
 def test_select_from_delays_selection(toy_config, tmp_path):
     cfg = build_config(toy_config, ['epochs=30', 'patience=3', 'seeds=1'])
     unrestricted = _train(cfg, tmp_path / 'all')['seeds']['0']

@@ -155,6 +155,29 @@ def test_node_localization_shapes_and_identity_at_zero_context():
         .shape == (2, 5)
 
 
+@pytest.mark.parametrize('slope', [0.01, 1.0])
+def test_node_localization_is_the_papers_formula(slope):
+    # gamma_v = LeakyReLU(a_v M^gamma) + 1, beta_v = LeakyReLU(a_v M^beta)
+    # with the layer's own slope, not the default 0.2; for a full M and a
+    # low-rank M = M_1 M_2 (proj holds gamma's and beta's M_1 side by side).
+    gen = torch.Generator().manual_seed(0)
+    act = torch.nn.LeakyReLU(slope)
+    context = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    full = NodeLocalization(4, negative_slope=slope).double()
+    m_gamma, m_beta = full.proj.chunk(2, dim=1)
+    low = NodeLocalization(4, rank=2, negative_slope=slope).double()
+    p_gamma, p_beta = low.proj.chunk(2, dim=1)
+    for loc, pre_gamma, pre_beta in (
+            (full, context @ m_gamma, context @ m_beta),
+            (low, context @ p_gamma @ low.expand[0],
+             context @ p_beta @ low.expand[1])):
+        # Negative pre-activations: the slope shows.
+        assert (pre_gamma < 0).any() and (pre_beta < 0).any()
+        gamma, beta = loc(loc.project(context))
+        torch.testing.assert_close(gamma, act(pre_gamma) + 1)
+        torch.testing.assert_close(beta, act(pre_beta))
+
+
 def test_edge_localization_uses_both_ends():
     loc = EdgeLocalization(3, 2)
     x = torch.randn(4, 3)

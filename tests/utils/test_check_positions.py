@@ -5,8 +5,21 @@ from pyg_hyper.utils.checks import check_positions
 
 
 def test_check_positions_accepts_coordinates():
-    check_positions('Layer', torch.zeros(4, 3), 4)  # no error
-    assert True
+    # Valid coordinates pass untouched (the check returns nothing and does
+    # not convert them), with or without an atom count, in either float
+    # precision, also when the model's dtype is given and matches.
+    pos = torch.arange(12, dtype=torch.float64).view(4, 3) - 5.5
+    before = pos.clone()
+    assert check_positions('Layer', pos, 4) is None
+    assert check_positions('Layer', pos) is None
+    assert check_positions('Layer', pos, 4, dtype=torch.float64) is None
+    assert check_positions('Layer', pos.float(), 4, dtype=torch.float32) \
+        is None
+    assert torch.equal(pos, before) and pos.dtype == torch.float64
+    # The dtype check is live: the same coordinates against a float32
+    # model are refused.
+    with pytest.raises(ValueError, match='pos'):
+        check_positions('Layer', pos, 4, dtype=torch.float32)
 
 
 @pytest.mark.parametrize('pos, match', [

@@ -68,6 +68,25 @@ def test_softmax_normalization():
                               atol=1e-5)
 
 
+def test_softmax_layers_equal_the_filter_of_softmaxed_logits():
+    # The taps are softmax(logits) over the K*K taps, not logits divided by
+    # their sum (which a constant image cannot tell apart); the logits are
+    # partly negative, where the two differ most.
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 7)
+    logits = torch.randn(2, 9, 6, 7)
+    assert (logits < 0).any()
+    local = DynamicLocalFilter2d(3)(x, logits)
+    ref = dynamic_local_filter2d(x, F.softmax(logits, dim=1))
+    assert torch.allclose(local, ref, atol=1e-6)
+    kernel = torch.randn(2, 9)
+    conv = DynamicFilterConv2d(3)(x, kernel)
+    taps = F.softmax(kernel, dim=1).view(2, 1, 1, 3, 3)
+    for b in range(2):
+        ref = F.conv2d(x[b].unsqueeze(1), taps[b], padding=1)[:, 0]
+        assert torch.allclose(conv[b], ref, atol=1e-6)
+
+
 @pytest.mark.parametrize('local', [True, False])
 def test_network_filters_the_last_frame(local):
     # Three frames of two channels: the filters come from all frames and are

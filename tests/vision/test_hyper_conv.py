@@ -49,6 +49,20 @@ def test_equals_conv2d_with_generated_kernel(mode):
     assert torch.allclose(out, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize('mode', ['reflect', 'replicate', 'circular'])
+def test_rectangular_kernel_pads_height_and_width_by_their_own_halves(mode):
+    # F.pad takes (left, right, top, bottom): a 3 x 5 kernel needs 2 columns
+    # and 1 row on each side, which a square kernel cannot tell apart.
+    torch.manual_seed(0)
+    layer = HyperConv2d(2, 3, (3, 5), padding_mode=mode)
+    x = torch.randn(2, 2, 6, 8)
+    out = layer(x)
+    ref = F.conv2d(F.pad(x, (2, 2, 1, 1), mode=mode), layer.weight,
+                   layer.bias)
+    assert out.shape == (2, 3, 6, 8)
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
 @pytest.mark.parametrize('kernel_size', [1, (1, 3), 3, 9])
 def test_initial_kernel_scale_is_he(kernel_size):
     torch.manual_seed(0)

@@ -172,6 +172,41 @@ def test_hyper_lstm_scalings_act_per_step():
     assert torch.allclose(h, o.sigmoid() * c_ref.tanh(), atol=1e-6)
 
 
+def test_hyper_lstm_scalings_are_eq8_per_gate():
+    # Eq. 8 written out gate by gate: d_h = W_hz z_h, d_x = W_xz z_x,
+    # W_bz z_b, with z_h, z_x, z_b the hyper state's projections (the
+    # first 4 * N_z outputs of hyper_to_zhx are z_h, gate after gate, then
+    # z_x). W_hz and W_xz are drawn independently, so that d_x built from
+    # W_hz shows; every parameter then gets a gradient.
+    torch.manual_seed(0)
+    cell = HyperLSTMCell(3, 4, hyper_hidden_size=5, hyper_embedding_size=2)
+    with torch.no_grad():
+        for p in (cell.hyper_to_zhx.weight, cell.hyper_to_zb.weight,
+                  cell.z_to_dh, cell.z_to_dx, cell.z_to_b):
+            p.normal_()
+    hyper_h = torch.randn(2, 5)
+    nz, nh = 2, 4
+    zhx = cell.hyper_to_zhx(hyper_h)
+    z_b = cell.hyper_to_zb(hyper_h)
+    d_h, d_x, bias = [], [], []
+    for g in range(4):  # gates i, f, g, o
+        z_h = zhx[:, g * nz:(g + 1) * nz]
+        z_x = zhx[:, (4 + g) * nz:(5 + g) * nz]
+        d_h.append(z_h @ cell.z_to_dh[g])
+        d_x.append(z_x @ cell.z_to_dx[g])
+        bias.append(z_b[:, g * nz:(g + 1) * nz] @ cell.z_to_b[g])
+    got = cell.scalings(hyper_h)
+    for ours, ref in zip(got, (d_h, d_x, bias)):
+        assert ours.shape == (2, 4 * nh)
+        assert torch.allclose(ours, torch.cat(ref, dim=1), atol=1e-6)
+    # A non-zero previous state, so that W_h and d_h reach the output.
+    state = (torch.randn(2, 4), torch.randn(2, 4), hyper_h, torch.randn(2, 5))
+    h, (_, c, _, _) = cell(torch.randn(2, 3), state)
+    (h.sum() + c.sum()).backward()
+    for name, p in cell.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
 @pytest.mark.parametrize('index,name,wrong,expected', [
     (0, 'h', (2, 5), '[batch_size, hidden_size] = [2, 4]'),
     (1, 'c', (3, 4), '[batch_size, hidden_size] = [2, 4]'),

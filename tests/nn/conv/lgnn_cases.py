@@ -228,13 +228,19 @@ class LocalizedConvContract:
     def test_levels_switch(self):
         assert_levels_switch(self.make)
 
-    def test_localization_slope_reaches_both_levels(self):
+    @pytest.mark.parametrize('edge', [True, False])
+    def test_localization_slope_reaches_both_levels(self, edge):
+        # Without edge-level localization the node level alone must still
+        # use the slope (a node level that fell back to 0.2 hid behind the
+        # edge level's effect).
         torch.manual_seed(0)
-        conv = self.make(localization_slope=0.05)
+        conv = self.make(localization_slope=0.05, edge_level=edge)
         assert conv.node_loc.negative_slope == 0.05
-        assert conv.edge_loc.negative_slope == 0.05
         linear = copy.deepcopy(conv)
-        linear.node_loc.negative_slope = linear.edge_loc.negative_slope = 1.0
+        linear.node_loc.negative_slope = 1.0
+        if edge:
+            assert conv.edge_loc.negative_slope == 0.05
+            linear.edge_loc.negative_slope = 1.0
         x = features(5)
         assert not torch.allclose(conv(x, EDGE_INDEX), linear(x, EDGE_INDEX))
 
@@ -245,6 +251,39 @@ class LocalizedConvContract:
     def test_sparse_features(self, node, edge):
         assert_sparse_features_match_dense(
             lambda **kw: self.make(node_level=node, edge_level=edge, **kw))
+
+    def test_sparse_features_with_another_slope(self):
+        # The sparse path evaluates the node-level scales entry by entry,
+        # the dense one all at once: both must use the layer's slope. With
+        # non-negative (bag-of-words) features and a non-positive M every
+        # node-level pre-activation is negative, where the slope acts.
+        def make(**kwargs):
+            conv = self.make(localization_slope=0.05, **kwargs)
+            with torch.no_grad():
+                conv.node_loc.proj.abs_().neg_()
+            return conv
+
+        assert_sparse_features_match_dense(make)
+
+    @pytest.mark.parametrize('edge_index', [EDGE_INDEX,
+                                            EDGE_INDEX_WITH_LOOPS])
+    def test_normalized_edges_are_the_dense_gcn_matrix(self, edge_index):
+        # D^-1/2 (A + I) D^-1/2 built by hand: every node gets one added
+        # loop of weight 1. GCN and GAT merge the graph's own loops into it;
+        # GIN keeps them as neighbours, so its A has them on the diagonal.
+        conv = self.make()
+        edges = conv.normalized_edges(features(5), edge_index)
+        src, dst = edges.edge_index
+        got = torch.zeros(NUM_NODES, NUM_NODES).index_put_(
+            (dst, src), edges.norm, accumulate=True)
+        adj = torch.zeros(NUM_NODES, NUM_NODES)
+        adj[edge_index[1], edge_index[0]] = 1.0
+        if conv.merges_self_loops:
+            adj.fill_diagonal_(0.0)
+        adj = adj + torch.eye(NUM_NODES)
+        inv_sqrt = adj.sum(1).pow(-0.5)
+        expected = inv_sqrt[:, None] * adj * inv_sqrt[None, :]
+        torch.testing.assert_close(got, expected)
 
     def test_scoped_regularizer(self):
         assert_scoped_regularizer(self.make)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from torch_geometric.nn import GATConv
 
@@ -76,3 +77,68 @@ def test_head_shapes():
     with pytest.raises(ValueError, match="'LGATConv' needs a positive "
                        "integer 'heads' \\(got 0\\)"):
         LGATConv(5, 3, heads=0)
+
+
+def _lgat_reference(conv, x, edge_index):
+    """The docstring's LGAT written out pair by pair, from the materialized
+    W_v, gamma_vu and beta_vu: m_vu = gamma_vu * (x_u W_v + b) + beta_vu,
+    z_v = x_v W_v, alpha_vu = softmax_u LeakyReLU(a_s m_vu + a_t z_v) over
+    N(v) and v itself, x'_v = sum_u alpha_vu m_vu + b'. Returns the output
+    and the attention as a dense [target, source, head] array."""
+    n = x.size(0)
+    heads, out = conv.heads, conv.out_channels
+    # A + I with one loop per node (a graph's own loops merge into it).
+    adj = torch.zeros(n, n, dtype=x.dtype)
+    adj[edge_index[1], edge_index[0]] = 1.0
+    adj.fill_diagonal_(1.0)
+    inv_sqrt = adj.sum(1).pow(-0.5)
+    context = (inv_sqrt[:, None] * adj * inv_sqrt[None, :]) @ x
+    node_act = torch.nn.LeakyReLU(conv.node_loc.negative_slope)
+    m_gamma, m_beta = conv.node_loc.proj.chunk(2, dim=1)
+    gamma_v = node_act(context @ m_gamma) + 1
+    beta_v = node_act(context @ m_beta)
+    # W_v[v, i, o] = W[i, o] * gamma_v[v, i] + beta_v[v, i].
+    w_v = conv.weight[None] * gamma_v[:, :, None] + beta_v[:, :, None]
+    edge_act = torch.nn.LeakyReLU(conv.edge_loc.negative_slope)
+    c_gamma, c_beta = conv.edge_loc.center.chunk(2, dim=1)
+    n_gamma, n_beta = conv.edge_loc.neighbor.chunk(2, dim=1)
+    a_s, a_t = conv.att_src[0], conv.att_dst[0]  # [heads, out]
+    result = torch.zeros(n, heads * out, dtype=x.dtype)
+    alpha = torch.zeros(n, n, heads, dtype=x.dtype)
+    for v in range(n):
+        z_v = (x[v] @ w_v[v]).view(heads, out)
+        sources = adj[v].nonzero().view(-1).tolist()
+        messages, scores = [], []
+        for u in sources:
+            gamma_vu = edge_act(x[v] @ c_gamma + x[u] @ n_gamma) + 1
+            beta_vu = edge_act(x[v] @ c_beta + x[u] @ n_beta)
+            m_vu = (gamma_vu * (x[u] @ w_v[v] + conv.msg_bias) +
+                    beta_vu).view(heads, out)
+            messages.append(m_vu)
+            scores.append(F.leaky_relu((a_s * m_vu).sum(-1) +
+                                       (a_t * z_v).sum(-1),
+                                       conv.negative_slope))
+        weights = torch.softmax(torch.stack(scores), dim=0)  # [deg, heads]
+        alpha[v, sources] = weights
+        result[v] = (weights[:, :, None] *
+                     torch.stack(messages)).sum(0).view(-1) + conv.bias
+    return result, alpha
+
+
+@pytest.mark.parametrize('edge_index', [EDGE_INDEX, EDGE_INDEX_WITH_LOOPS])
+def test_both_levels_match_the_written_out_attention(edge_index):
+    # The scores must read the edge-localized messages m_vu and the target
+    # term z_v = x_v W_v before edge-level localization (the docstring's
+    # math), which no comparison of the layer with itself would notice.
+    torch.manual_seed(0)
+    conv = LGATConv(5, 3, heads=2).double()
+    with torch.no_grad():
+        conv.msg_bias.normal_()
+        conv.bias.normal_()
+    x = features(5, dtype=torch.float64)
+    out, (index, alpha) = conv(x, edge_index, return_attention_weights=True)
+    ref_out, ref_alpha = _lgat_reference(conv, x, edge_index)
+    got = torch.zeros_like(ref_alpha).index_put_(
+        (index[1], index[0]), alpha, accumulate=True)
+    torch.testing.assert_close(got, ref_alpha)
+    torch.testing.assert_close(out, ref_out)

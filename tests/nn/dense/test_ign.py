@@ -185,6 +185,17 @@ def test_diag_offdiag_pool():
     assert diag_offdiag_pool(x, mask, 'sum')[2].tolist() == [5., 5., 5., 5.]
     assert diag_offdiag_pool(x, mask, 'mean')[2].tolist() == [
         2.5, 2.5, 2.5, 2.5]
+    # Three nodes: 3 diagonal and 6 off-diagonal entries, with different
+    # sums, so each mean must divide by its own count (two nodes have 2
+    # of each and cannot tell them apart).
+    block = torch.tensor([[1., 2., 0.], [4., 3., 6.], [1., 8., 2.]],
+                         dtype=x.dtype)
+    x[1, 0, :3, :3], x[1, 1, :3, :3] = block, -block
+    assert diag_offdiag_pool(x, mask, 'max')[1].tolist() == [3., -1., 8., 0.]
+    assert diag_offdiag_pool(x, mask, 'sum')[1].tolist() == [
+        6., -6., 21., -21.]
+    assert diag_offdiag_pool(x, mask, 'mean')[1].tolist() == [
+        2., -2., 3.5, -3.5]
     single = torch.full((1, 1, 3, 3), -5.)
     one_node = torch.tensor([[True, False, False]])
     assert diag_offdiag_pool(single, one_node).tolist() == [[-5., 0.]]
