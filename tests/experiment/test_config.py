@@ -172,3 +172,25 @@ def test_build_config_unknown_task_lists_valid(tmp_path):
 def test_build_config_rejects_bad_runner_values(toy_config):
     with pytest.raises(ConfigError, match="'seeds' must be an integer >= 1"):
         build_config(toy_config, ['seeds=0'])
+
+
+def test_a_key_without_its_section_is_matched_by_its_last_part():
+    # 'lr' alone is far from 'optim.lr' as a whole (difflib ratio 0.4; 'lrr'
+    # 0.36, 'edg' against 'model.edge' 0.46), but close to the last part of
+    # a key: the suggestion names the full key.
+    for text, key in [('lr=0.1', 'optim.lr'), ('lrr=0.1', 'optim.lr'),
+                      ('edg=true', 'model.edge')]:
+        with pytest.raises(ConfigError, match=f"unknown config key "
+                           f"'{text.split('=')[0]}' .*did you mean '{key}'"):
+            apply_overrides(DEFAULTS, [text])
+
+
+def test_an_unrelated_key_gets_no_suggestion_but_the_valid_keys():
+    # Nothing is close to 'zzqx' (ratio 0 against every key): no guess,
+    # only the list of valid keys.
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(DEFAULTS, ['zzqx=1'])
+    message = str(info.value)
+    assert 'did you mean' not in message
+    assert message.endswith("Valid keys: model.edge, model.hidden_channels, "
+                            "model.name, optim.lr, optim.weight_decay, tags")

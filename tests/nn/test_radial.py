@@ -123,3 +123,13 @@ def test_gaussian_expansion_peaks_at_the_nearest_centre(d, start, step):
     ref = torch.exp(-(d - centres) ** 2 / (2 * step ** 2))
     # (The grid is a float32 buffer, and subnormal tails are flushed.)
     torch.testing.assert_close(row, ref, atol=1e-6, rtol=1e-5)
+
+
+def test_molecular_graph_cutoff_is_strict():
+    # Kept if ||r_i - r_j|| < cutoff: a pair exactly at the cutoff is not.
+    pos = torch.tensor([[0., 0., 0.], [1.5, 0., 0.], [0., 0.5, 0.]])
+    edges = molecular_graph(pos, cutoff=1.5)
+    assert {tuple(e) for e in edges.t().tolist()} == {(0, 2), (2, 0)}
+    edges = molecular_graph(pos, cutoff=1.5000001)
+    assert {tuple(e) for e in edges.t().tolist()} == {(0, 1), (1, 0),
+                                                     (0, 2), (2, 0)}

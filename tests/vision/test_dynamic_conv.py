@@ -136,3 +136,13 @@ def test_separable_kernels_need_one_per_image(vertical):
                        r"shape \[2, K\] \(one per image"):
         separable_dynamic_conv2d(torch.randn(2, 3, 8, 8), vertical,
                                  torch.randn(2, 3))
+
+
+def test_crop2d_rounds_an_odd_border_down():
+    # Y[i, j] = X[i + floor((H - h) / 2), j + floor((W - w) / 2)]: with odd
+    # border widths (5 rows, 3 columns) the extra row/column is at the end.
+    x = torch.arange(2 * 7 * 6.).view(1, 2, 7, 6)
+    out = Crop2d((2, 3))(x)
+    assert out.shape == (1, 2, 2, 3)
+    assert torch.equal(out, x[..., 2:4, 1:4])
+    assert out[0, 0, 0, 0] == 2 * 6 + 1  # X[2, 1]

@@ -334,3 +334,25 @@ def test_patchwise_kernel_larger_than_the_map_is_named():
                        r"kernel, which is larger than the 4x4 input image"):
         patchwise_conv2d(torch.randn(1, 1, 4, 4),
                          torch.randn(1, 2, 2, 1, 1, 9, 9))
+
+
+def test_context_head_is_the_documented_u_net():
+    # F_0 = CBR(X), F_j = CBR_j(F_{j-1}) (stride 2), U_{n-1} = GAP(F_{n-1})
+    # (the spatial mean, broadcast), U_{j-1} = Up2_nearest(CBR_j([F_j || U_j]))
+    # and phi = [F_0 || U_0]; the CBR blocks are the head's own.
+    torch.manual_seed(0)
+    head = ContextHead(6, levels=3).double().eval()
+    x = torch.randn(2, 6, 8, 4, dtype=torch.double)
+    feats = [head.in_conv(x)]
+    for down in head.down:
+        feats.append(down(feats[-1]))
+    deepest = feats[2]
+    u = deepest.mean(dim=(2, 3), keepdim=True).expand_as(deepest)
+    for j in (2, 1):
+        v = head.up[j - 1](torch.cat([feats[j], u], dim=1))
+        # nearest x2: every pixel repeated into a 2x2 block
+        u = v.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    # The upward path is not dead (ReLU) and varies over the deepest map.
+    assert (u - u.mean(dim=(2, 3), keepdim=True)).abs().max() > 1e-3
+    expected = torch.cat([feats[0], u], dim=1)
+    assert torch.allclose(head(x), expected, atol=1e-12)

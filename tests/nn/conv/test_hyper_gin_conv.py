@@ -332,3 +332,46 @@ def test_bipartite_without_targets_takes_their_count_from_the_adjacency():
     adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(2, 5))
     assert expected.shape == (2, 4)
     assert torch.allclose(conv((x, None), adj_t), expected)
+
+
+def test_train_eps_makes_eps_a_learned_parameter():
+    # GIN's epsilon: a trainable parameter with train_eps=True (it gets a
+    # gradient, d out / d eps = d out / d m * x_i), a fixed buffer otherwise.
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, dtype=torch.double)
+    learned = HyperGINConv(5, 3, hyper_channels=2, eps=0.25,
+                           train_eps=True).double()
+    names = dict(learned.named_parameters())
+    assert 'eps' in names and names['eps'].requires_grad
+    assert float(learned.eps) == 0.25
+    learned(x, EDGE_INDEX).sum().backward()
+    assert learned.eps.grad is not None and learned.eps.grad.abs() > 0
+    # The gradient is that of the message's self term (1 + eps) x_i.
+    _, message = learned(x, EDGE_INDEX, return_message=True)
+    src, dst = EDGE_INDEX
+    expected = (1.25 * x).index_add(0, dst, x[src])
+    assert torch.allclose(message, expected, atol=1e-12)
+
+    fixed = HyperGINConv(5, 3, hyper_channels=2, eps=0.25).double()
+    assert 'eps' not in dict(fixed.named_parameters())
+    assert 'eps' in dict(fixed.named_buffers())
+    assert float(fixed.eps) == 0.25
+
+
+def test_bipartite_message_is_gin_sum_over_sources_plus_target_self_term():
+    # m_i = (1 + eps) x_dst[i] + sum_{j -> i} x_src[j], the target's own
+    # features as self term (GINConv's bipartite convention).
+    torch.manual_seed(0)
+    conv = HyperGINConv(3, 4, hyper_channels=2, eps=0.5).double()
+    x_src = torch.randn(4, 3, dtype=torch.double)
+    x_dst = torch.randn(2, 3, dtype=torch.double)
+    _, message = conv((x_src, x_dst), EDGE_INDEX, size=(4, 2),
+                      return_message=True)
+    expected = torch.stack([1.5 * x_dst[0] + x_src[0] + x_src[1],
+                            1.5 * x_dst[1] + x_src[2] + x_src[3]])
+    assert torch.allclose(message, expected, atol=1e-12)
+    # Without target features there is no self term.
+    _, message = conv((x_src, None), EDGE_INDEX, size=(4, 2),
+                      return_message=True)
+    expected = torch.stack([x_src[0] + x_src[1], x_src[2] + x_src[3]])
+    assert torch.allclose(message, expected, atol=1e-12)

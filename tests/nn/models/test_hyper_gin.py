@@ -199,3 +199,65 @@ def test_bad_inputs_are_named(hyper):
     with pytest.raises(ValueError, match="graph index 2 in 'batch' but was "
                        "told there are 1 graphs"):
         model(x, ei, ea, b, batch_size=1)
+
+
+def _by_hand_pool(h, batch, pool, num_graphs):
+    rows = [h[batch == g] for g in range(num_graphs)]
+    if pool == 'sum':
+        return torch.stack([r.sum(0) for r in rows])
+    if pool == 'mean':
+        return torch.stack([r.sum(0) / r.size(0) for r in rows])
+    return torch.stack([r.max(0).values for r in rows])
+
+
+@pytest.mark.parametrize('pool', ['sum', 'mean', 'max'])
+@pytest.mark.parametrize('hyper', [True, False])
+def test_last_readout_pools_the_last_layer_as_named(hyper, pool):
+    # 'mean' is a per-graph average, 'max' a per-graph maximum, 'sum' a sum
+    # (computed here graph by graph), of the last layer's ReLU(BN(.)).
+    model = HyperGIN(5, 8, 3, num_layers=2, hyper=hyper, edge_dim=2,
+                     pool=pool).double().eval()
+    batch = Batch.from_data_list(_graphs())
+    last = []
+    hook = model.norms[-1].register_forward_hook(
+        lambda mod, args, out: last.append(out.relu()))
+    out = model(batch.x.double(), batch.edge_index, batch.edge_attr.double(),
+                batch.batch, batch.num_graphs)
+    hook.remove()
+    pooled = _by_hand_pool(last[0], batch.batch, pool, batch.num_graphs)
+    head = model.heads[0]
+    expected = pooled @ head.weight.t() + head.bias
+    assert torch.allclose(out, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize('hyper', [True, False])
+def test_last_readout_drops_out_between_layers(hyper):
+    # readout='last': dropout after every layer's ReLU(BN(.)), i.e. on the
+    # next layer's input and on the pooled last layer; none on the head.
+    model = HyperGIN(5, 8, 3, num_layers=3, hyper=hyper, edge_dim=2,
+                     dropout=0.5).double().train()
+    batch = Batch.from_data_list(_graphs())
+    x, ea = batch.x.double(), batch.edge_attr.double()
+    normed, inputs = [], []
+    hooks = [norm.register_forward_hook(
+        lambda mod, args, out: normed.append(out.relu()))
+        for norm in model.norms]
+    hooks += [conv.register_forward_pre_hook(
+        lambda mod, args: inputs.append(args[0])) for conv in model.convs]
+    torch.manual_seed(3)
+    out = model(x, batch.edge_index, ea, batch.batch, batch.num_graphs)
+    for hook in hooks:
+        hook.remove()
+    torch.manual_seed(3)  # the same masks: one per layer, in order
+    masks = [torch.nn.functional.dropout(torch.ones(x.size(0), 8,
+                                                    dtype=x.dtype))
+             for _ in range(3)]
+    assert any((m == 0).any() for m in masks)
+    for i in range(2):
+        assert torch.allclose(inputs[i + 1], normed[i] * masks[i],
+                              atol=1e-12)
+    h = normed[2] * masks[2]
+    pooled = _by_hand_pool(h, batch.batch, 'sum', batch.num_graphs)
+    head = model.heads[0]
+    assert torch.allclose(out, pooled @ head.weight.t() + head.bias,
+                          atol=1e-10)

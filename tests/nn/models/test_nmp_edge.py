@@ -223,3 +223,13 @@ def test_compiled_training_step_equals_eager():
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('make', [NMPEdge, HyperNMPEdge])
+def test_readout_mlp_halves_the_width_by_default(make):
+    # NMP-Edge's (and SchNet's) atom-wise readout: C -> C/2 -> 1.
+    model = make(hidden_channels=16, num_layers=2)
+    assert (model.readout1.in_features, model.readout1.out_features) == (16, 8)
+    assert (model.readout2.in_features, model.readout2.out_features) == (8, 1)
+    model = make(hidden_channels=10, num_layers=2, readout_channels=3)
+    assert model.readout1.out_features == 3

@@ -195,3 +195,68 @@ def test_compiles_without_graph_breaks_given_batch_size(conv, virtual_node):
         batch.x, batch.edge_index, batch.edge_attr, batch.batch,
         batch.num_graphs)
     assert explain.graph_break_count == 0, explain.break_reasons
+
+
+def _add_pool(h, batch, num_graphs):
+    return torch.zeros(num_graphs, h.size(1), dtype=h.dtype).index_add_(
+        0, batch, h)
+
+
+@pytest.mark.parametrize('conv', ['gin', 'hyper_gin'])
+@pytest.mark.parametrize('residual', [False, True])
+@pytest.mark.parametrize('jk', ['last', 'sum'])
+def test_forward_is_ogbs_gnn_node_virtualnode(conv, residual, jk):
+    """OGB's GNN_node_Virtualnode + GNN (examples/graphproppred/mol), written
+    out step by step with the model's layers, in training mode with the
+    same dropout masks: the virtual node is added to each layer's input
+    (which then replaces h_list[layer]), updated from the sum-pooled shifted
+    input plus itself, ReLU on all but the last layer, JK, mean pooling."""
+    torch.manual_seed(0)
+    num_layers = 3
+    model = OGBMolGNN(2, conv=conv, num_layers=num_layers, virtual_node=True,
+                      jk=jk, residual=residual, dropout=0.5,
+                      **SMALL).double().train()
+    assert (model.vn_embedding.weight == 0).all()  # OGB starts it at zero
+    with torch.no_grad():  # a nonzero virtual node, to see where it goes
+        model.vn_embedding.weight.normal_()
+    batch = Batch.from_data_list(molecules())
+    b, num_graphs = batch.batch, batch.num_graphs
+    drop = torch.nn.functional.dropout
+
+    torch.manual_seed(5)
+    out = run(model, batch)
+
+    torch.manual_seed(5)
+    with torch.no_grad():
+        emb = model.atom_encoder.embeddings
+        h_list = [sum(e(batch.x[:, i]) for i, e in enumerate(emb))]
+        vn = model.vn_embedding.weight.expand(num_graphs, -1)
+        first = None
+        for layer in range(num_layers):
+            h_list[layer] = h_list[layer] + vn[b]
+            c = model.convs[layer]
+            if conv == 'gin':
+                h = c(h_list[layer], batch.edge_index,
+                      model.bond_encoders[layer](batch.edge_attr))
+            else:
+                h, message = c(h_list[layer], batch.edge_index,
+                               batch.edge_attr, first_message=first,
+                               return_message=True)
+                first = message if first is None else first
+            h = model.norms[layer](h)
+            if layer == num_layers - 1:
+                h = drop(h, 0.5)
+            else:
+                h = drop(h.clamp(min=0), 0.5)
+            if residual:
+                h = h + h_list[layer]
+            h_list.append(h)
+            if layer < num_layers - 1:
+                tmp = _add_pool(h_list[layer], b, num_graphs) + vn
+                update = drop(model.vn_mlps[layer](tmp), 0.5)
+                vn = vn + update if residual else update
+        node = h_list[-1] if jk == 'last' else sum(h_list)
+        counts = torch.bincount(b, minlength=num_graphs).to(node.dtype)
+        pooled = _add_pool(node, b, num_graphs) / counts[:, None]
+        expected = pooled @ model.head.weight.t() + model.head.bias
+    assert torch.allclose(out, expected, atol=1e-8)
