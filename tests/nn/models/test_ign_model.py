@@ -230,4 +230,9 @@ def test_training_after_an_inference_mode_evaluation(cls, kwargs):
     x = torch.randn(3, 2)
     with torch.inference_mode():
         cls(2, [5, 7], 3, **kwargs).eval()(x, edge_index)
-    cls(2, [5, 7], 3, **kwargs)(x, edge_index).sum().backward()
+    model = cls(2, [5, 7], 3, **kwargs)
+    model(x, edge_index).sum().backward()
+    # Every layer's coefficients get a gradient through the cached index.
+    for name, p in model.named_parameters():
+        assert p.grad is not None and bool(p.grad.isfinite().all()), name
+    assert any(p.grad.abs().sum() > 0 for p in model.parameters())
