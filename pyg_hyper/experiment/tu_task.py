@@ -14,7 +14,7 @@ import os.path as osp
 import shutil
 import tempfile
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List
 
 import torch
 import torch.nn.functional as F
@@ -185,6 +185,9 @@ class TUTask(Task):
                 ds = load_tu_dataset(root, data_cfg['name'],
                                      transform=OneHotDegree(max_deg))
             folds = stratified_folds(ds._data.y, 10, data_cfg['fold_seed'])
+        # Before any fold trains: seeds=20 would otherwise fail after ten.
+        _check_fold_seeds(range(cfg['seed_start'],
+                                cfg['seed_start'] + cfg['seeds']), len(folds))
         if cfg['optim']['decay_clock'] not in DECAY_CLOCKS:
             raise ValueError(f"optim.decay_clock must be one of "
                              f"{list(DECAY_CLOCKS)} (got "
@@ -204,14 +207,7 @@ class TUTask(Task):
                 'labels': ds._data.y.view(-1), 'num_nodes': num_nodes}
 
     def data_for_seed(self, data: Any, cfg: Dict[str, Any], seed: int) -> Any:
-        if not 0 <= seed < len(data['folds']):
-            # A wrapped seed would rerun a fold and make the summary's
-            # std look like a CV std over twice as many folds.
-            raise ValueError(f"TU seeds index the {len(data['folds'])} "
-                             f"cross-validation folds, so they must lie in "
-                             f"0..{len(data['folds']) - 1} (got seed {seed}); "
-                             f"use seeds<={len(data['folds'])} and "
-                             f"seed_start>=0")
+        _check_fold_seeds([seed], len(data['folds']))
         train, test = data['folds'][seed]
         frac = cfg['protocol']['inner_val']
         if frac > 0:
@@ -381,6 +377,17 @@ def same_size_batches(index: Tensor, num_nodes: Tensor, batch_size: int,
     if not shuffle:
         return batches
     return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
+
+def _check_fold_seeds(seeds: Iterable[int], num_folds: int) -> None:
+    bad = [s for s in seeds if not 0 <= s < num_folds]
+    if bad:
+        # A wrapped seed would rerun a fold and make the summary's std look
+        # like a CV std over twice as many folds.
+        raise ValueError(f"TU seeds index the {num_folds} cross-validation "
+                         f"folds, so they must lie in 0..{num_folds - 1} "
+                         f"(got seed {bad[0]}); use seeds<={num_folds} and "
+                         f"seed_start>=0")
 
 
 def protocol_summary(results: Dict[str, Any]) -> Dict[str, Any]:

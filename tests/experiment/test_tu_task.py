@@ -283,9 +283,16 @@ def test_protocol_epochs_are_recorded_epochs_not_curve_positions():
 
 
 def test_seeds_beyond_the_folds_are_refused(tmp_path, shared_data):
-    # seed 10 would silently rerun fold 0.
+    # seed 10 would silently rerun fold 0; seeds=20 is refused before the
+    # first ten train (nothing is recorded).
     with pytest.raises(ValueError, match=r"0\.\.9 \(got seed 10\)"):
         run(tmp_path, shared_data, 'seeds=1', 'seed_start=10')
+    with pytest.raises(ValueError, match=r"0\.\.9 \(got seed 10\)"):
+        run(tmp_path, shared_data, 'seeds=20')
+    assert not (tmp_path / 'run' / 'results.json').exists()
+    task = get_task('tu')
+    with pytest.raises(ValueError, match=r"got seed -1"):
+        task.data_for_seed({'folds': [None] * 10}, {}, -1)
 
 
 def test_social_sets_without_degree_tags_are_refused(tmp_path, shared_data):
