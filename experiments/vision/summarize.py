@@ -20,12 +20,18 @@ README = _common.RESULTS.parent / 'README.md'
 BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
 
 
-def main():
+def load_records():
+    """The recorded reproductions, in :data:`ORDER`."""
     records = []
     for name in ORDER:
         path = _common.RESULTS / f'{name}.json'
         if path.exists():
             records.append(json.loads(path.read_text()))
+    return records
+
+
+def tables(records):
+    """The README's markdown table and the tutorial's reST table."""
     md = ['| Reproduction | Claim | Result | Runtime (s) |', '|---|---|---|---|']
     rst = ['.. list-table::', '   :header-rows: 1', '   :widths: 18 35 47',
            '', '   * - Reproduction', '     - Claim', '     - Result']
@@ -34,19 +40,27 @@ def main():
                   f"| {r['verdict']} | {r['runtime_s']} |")
         rst += [f"   * - ``{r['name']}``", f"     - {r['claim']}",
                 f"     - {r['verdict']}"]
-    atomic_write_text(str(_common.RESULTS / 'summary.rst'),
-                      '\n'.join(rst) + '\n')
-    text = README.read_text()
-    block = BEGIN + '\n' + '\n'.join(md) + '\n' + END
-    text = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), block, text,
-                  flags=re.S)
-    atomic_write_text(str(README), text)
+    return '\n'.join(md), '\n'.join(rst) + '\n'
+
+
+def readme_with(text, md):
+    """:obj:`text` with the block between the results markers replaced."""
+    block = BEGIN + '\n' + md + '\n' + END
+    return re.sub(re.escape(BEGIN) + '.*?' + re.escape(END),
+                  lambda _: block, text, flags=re.S)
+
+
+def main():
+    records = load_records()
+    md, rst = tables(records)
+    atomic_write_text(str(_common.RESULTS / 'summary.rst'), rst)
+    atomic_write_text(str(README), readme_with(README.read_text(), md))
     STATIC.mkdir(parents=True, exist_ok=True)
     for r in records:
         png = _common.RESULTS / f"{r['name']}.png"
         if png.exists():
             shutil.copyfile(png, STATIC / png.name)
-    print('\n'.join(md))
+    print(md)
 
 
 if __name__ == '__main__':
