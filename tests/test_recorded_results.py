@@ -4,7 +4,9 @@
 after a record is edited, converted or resumed, a stale table would quote
 numbers that no record holds. Each must equal the report rebuilt from its
 record (as ``train`` writes it), and each record's summary must be the one
-of its own per-seed scores.
+of its own per-seed scores. The same holds one level up: each leaderboard
+``pyg-hyper aggregate`` wrote, and each README table marked with the
+aggregate command that prints it, must be what that command prints now.
 """
 import math
 import subprocess
@@ -67,3 +69,72 @@ def test_every_summary_is_its_seeds_summary():
                 for k in expected):
             wrong.append(str(path.parent.relative_to(ROOT)))
     assert not wrong, f'summaries that are not their seeds\': {wrong[:5]}'
+
+
+#: Each tracked leaderboard the aggregate command writes, with the command
+#: its benchmark's README gives for it (paths relative to the checkout).
+LEADERBOARDS = {
+    'experiments/qm9/results/cpu-budget/leaderboard.md':
+    ['experiments/qm9/results/cpu-budget', '--split', 'test_mev'],
+    'experiments/qm9/results/cpu-budget-edge-c-half/leaderboard.md':
+    ['experiments/qm9/results/cpu-budget-edge-c-half', '--split', 'test_mev'],
+    'experiments/ogb/results/cpu-budget/molhiv/leaderboard.md':
+    ['experiments/ogb/results/cpu-budget/molhiv', '--digits', '4'],
+    'experiments/ogb/results/cpu-budget/molbace/leaderboard.md':
+    ['experiments/ogb/results/cpu-budget/molbace', '--digits', '4'],
+    'experiments/ogb/results/cpu-budget/molbbbp/leaderboard.md':
+    ['experiments/ogb/results/cpu-budget/molbbbp', '--digits', '4'],
+}
+
+
+def test_every_aggregate_leaderboard_is_listed():
+    tracked = subprocess.run(['git', 'ls-files', '*leaderboard.md'], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    # The TU leaderboards are experiments/tu/summarize.py's (tested there).
+    assert sorted(p for p in tracked if not p.startswith('experiments/tu/')) \
+        == sorted(LEADERBOARDS)
+
+
+@pytest.mark.parametrize('board', sorted(LEADERBOARDS))
+def test_leaderboard_is_its_records_table(board, tmp_path, monkeypatch,
+                                          capsys):
+    from pyg_hyper.cli import main
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / 'leaderboard.md'
+    assert main(['aggregate'] + LEADERBOARDS[board] +
+                ['--output', str(out)]) == 0
+    capsys.readouterr()
+    assert (ROOT / board).read_text() == out.read_text(), (
+        f'{board} is stale: rebuild it with pyg-hyper aggregate '
+        f'{" ".join(LEADERBOARDS[board])} --output {board}')
+
+
+def marked_tables(readme: Path):
+    r"""``(argv, rows)`` for each ``<!-- table: pyg-hyper aggregate ... -->``
+    marker of :obj:`readme`: the command and the table rows below it."""
+    lines = readme.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith('<!-- table: pyg-hyper aggregate '):
+            argv = line[len('<!-- table: pyg-hyper '):-len(' -->')].split()
+            rows = []
+            for row in lines[i + 1:]:
+                if not row.startswith('|'):
+                    break
+                rows.append(row)
+            yield argv, rows
+
+
+def test_readme_tables_are_their_records_tables(monkeypatch, capsys):
+    from pyg_hyper.cli import main
+    monkeypatch.chdir(ROOT)
+    found = 0
+    for readme in sorted(ROOT.glob('experiments/*/README.md')):
+        for argv, rows in marked_tables(readme):
+            found += 1
+            capsys.readouterr()
+            assert main(argv) == 0
+            printed = [line for line in capsys.readouterr().out.splitlines()
+                       if line.startswith('|')]
+            assert rows == printed, (
+                f'the table under `{" ".join(argv)}` in {readme} is stale')
+    assert found >= 1
