@@ -9,6 +9,7 @@ of its own per-seed scores. The same holds one level up: each leaderboard
 aggregate command that prints it, must be what that command prints now.
 """
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -138,3 +139,35 @@ def test_readme_tables_are_their_records_tables(monkeypatch, capsys):
             assert rows == printed, (
                 f'the table under `{" ".join(argv)}` in {readme} is stale')
     assert found >= 1
+
+
+def test_ogb_readme_rows_are_leaderboard_rows():
+    # The OGB README's tables rename the runs and add best epochs, so they
+    # cannot be printed verbatim; each row's scores, #params and seed count
+    # must still be one row of its dataset's leaderboard.md.
+    lines = (ROOT / 'experiments/ogb/README.md').read_text().splitlines()
+    dataset, checked, wrong = None, 0, []
+    for i, line in enumerate(lines):
+        for match in re.finditer(r'(?:cpu-budget/|ogbg-)(mol\w+)', line):
+            dataset = match.group(1)
+        if not (line.startswith('| model | test ROC-AUC | validation ROC-AUC')
+                and '#params' in line):
+            continue
+        header = [c.strip() for c in line.strip('|').split('|')]
+        board = ROOT / f'experiments/ogb/results/cpu-budget/{dataset}' / \
+            'leaderboard.md'
+        recorded = {tuple(c.strip() for c in row.strip('|').split('|'))[1:]
+                    for row in board.read_text().splitlines()[2:]}
+        recorded = {(r[0], r[1], r[2], r[4]) for r in recorded}
+        for row in lines[i + 2:]:
+            if not row.startswith('|'):
+                break
+            cells = dict(zip(header, (c.strip()
+                                      for c in row.strip('|').split('|'))))
+            key = (cells['test ROC-AUC'], cells['validation ROC-AUC'],
+                   cells['#params'].replace(',', ''), cells['seeds'])
+            checked += 1
+            if key not in recorded:
+                wrong.append(f'{dataset}: {row}')
+    assert checked >= 14
+    assert not wrong, f'README rows no leaderboard.md holds: {wrong}'
