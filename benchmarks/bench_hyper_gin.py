@@ -23,6 +23,7 @@ from pyg_hyper.nn import hyper_linear
 from pyg_hyper.nn.conv import HyperGINConv
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
+    benchmark_device,
     environment,
     matmul_step,
     peak_memory,
@@ -141,7 +142,7 @@ def main(argv=None):
     parser.add_argument('--chunk-size', type=int, default=200,
                         help='rows per chunk for the chunked variant')
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', type=benchmark_device, default='cpu')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads; 1 gives stable timings on '
                         'a shared machine (default: torch\'s choice)')
@@ -152,7 +153,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.widths, args.graphs, args.repeat = [16, 32], 8, 2
-    device = torch.device(args.device)
+    device = args.device
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -25,6 +25,7 @@ import torch
 from pyg_hyper.nn.dense import Equivariant2to2, HyperEquivariant2to2
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
+    benchmark_device,
     environment,
     peak_memory,
     time_fn,
@@ -56,7 +57,7 @@ def measure_all(layers, x, mask, reps, device):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--device', type=benchmark_device, default='cpu')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[5, 32])
     p.add_argument('--sizes', type=int, nargs='+', default=[16, 32, 64])
     p.add_argument('--in-channels', type=int, default=32)
@@ -70,7 +71,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device(args.device)
+    device = args.device
     D, S, r = args.in_channels, args.out_channels, args.hyper_channels
     layers = {
         'plain': Equivariant2to2(D, S),

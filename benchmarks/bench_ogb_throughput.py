@@ -29,7 +29,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
@@ -38,6 +37,8 @@ from pyg_hyper.nn.models import OGBMolGNN
 from pyg_hyper.nn.models.ogb_mol import HYPER_GIN_CONFIGS
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
+    benchmark_device,
+    count_flops,
     environment,
     matmul_flop_rate,
 )
@@ -48,6 +49,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def load_batches(args, device):
     folder = 'ogbg_' + args.dataset.replace('ogbg-', '')
     if not osp.isdir(osp.join(args.root, folder)):
+        if not osp.isdir(osp.join(args.source, folder)):
+            raise SystemExit(
+                f"bench_ogb_throughput: '{args.dataset}' is neither in "
+                f"--root {args.root} nor in --source {args.source} (expected "
+                f"the folder '{folder}' in OGB's raw layout in one of them)")
         shutil.copytree(osp.join(args.source, folder),
                         osp.join(args.root, folder))
     dataset = OGBGraphDataset(args.root, args.dataset, download=False)
@@ -84,13 +90,6 @@ class _Trainee:
         self.optimizer.step()
 
 
-def count_flops(trainee, batch):
-    counter = FlopCounterMode(display=False)
-    with counter:
-        trainee.step(batch)
-    return counter.get_total_flops()
-
-
 def measure(models, num_tasks, batches, args, device):
     """Times every model on the same batches, one step of each in turn, so
     that load coming and going on a shared machine hits all of them alike.
@@ -104,7 +103,7 @@ def measure(models, num_tasks, batches, args, device):
             trainee.step(batch)
     timed = batches[args.warmup:]
     # FLOPs of every timed batch, counted in an untimed pass.
-    flops = {name: [count_flops(t, b) for b in timed]
+    flops = {name: [count_flops(lambda: t.step(b)) for b in timed]
              for name, t in trainees.items()}
     seconds = {name: [] for name in trainees}
     vs_flops = {name: [] for name in trainees}
@@ -115,7 +114,8 @@ def measure(models, num_tasks, batches, args, device):
             if cfg is not None:
                 # The dominant product: rows = the batch's nodes,
                 # (r + 1)(F_in + 1) -> F_out, forward and backward.
-                k = (cfg['hyper_channels'] + 1) * (300 + 1)
+                k = (cfg['hyper_channels'] + 1) * (trainee.model.emb_dim +
+                                                   1)
                 rate = matmul_flop_rate(batch.num_nodes, k,
                                         cfg['hyper_hidden_channels'], device,
                                         repeat=3)
@@ -163,7 +163,7 @@ def main(argv=None):
     parser.add_argument('--source',
                         default=osp.join(REPO, '..', 'shared', 'data', 'OGB'),
                         help='read-only OGB files copied to --root if absent')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', type=benchmark_device, default='cpu')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--steps', type=int, default=8)
@@ -177,7 +177,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.dataset, args.steps, args.warmup = 'ogbg-molbace', 2, 1
-    device = torch.device(args.device)
+    device = args.device
     if device.type == 'cpu':
         torch.set_num_threads(args.threads)
 
@@ -191,7 +191,8 @@ def main(argv=None):
                                 **HYPER_GIN_CONFIGS['cheap'], **vn),
     }
     records = measure(models, num_tasks, batches, args, device)
-    nodes = sum(b.num_nodes for b in batches[args.warmup:]) / args.steps
+    timed = batches[args.warmup:]  # fewer than --steps on a small set
+    nodes = sum(b.num_nodes for b in timed) / len(timed)
     ratios = {f'{name}_step_vs_flop_time': records[name]['step_vs_flop_time']
               for name in ('hyper_gin_full', 'hyper_gin_cheap')}
     ratios['hyper_gin_cheap_epoch_vs_gin'] = (

@@ -40,7 +40,13 @@ How things are measured:
   repetitions of measured / expected. ``hyper_extra_time_vs_flops`` applies
   the same to what Hyper-NMP-Edge adds over NMP-Edge (extra time / extra
   FLOPs at the matmul rate): the two share every other operation, so this
-  isolates the generated-weight cost.
+  isolates the generated-weight cost. ``expected_ms_at_matmul_rate`` is the
+  median of the per-repetition expected times, so ``time_ms`` divided by it
+  can differ from ``time_vs_flops`` (a median of ratios) by the noise
+  between repetitions; a ratio that close to a target is within noise.
+  The plain product's backward uses ``torch.autograd.grad`` (no gradient
+  accumulation), and ``count_flops`` counts the in-place ``addmm_`` of the
+  chunked backward too (earlier records lacked both, see the CHANGELOG).
 
 Configurations whose materialized per-edge weights would not fit in
 ``--max-gb`` are skipped and recorded as such.
@@ -61,6 +67,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from pyg_hyper.datasets import QM9  # noqa: E402
 from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.utils.benchmark import (  # noqa: E402
+    benchmark_device,
+    count_flops,
     environment,
     matmul_flop_rate,
     peak_memory,
@@ -93,23 +101,17 @@ class NNConvNet(torch.nn.Module):
         self.readout1 = torch.nn.Linear(hidden_channels, hidden_channels // 2)
         self.readout2 = torch.nn.Linear(hidden_channels // 2, 1)
 
-    def forward(self, z, pos, batch):
-        edge_index = molecular_graph(pos, batch)
+    def forward(self, z, pos, batch, edge_index=None, num_graphs=None):
+        if edge_index is None:
+            edge_index = molecular_graph(pos, batch)
         src, dst = edge_index
         e = self.expansion((pos[dst] - pos[src]).norm(dim=-1))
         h = self.embedding(z)
         for conv in self.convs:
             h = h + shifted_softplus(conv(h, edge_index, e))
         out = self.readout2(shifted_softplus(self.readout1(h)))
-        return scatter(out, batch, dim=0, reduce='sum')
-
-
-def count_flops(fn):
-    from torch.utils.flop_counter import FlopCounterMode
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return counter.get_total_flops()
+        return scatter(out, batch, dim=0, reduce='sum',
+                       dim_size=num_graphs)
 
 
 def _mb(v):
@@ -156,32 +158,30 @@ def prepare(model, batch, y, device, compiled=False):
     """Model, optimizer and a closure running one training step; measures
     peak memory and FLOPs of that step after a warm-up.
 
-    ``compiled``: the forward pass runs under ``torch.compile(fullgraph=
-    True)``, given the full graph's edges and the molecule count (what a
-    data pipeline precomputes), so that nothing in it has a value-dependent
-    shape. Its FLOPs are counted on the same step run eagerly (the same
-    math; inductor's kernels bypass the counter), and its peak memory is
-    not measured (the dispatch-level tracker cannot see inside compiled
+    Every model is given the full graph's edges and the molecule count
+    (what a data pipeline precomputes), so eager and compiled rows time the
+    same work. ``compiled``: the forward pass runs under
+    ``torch.compile(fullgraph=True)``, where nothing may then have a
+    value-dependent shape. Its FLOPs are counted on the same step run
+    eagerly (the same math; inductor's kernels bypass the counter), and its
+    peak memory is not measured (the dispatch-level tracker cannot see inside compiled
     kernels)."""
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     edge_index = molecular_graph(batch.pos, batch.batch)
-    forward = torch.compile(model, fullgraph=True) if compiled else None
+    forward = torch.compile(model, fullgraph=True) if compiled else model
 
     def run(fwd):
         def step():
-            if fwd is None:
-                out = model(batch.z, batch.pos, batch.batch)
-            else:
-                out = fwd(batch.z, batch.pos, batch.batch, edge_index,
-                          batch.num_graphs)
+            out = fwd(batch.z, batch.pos, batch.batch, edge_index,
+                      batch.num_graphs)
             loss = (out.view(-1) - y).abs().mean()
             opt.zero_grad(set_to_none=False)
             loss.backward()
             opt.step()
         return step
 
-    eager, step = run(None), run(forward)
+    eager, step = run(model), run(forward)
     step()  # warm-up: creates gradients and Adam state (and compiles)
     res = {'compiled': compiled,
            'peak_mb': None if compiled else peak_memory(step, device) / 2**20}
@@ -190,12 +190,10 @@ def prepare(model, batch, y, device, compiled=False):
     return step, res
 
 
-def load_batch(root, size, seed):
-    # The full cache if the loader benchmark built it, else a subset.
-    try:
-        ds = QM9(root, log=False)
-    except Exception:  # noqa: BLE001
-        ds = QM9(root, max_molecules=20000, log=False)
+def load_batch(root, size, seed, max_molecules=None):
+    # QM9 processes qm9pack into root on first use (about 3 minutes for all
+    # molecules; max_molecules builds a smaller cache).
+    ds = QM9(root, max_molecules=max_molecules, log=False)
     train = ds.get_idx_split()['train']
     g = torch.Generator().manual_seed(seed)
     pick = train[torch.randperm(train.numel(), generator=g)[:size]]
@@ -210,9 +208,12 @@ def main():
     parser.add_argument('--hyper-channels', type=int, default=32)
     parser.add_argument('--reps', type=int, default=5)
     parser.add_argument('--max-gb', type=float, default=6.0)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', type=benchmark_device, default='cpu')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--max-molecules', type=int, default=None,
+                        help='build --root from the first N molecules only '
+                        '(default: all, about 3 minutes once)')
     parser.add_argument('--batch-file', default=None,
                         help='a saved batch (torch.save) instead of --root')
     parser.add_argument('--save-batch', default=None,
@@ -226,13 +227,13 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
     if args.batch_file:
         batch, num_molecules = torch.load(args.batch_file,
                                           weights_only=False), None
     else:
         batch, num_molecules = load_batch(args.root, args.batch_size,
-                                          args.seed)
+                                          args.seed, args.max_molecules)
     if args.save_batch:
         torch.save(batch, args.save_batch)
     batch = batch.to(device)
@@ -286,10 +287,12 @@ def main():
             res = row[name]
             res['time_ms'] = 1e3 * statistics.median(t for t, _ in
                                                      samples[name])
-            res['expected_ms_at_matmul_rate'] = \
-                1e3 * res['gflops_per_step'] * 1e9 / rate
-            # Median over repetitions of (time / time at the matmul rate
-            # measured just before it).
+            # The median of each repetition's expected time (its FLOPs at
+            # the rate measured just before it), and the median of the
+            # per-repetition ratios: a median of ratios need not equal the
+            # ratio of the two medians.
+            res['expected_ms_at_matmul_rate'] = 1e3 * statistics.median(
+                t / r for t, r in samples[name])
             res['time_vs_flops'] = statistics.median(r for _, r in
                                                      samples[name])
             print(f"  hidden {hidden} {name}: {res['time_ms']:.1f} ms, "
@@ -310,7 +313,7 @@ def main():
             return row.get(name, {}).get(key)
 
         def ratio(a, b):
-            return None if a is None or b is None else a / b
+            return None if a is None or b is None or b == 0 else a / b
 
         s = {
             'mem_materialized_over_factorized': ratio(
@@ -332,7 +335,9 @@ def main():
         # What the generated weights add on top of the shared NMP-Edge work
         # (distance expansion, edge updates, messages): the hyper models
         # differ from NMP-Edge only in the state update, so the difference
-        # isolates the cost of generating and applying weights.
+        # isolates the cost of generating and applying weights. For memory
+        # it is a difference of peaks, which may fall at different points of
+        # the step: indicative only, and None when the peaks are equal.
         s['hyper_extra_mem_materialized_over_factorized'] = ratio(
             _minus(get('hyper_materialized', 'peak_mb'),
                    get('nmp_edge', 'peak_mb')),

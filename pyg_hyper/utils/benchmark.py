@@ -1,15 +1,21 @@
 """Measurement helpers for the scripts under ``benchmarks/``.
 
-Peak memory is measured as the high-water mark of *live tensor bytes*, which
-is comparable across CPU and CUDA and immune to allocator caching: on CPU a
+Peak memory is measured as the high-water mark of *live tensor bytes* above
+what was live before, immune to allocator caching. On CUDA,
+:func:`torch.cuda.max_memory_allocated` gives it directly. On CPU a
 :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every tensor an
-operator creates (forward and backward) and a finalizer sees it die; on CUDA
-:func:`torch.cuda.max_memory_allocated` gives the same quantity directly.
+operator creates (forward and backward) and a finalizer sees it die; tensors
+that were live before and die inside (gradients dropped by
+``zero_grad(set_to_none=True)``) are netted out as well, as the CUDA counter
+nets them, so the two devices report the same quantity.
 """
+import argparse
+import gc
 import statistics
 import time
+import warnings
 import weakref
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -21,18 +27,61 @@ __all__ = [
     'time_fn',
     'time_round_robin',
     'matmul_flop_rate',
+    'count_flops',
+    'benchmark_device',
     'environment',
 ]
 
 
+def _live_storages(device_type: str) -> Iterator[torch.UntypedStorage]:
+    # Parameter gradients written by autograd have no Python object until
+    # someone reads ``.grad``, so the leaves' gradients are read explicitly.
+    seen = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for obj in gc.get_objects():
+            if not isinstance(obj, torch.Tensor):
+                continue
+            tensors = [obj]
+            if obj.is_leaf and obj.requires_grad and obj.grad is not None:
+                tensors.append(obj.grad)
+            for t in tensors:
+                if t.device.type != device_type or t.is_sparse:
+                    continue
+                storage = t.untyped_storage()
+                if storage.nbytes() and storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    yield storage
+
+
 class LiveTensorBytes(TorchDispatchMode):
     """Tracks the bytes of live tensor storages created inside the context,
-    and their peak."""
-    def __init__(self):
+    and their peak. Storages of :obj:`device_type` that were live on entry
+    and die inside count as freed (so :obj:`live` can go negative), as
+    :func:`torch.cuda.max_memory_allocated` minus the entry allocation
+    counts them."""
+    def __init__(self, device_type: str = 'cpu'):
         super().__init__()
         self.live = 0
         self.peak = 0
         self._seen: Dict[int, int] = {}
+        self._device_type = device_type
+        self._active = False
+
+    def __enter__(self):
+        self._active = True
+        for storage in _live_storages(self._device_type):
+            weakref.finalize(storage, self._release_existing,
+                             storage.nbytes())
+        return super().__enter__()
+
+    def __exit__(self, *args):
+        self._active = False
+        return super().__exit__(*args)
+
+    def _release_existing(self, nbytes: int) -> None:
+        if self._active:
+            self.live -= nbytes
 
     def _track(self, t: torch.Tensor) -> None:
         storage = t.untyped_storage()
@@ -45,7 +94,8 @@ class LiveTensorBytes(TorchDispatchMode):
         weakref.finalize(storage, self._release, key)
 
     def _release(self, key: int) -> None:
-        self.live -= self._seen.pop(key, 0)
+        if key in self._seen:
+            self.live -= self._seen.pop(key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         # Outputs that alias an input (views such as ``weight.t()``) own no
@@ -64,8 +114,8 @@ class LiveTensorBytes(TorchDispatchMode):
 
 
 def peak_memory(fn: Callable[[], Any], device: torch.device) -> int:
-    """Peak bytes of tensors allocated while running :obj:`fn`, above what
-    was live before."""
+    """Peak bytes of live tensors while running :obj:`fn`, above what was
+    live before (tensors freed inside lower it, as on CUDA)."""
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
@@ -129,7 +179,10 @@ def matmul_step(m: int, k: int, n: int, device: torch.device,
     grad = torch.ones(m, n, device=device, dtype=dtype)
 
     def step():
-        (a @ b).backward(grad)
+        # autograd.grad, not backward(): backward() would add each step's
+        # gradients into a.grad and b.grad, an [m, k] sum that the hyper
+        # layers' backward passes do not do, and slow the yardstick down.
+        torch.autograd.grad(a @ b, (a, b), grad)
 
     return step
 
@@ -140,6 +193,54 @@ def matmul_flop_rate(m: int, k: int, n: int, device: torch.device,
     """FLOP/s of :func:`matmul_step`."""
     step = matmul_step(m, k, n, device, dtype)
     return 6.0 * m * k * n / time_fn(step, device, repeat=repeat)
+
+
+def _matmul_flops(a_shape, b_shape) -> int:
+    return 2 * a_shape[-2] * a_shape[-1] * b_shape[-1] * (
+        a_shape[0] if len(a_shape) == 3 else 1)
+
+
+def _accumulating_product_flops(self_shape, a_shape, b_shape, *args,
+                                out_shape=None, **kwargs) -> int:
+    return _matmul_flops(a_shape, b_shape)
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of :obj:`fn` by :class:`torch.utils.flop_counter.FlopCounterMode`,
+    which also counts the in-place ``addmm_`` and ``baddbmm_`` its registry
+    omits (a chunked backward accumulates weight gradients with them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    aten = torch.ops.aten
+    counter = FlopCounterMode(display=False, custom_mapping={
+        aten.addmm_: _accumulating_product_flops,
+        aten.baddbmm_: _accumulating_product_flops,
+    })
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def benchmark_device(value: str) -> torch.device:
+    """``--device`` of the benchmark scripts (an argparse ``type``): a device
+    this machine has, else an error naming what it has."""
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device '{value}' (expected cpu, cuda or "
+                         f"cuda:<index>)") from None
+    if device.type == 'cuda':
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"'{value}' requested, but this torch "
+                             f"({torch.__version__}) sees no CUDA device; "
+                             f"use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise argparse.ArgumentTypeError(f"'{value}' requested, but only {count} CUDA "
+                             f"device(s) are visible")
+    elif device.type != 'cpu':
+        raise argparse.ArgumentTypeError(f"unsupported device '{value}' (expected cpu, cuda "
+                         f"or cuda:<index>)")
+    return device
 
 
 def environment(device: torch.device) -> Dict[str, Any]:

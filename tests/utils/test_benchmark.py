@@ -1,8 +1,16 @@
-import torch
+import argparse
 
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from pyg_hyper.nn import hyper_linear
 from pyg_hyper.utils.benchmark import (
     LiveTensorBytes,
+    benchmark_device,
+    count_flops,
     matmul_flop_rate,
+    matmul_step,
     peak_memory,
 )
 
@@ -32,3 +40,100 @@ def test_live_bytes_drop_when_tensors_die():
 
 def test_matmul_flop_rate_is_positive():
     assert matmul_flop_rate(16, 16, 16, torch.device('cpu'), repeat=1) > 0
+
+
+def test_peak_memory_nets_out_tensors_freed_inside():
+    # As torch.cuda.max_memory_allocated minus the entry allocation: a live
+    # MiB replaced by a new one adds nothing.
+    holder = [torch.zeros(1 << 18)]
+
+    def fn():
+        holder.pop()
+        holder.append(torch.ones(1 << 18))
+
+    assert peak_memory(fn, torch.device('cpu')) == 0
+
+
+def test_peak_memory_nets_out_gradients_dropped_by_zero_grad():
+    # Gradients autograd wrote have no Python object until read; dropping
+    # them with set_to_none=True must still lower the live bytes.
+    lin = torch.nn.Linear(512, 512, bias=False)  # 1 MiB of weight
+    x = torch.randn(4, 512)
+
+    def step():
+        lin.zero_grad(set_to_none=True)
+        lin(x).sum().backward()
+
+    step()
+    # The new gradient replaces the old one; only the tiny activations stay.
+    assert peak_memory(step, torch.device('cpu')) < 2**20 // 4
+
+
+def test_tracker_ignores_frees_after_it_exits():
+    outside = torch.zeros(1000)
+    with LiveTensorBytes() as tracker:
+        pass
+    del outside
+    assert tracker.live == 0 and tracker.peak == 0
+
+
+class _OpNames(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_matmul_yardstick_is_three_products_and_nothing_else():
+    # backward() would add every step's gradients into a.grad and b.grad:
+    # extra [m, k] sums that slow the yardstick the hyper steps are held to.
+    step = matmul_step(32, 16, 8, torch.device('cpu'))
+    step()
+    with _OpNames() as ops:
+        step()
+    products = [n for n in ops.names if n in ('mm', 'addmm', 'matmul')]
+    assert len(products) == 3
+    assert not [n for n in ops.names if n.startswith('add')], ops.names
+
+
+def test_count_flops_counts_chunked_accumulation():
+    # hyper_linear's chunked backward accumulates the weight gradient with
+    # the in-place addmm_, which torch's FLOP registry leaves out.
+    num_rows, width, rank = 64, 8, 4
+    x = torch.randn(num_rows, width, requires_grad=True)
+    z = torch.randn(num_rows, rank, requires_grad=True)
+    weight = torch.randn(width, (rank + 1) * (width + 1), requires_grad=True)
+    k = (rank + 1) * (width + 1)
+
+    def step(chunk_size):
+        return lambda: hyper_linear(x, z, weight, chunk_size=chunk_size
+                                    ).sum().backward()
+
+    whole = count_flops(step(None))
+    assert whole == 6 * num_rows * k * width + 4 * num_rows * k
+    assert count_flops(step(16)) == whole
+
+
+def test_count_flops_counts_baddbmm_():
+    a, b = torch.randn(3, 4, 5), torch.randn(3, 5, 6)
+    out = torch.zeros(3, 4, 6)
+    assert count_flops(lambda: out.baddbmm_(a, b)) == 2 * 3 * 4 * 5 * 6
+
+
+@pytest.mark.parametrize('value,message', [
+    ('gpu', "unknown device 'gpu'"),
+    ('meta', "unsupported device 'meta'"),
+])
+def test_benchmark_device_names_the_problem(value, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        benchmark_device(value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='has a GPU')
+def test_benchmark_device_refuses_missing_cuda():
+    with pytest.raises(argparse.ArgumentTypeError, match='sees no CUDA'):
+        benchmark_device('cuda')
+    assert benchmark_device('cpu') == torch.device('cpu')
