@@ -153,7 +153,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.widths, args.graphs, args.repeat = [16, 32], 8, 2
-    device = args.device
+    device = torch.device(args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

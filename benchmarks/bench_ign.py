@@ -71,7 +71,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = args.device
+    device = torch.device(args.device)
     D, S, r = args.in_channels, args.out_channels, args.hyper_channels
     layers = {
         'plain': Equivariant2to2(D, S),

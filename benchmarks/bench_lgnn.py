@@ -144,7 +144,7 @@ def main():
     parser.add_argument('--out', default=os.path.join(
         os.path.dirname(__file__), 'results', 'bench_lgnn.json'))
     args = parser.parse_args()
-    device = args.device
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 

@@ -177,7 +177,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.dataset, args.steps, args.warmup = 'ogbg-molbace', 2, 1
-    device = args.device
+    device = torch.device(args.device)
     if device.type == 'cpu':
         torch.set_num_threads(args.threads)
 

@@ -227,7 +227,7 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    device = args.device
+    device = torch.device(args.device)
     if args.batch_file:
         batch, num_molecules = torch.load(args.batch_file,
                                           weights_only=False), None

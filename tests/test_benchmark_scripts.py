@@ -5,6 +5,7 @@ wrong width or a step that times extra work on one side changes a verdict.
 The scripts are run small here; their recorded numbers come from full runs.
 """
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -96,3 +97,4 @@ def test_hyper_gin_quick_run_reports_every_ratio(capsys):
                     'time_ratio_vs_gin', 'flop_rate_fraction'):
             assert r[key] > 0, key
     assert 'ratios (measured side by side' in capsys.readouterr().out
+    json.dumps(record)  # what a full run writes

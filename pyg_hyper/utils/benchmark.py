@@ -220,9 +220,10 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return counter.get_total_flops()
 
 
-def benchmark_device(value: str) -> torch.device:
-    """``--device`` of the benchmark scripts (an argparse ``type``): a device
-    this machine has, else an error naming what it has."""
+def benchmark_device(value: str) -> str:
+    """``--device`` of the benchmark scripts (an argparse ``type``): the
+    name of a device this machine has (kept a string, so that the scripts'
+    records stay JSON), else an error naming what it has."""
     try:
         device = torch.device(value)
     except RuntimeError:
@@ -240,7 +241,7 @@ def benchmark_device(value: str) -> torch.device:
     elif device.type != 'cpu':
         raise argparse.ArgumentTypeError(f"unsupported device '{value}' (expected cpu, cuda "
                          f"or cuda:<index>)")
-    return device
+    return value
 
 
 def environment(device: torch.device) -> Dict[str, Any]:
