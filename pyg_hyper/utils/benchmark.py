@@ -40,7 +40,10 @@ def _live_storages(device_type: str) -> Iterator[torch.UntypedStorage]:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for obj in gc.get_objects():
-            if not isinstance(obj, torch.Tensor):
+            try:
+                if not isinstance(obj, torch.Tensor):
+                    continue
+            except ReferenceError:  # a weakref.proxy whose target died
                 continue
             tensors = [obj]
             if obj.is_leaf and obj.requires_grad and obj.grad is not None:
@@ -48,9 +51,15 @@ def _live_storages(device_type: str) -> Iterator[torch.UntypedStorage]:
             for t in tensors:
                 if t.device.type != device_type or t.is_sparse:
                     continue
-                storage = t.untyped_storage()
-                if storage.nbytes() and storage.data_ptr() not in seen:
-                    seen.add(storage.data_ptr())
+                try:
+                    storage = t.untyped_storage()
+                    key, nbytes = storage.data_ptr(), storage.nbytes()
+                except (RuntimeError, NotImplementedError):
+                    # Tensors without memory of their own: torch.compile's
+                    # FakeTensors left in the heap, functional wrappers.
+                    continue
+                if nbytes and key not in seen:
+                    seen.add(key)
                     yield storage
 
 

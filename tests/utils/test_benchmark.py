@@ -137,3 +137,25 @@ def test_benchmark_device_refuses_missing_cuda():
     with pytest.raises(argparse.ArgumentTypeError, match='sees no CUDA'):
         benchmark_device('cuda')
     assert benchmark_device('cpu') == 'cpu'
+
+
+def test_peak_memory_after_torch_compile():
+    # torch.compile leaves FakeTensors (no data pointer) and dead weakref
+    # proxies in the heap; the scan of what was live before must skip them.
+    import weakref
+
+    class Holder:
+        pass
+
+    target = Holder()
+    proxy = weakref.proxy(target)  # noqa: F841 (dies below, stays in gc)
+    del target
+    lin = torch.nn.Linear(8, 8)
+    torch.compile(lin, fullgraph=True)(torch.randn(4, 8)).sum().backward()
+    holder = [torch.zeros(1 << 18)]
+
+    def fn():
+        holder.pop()
+        holder.append(torch.ones(1 << 18))
+
+    assert peak_memory(fn, torch.device('cpu')) == 0
