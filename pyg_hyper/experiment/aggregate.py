@@ -18,9 +18,14 @@ NOT_SCORES = frozenset({'best_epoch', 'epoch_time_s'})
 
 def find_results(paths: Sequence[str]) -> List[str]:
     """Expands run folders, ``results.json`` files and folders of runs
-    (searched recursively) into a sorted list of ``results.json`` paths."""
+    (searched recursively) into a sorted list of ``results.json`` paths. A
+    single path may be given as it is."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        # A lone path would be iterated character by character: '/' first,
+        # and a recursive search of the whole file system.
+        paths = [paths]
     found: Dict[str, str] = {}  # real path -> as given
-    for path in paths:
+    for path in map(os.fspath, paths):
         if os.path.isfile(path):
             matches = [path]
         elif os.path.isfile(os.path.join(path, 'results.json')):

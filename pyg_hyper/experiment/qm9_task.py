@@ -43,6 +43,8 @@ class QM9Task(Task):
                 'source': 'auto',
                 'max_molecules': 0,  # 0: all 130,831
                 'target': 7,  # PyG column; 7 = U0, 4 = HOMO-LUMO gap
+                # With max_molecules, unchanged sizes scale to the reduced
+                # set in the standard split's proportions.
                 'train_size': 110000,
                 'valid_size': 10000,
                 'split_seed': 42,
@@ -120,9 +122,15 @@ class QM9Task(Task):
                              f"(got {d['target']})")
         dataset = QM9(d['root'], source=d['source'],
                       max_molecules=d['max_molecules'] or None)
+        # A reduced set (max_molecules) keeps the standard split's
+        # proportions, unless the sizes were set: then they hold as given.
+        defaults = self.default_config()['data']
+        sizes_set = (d['train_size'], d['valid_size']) != (
+            defaults['train_size'], defaults['valid_size'])
+        proportional = bool(d['max_molecules']) and not sizes_set
         split = dataset.get_idx_split(
-            d['train_size'] if not d['max_molecules'] else None,
-            d['valid_size'] if not d['max_molecules'] else None,
+            None if proportional else d['train_size'],
+            None if proportional else d['valid_size'],
             seed=d['split_seed'])
         if d['train_subset']:
             split['train'] = split['train'][:d['train_subset']]

@@ -101,14 +101,12 @@ def build_config(path: Optional[str] = None,
     if not name:
         raise ConfigError("no task given: set 'task:' in the config file or "
                           "pass task=<name>")
+    if isinstance(overrides, (str, bytes, os.PathLike)):
+        raise TypeError(f"'overrides' must be a list of 'key=value' strings "
+                        f"(got the single {type(overrides).__name__} "
+                        f"{overrides!r}; wrap it in a list)")
     task_obj = get_task(str(name))
-    task_defaults = task_obj.default_config()
-    clash = set(task_defaults) & set(RUNNER_DEFAULTS)
-    if clash:
-        raise ConfigError(f"task '{name}' redefines runner keys "
-                          f"{sorted(clash)}")
-    defaults = merge(RUNNER_DEFAULTS, task_defaults)
-    defaults['task'] = str(name)
+    defaults = _defaults(task_obj, str(name))
     origin = f"file '{path}'" if path is not None else 'config'
     cfg = merge(defaults, file_cfg, strict=True, origin=origin)
     cfg = apply_overrides(cfg, overrides)
@@ -117,6 +115,37 @@ def build_config(path: Optional[str] = None,
     if not cfg['name']:
         cfg['name'] = task_obj.describe(cfg)
     return cfg
+
+
+def _defaults(task_obj, name: str) -> Dict[str, Any]:
+    task_defaults = task_obj.default_config()
+    clash = set(task_defaults) & set(RUNNER_DEFAULTS)
+    if clash:
+        raise ConfigError(f"task '{name}' redefines runner keys "
+                          f"{sorted(clash)}")
+    defaults = merge(RUNNER_DEFAULTS, task_defaults)
+    defaults['task'] = name
+    return defaults
+
+
+def check_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """:obj:`cfg` checked as :func:`build_config` checks what it builds:
+    every key known to its task, every value of its key's kind and range.
+    Missing keys take their defaults. For configs built in code and passed
+    to :func:`train` directly."""
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"a config must be a mapping (got "
+                          f"{type(cfg).__name__})")
+    name = cfg.get('task')
+    if not name:
+        raise ConfigError("the config names no task (set cfg['task'])")
+    task_obj = get_task(str(name))
+    checked = merge(_defaults(task_obj, str(name)), cfg, strict=True,
+                    origin='config')
+    _validate_runner_keys(checked)
+    if not checked['name']:
+        checked['name'] = task_obj.describe(checked)
+    return checked
 
 
 #: Model-selection rules (config key ``selection``).
@@ -167,6 +196,34 @@ def _validate_common_values(cfg: Mapping[str, Any]) -> None:
         if leaf.endswith('weight_decay') and value < 0:
             raise ConfigError(f"config key '{key}' must be >= 0 (got "
                               f"{value!r})")
+        if isinstance(value, int):
+            # Sizes, counts, indices and seeds: a negative one would slice
+            # from the end (split[:-5]) instead of failing.
+            low = 1 if leaf in _POSITIVE_INTS else 0
+            if value < low:
+                raise ConfigError(f"config key '{key}' must be an integer >= "
+                                  f"{low} (got {value!r})")
+        elif leaf in _FRACTIONS and not 0.0 <= value < 1.0:
+            raise ConfigError(f"config key '{key}' must be a fraction in "
+                              f"[0, 1) (got {value!r})")
+        elif leaf in _NON_NEGATIVE and value < 0:
+            raise ConfigError(f"config key '{key}' must be >= 0 (got "
+                              f"{value!r})")
+        elif leaf in _POSITIVE and not value > 0:
+            raise ConfigError(f"config key '{key}' must be positive (got "
+                              f"{value!r})")
+
+
+#: Integer keys (by their last name) that 0 would not make sense for; every
+#: other integer key must be >= 0 (0 often means "all" or "default").
+_POSITIVE_INTS = frozenset({
+    'batch_size', 'eval_batch_size', 'train_eval_size', 'hidden_channels',
+    'hyper_channels', 'emb_dim', 'num_layers', 'heads', 'output_heads',
+    'step_size', 'decay_steps'})
+#: Float keys with a range: a fraction of a set, and scales.
+_FRACTIONS = frozenset({'inner_val'})
+_NON_NEGATIVE = frozenset({'cutoff', 'min_lr', 'reg_weight'})
+_POSITIVE = frozenset({'decay_rate', 'gamma'})
 
 
 def seed_list(cfg: Mapping[str, Any]) -> List[int]:
@@ -535,6 +592,7 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     (``.pyg-hyper.lock``), since each rewrites the whole record from its own
     copy. Returns the results record (as written to ``results.json``).
     """
+    cfg = check_config(cfg)
     dev = resolve_device(device)
     check_writable(out_dir)
     with _sole_writer(out_dir):

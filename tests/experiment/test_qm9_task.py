@@ -50,6 +50,21 @@ def test_qm9_task_uses_training_statistics(tmp_path):
     assert float(model.atomref[6]) == pytest.approx(-1029.8631, abs=1e-3)
 
 
+def test_qm9_reduced_set_honours_set_split_sizes(tmp_path):
+    # With max_molecules the default sizes scale down, but sizes a user set
+    # must hold as given (they were ignored, while the record kept them).
+    import torch
+    task = get_task('qm9')
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'data.train_size=40', 'data.valid_size=5')
+    split = task.load_data(cfg, torch.device('cpu'))['split']
+    assert [len(split[k]) for k in ('train', 'valid', 'test')] == [40, 5, 15]
+    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+                'data.train_size=50', 'data.valid_size=20')
+    with pytest.raises(ValueError, match='exceed'):
+        task.load_data(cfg, torch.device('cpu'))
+
+
 def test_qm9_task_bad_config(tmp_path):
     import torch
     task = get_task('qm9')

@@ -699,3 +699,59 @@ def test_non_finite_validation_score_is_an_error(toy_config, tmp_path,
     with pytest.raises(ValueError, match=r"validation score 'val' is nan "
                        r"at epoch 1 of seed 0"):
         _train(build_config(toy_config, ['seeds=1']), tmp_path / 'run')
+
+
+@pytest.mark.parametrize('override,message', [
+    # A negative size would slice from the end (split[:-5]) in silence.
+    ('data.num_nodes=-5', "'data.num_nodes' must be an integer >= 0"),
+    ('model.hidden_channels=0',
+     "'model.hidden_channels' must be an integer >= 1"),
+])
+def test_build_config_refuses_out_of_range_integers(toy_config, override,
+                                                    message):
+    with pytest.raises(runner_mod.ConfigError, match=message):
+        build_config(toy_config, [override])
+
+
+@pytest.mark.parametrize('override,message', [
+    # A negative inner validation fraction used to select on the test fold.
+    ('protocol.inner_val=-0.1', "'protocol.inner_val' must be a fraction"),
+    ('protocol.inner_val=1.0', "'protocol.inner_val' must be a fraction"),
+    ('train.batch_size=-1', "'train.batch_size' must be an integer >= 1"),
+    ('data.fold_seed=-3', "'data.fold_seed' must be an integer >= 0"),
+    ('optim.gamma=0', "'optim.gamma' must be positive"),
+    ('optim.min_lr=-1e-4', "'optim.min_lr' must be >= 0"),
+])
+def test_build_config_refuses_out_of_range_task_values(override, message):
+    with pytest.raises(runner_mod.ConfigError, match=message):
+        build_config(None, [override], task='tu')
+
+
+def test_build_config_wants_a_list_of_overrides(toy_config):
+    # A lone string used to be read character by character ("override 's'
+    # must have the form key=value").
+    with pytest.raises(TypeError, match='wrap it in a list'):
+        build_config(toy_config, 'seeds=1')
+
+
+def test_train_checks_a_config_built_in_code(toy_config, tmp_path):
+    # train() is public: a config edited in code gets the checks a built one
+    # gets, before anything is written.
+    cfg = build_config(toy_config, ['seeds=1'])
+    cfg['epochs'] = -1
+    with pytest.raises(runner_mod.ConfigError, match="'epochs' must be"):
+        _train(cfg, tmp_path / 'a')
+    assert not (tmp_path / 'a' / 'results.json').exists()
+    cfg = build_config(toy_config, ['seeds=1'])
+    cfg['model']['hiden_channels'] = 4
+    with pytest.raises(runner_mod.ConfigError,
+                       match="did you mean 'model.hidden_channels'"):
+        _train(cfg, tmp_path / 'b')
+    cfg = build_config(toy_config, ['seeds=1'])
+    cfg['seeds'] = '2'
+    with pytest.raises(runner_mod.ConfigError, match="'seeds'"):
+        _train(cfg, tmp_path / 'c')
+    # A missing section takes its defaults, as build_config fills them.
+    cfg = build_config(toy_config, ['seeds=1', 'epochs=3'])
+    del cfg['optim']
+    assert _train(cfg, tmp_path / 'd')['config']['optim']['lr'] == 0.05
