@@ -112,11 +112,16 @@ _FORMAT_VERSION = 1
 
 def atom_energy_table(unit: str = 'eV') -> Tensor:
     """Free-atom energies as a ``[10, 4]`` table indexed by atomic number
-    (columns U0, U, H, G), in eV (default) or Hartree."""
+    (columns U0, U, H, G), in :obj:`unit` ``'eV'`` (default) or
+    ``'Hartree'``."""
+    scale = {'eV': HARTREE_TO_EV, 'Hartree': 1.}.get(unit)
+    if scale is None:
+        raise ValueError(f"Unknown unit '{unit}' (expected 'eV' or "
+                         f"'Hartree')")
     table = torch.zeros(10, 4, dtype=torch.float64)
     for z, energies in _ATOM_ENERGY_HARTREE.items():
         table[z] = torch.tensor(energies, dtype=torch.float64)
-    return table * (HARTREE_TO_EV if unit == 'eV' else 1.)
+    return table * scale
 
 
 def find_qm9pack_data() -> Optional[str]:
@@ -254,9 +259,20 @@ def target_statistics(dataset: 'QM9', target: int, train_idx: Tensor,
                              f"(got target {target}); use atomref='fit'")
         ref = ref.view(-1).to(torch.float64)
     elif atomref == 'fit':
-        sol = torch.linalg.lstsq(counts[train_idx], y[train_idx, None])
+        # Fit only the elements the training molecules contain (the others
+        # get 0). The full count matrix always has all-zero columns (Z = 0
+        # and 2-5 never occur in QM9), so it is rank deficient, and torch's
+        # default CPU driver 'gelsy' then returns a zero or garbage solution
+        # that depends on stale memory (pytorch/pytorch#187411). Dropping
+        # those columns and solving with the SVD-based, rank-revealing
+        # 'gelsd' (minimum-norm if elements are still collinear) makes the
+        # fit correct and deterministic.
+        a = counts[train_idx]
+        present = a.ne(0).any(0).nonzero().view(-1)
+        sol = torch.linalg.lstsq(a[:, present], y[train_idx, None],
+                                 driver='gelsd')
         ref = torch.zeros(100, dtype=torch.float64)
-        ref[:10] = sol.solution.view(-1)
+        ref[present] = sol.solution.view(-1)
     elif atomref is not None:
         raise ValueError(f"Unknown atomref '{atomref}' (expected None, 'qm9' "
                          f"or 'fit')")

@@ -62,3 +62,18 @@ def test_a_damaged_cache_is_deleted_and_loaded_again(tmp_path):
     with pytest.warns(UserWarning, match=r"\['data\.pt'\]"):
         assert load_rebuilding_damaged_cache(load, str(tmp_path),
                                              'toy') == {'x': 2}
+
+
+def test_failure_with_an_intact_cache_is_not_retried(tmp_path):
+    # Guards against re-running the load when no cache file was discarded
+    # (the retry would hide the real error behind a second attempt).
+    from pyg_hyper.datasets.cache import load_rebuilding_damaged_cache
+    torch.save({'x': 1}, tmp_path / 'data.pt')
+    calls = []
+
+    def fails():
+        calls.append(1)
+        raise RuntimeError('not the cache')
+    with pytest.raises(RuntimeError, match='not the cache'):
+        load_rebuilding_damaged_cache(fails, str(tmp_path), 'toy')
+    assert calls == [1]

@@ -178,3 +178,36 @@ def test_missing_raw_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected 'NOPE.zip' or "
                        "'NOPE/NOPE.txt'"):
         GINFormatDataset(str(tmp_path), 'NOPE')
+
+
+def test_trailing_node_attributes_are_ignored():
+    # Guards against refusing node lines with attributes after the
+    # neighbours (the GIN format allows them; they are not read).
+    graphs = parse_gin_graphs('1\n2 0\n0 1 1 0.5 0.25\n0 1 0 0.1 0.2\n')
+    assert graphs == [(0, [0, 0], [[1], [0]])]
+
+
+def test_neighbor_equal_to_node_count_is_out_of_range():
+    # Guards against an off-by-one accepting neighbour index == n.
+    with pytest.raises(ValueError, match='out of range for a graph of 2'):
+        parse_gin_graphs('1\n2 0\n0 1 2\n0 1 0\n')
+
+
+def test_fold_index_equal_to_graph_count_is_refused(tmp_path):
+    # Guards against an off-by-one accepting a fold index == number of
+    # graphs.
+    write_toy_zip(tmp_path / 'TOY.zip', '2\n1 0\n0 0\n2 1\n1 1 1\n0 1 0\n',
+                  ['2\n'] + ['1\n'] * 9)
+    with pytest.raises(ValueError, match=r'indexes graphs outside 0\.\.1'):
+        GINFormatDataset(str(tmp_path), 'TOY')
+
+
+def test_degree_tags_do_not_reuse_the_tag_cache(tmp_path):
+    # Guards against degree_as_tag=True sharing the processed folder of the
+    # file's tags, in the same root, and being served that cache.
+    text = ('3\n3 0\n5 1 1\n5 2 0 2\n5 1 1\n1 1\n5 0\n'
+            '3 1\n5 2 1 2\n5 2 0 2\n5 2 0 1\n')
+    write_toy_zip(tmp_path / 'TOY.zip', text, ['0\n'] * 10)
+    assert GINFormatDataset(str(tmp_path), 'TOY').num_features == 1
+    assert GINFormatDataset(str(tmp_path), 'TOY',
+                            degree_as_tag=True).num_features == 3

@@ -233,3 +233,31 @@ def test_label_columns_given_twice_or_as_a_string(tmp_path):
                          'graph-label.csv.gz', header=None)
     np.testing.assert_array_equal(labels[0].values,
                                   [0, 1, 0, 1, 0, np.nan])
+
+
+def test_exact_smiles_column_wins_over_a_case_variant(tmp_path):
+    # Guards against a case-insensitive match ('SMILES') being picked before
+    # the exact column name ('smiles').
+    csv = tmp_path / 'two.csv'
+    pd.DataFrame({'SMILES': ['x1', 'x2', 'x3'],
+                  'smiles': ['CCO', 'CCN', 'c1ccccc1'],
+                  'y': [1.0, 2.0, 3.0]}).to_csv(csv, index=False)
+    with pytest.warns(UserWarning, match='empty'):
+        report = build_ogb_dataset_from_csv(csv, tmp_path, 'molesol', ['y'])
+    assert report.num_graphs == 3 and report.num_invalid == 0
+
+
+def test_scaffold_split_refuses_an_empty_test_part():
+    # Guards against frac_train + frac_valid == 1 being accepted (no test).
+    with pytest.raises(ValueError, match='frac_valid'):
+        scaffold_split(['CCO', 'CCN'], frac_train=0.5, frac_valid=0.5)
+
+
+def test_labels_only_on_invalid_smiles_count_as_none(tmp_path):
+    # Guards against checking for labels before dropping invalid SMILES:
+    # labels on dropped rows must not make the dataset look labelled.
+    csv = tmp_path / 'toy.csv'
+    pd.DataFrame({'smiles': ['CCO', 'not_a_smiles', 'CCN'],
+                  'y': [np.nan, 1.0, np.nan]}).to_csv(csv, index=False)
+    with pytest.raises(ValueError, match='hold no label for any valid'):
+        build_ogb_dataset_from_csv(csv, tmp_path, 'molesol', ['y'])

@@ -257,3 +257,30 @@ def test_damaged_copy_in_raw_source_is_named(tmp_path):
                              raw_source=str(tmp_path / 'source'),
                              download=False)[0]
     assert data.num_nodes == 2708
+
+
+def test_missing_files_message_lists_every_missing_file(tmp_path):
+    # Guards against the error naming only the first missing raw file.
+    raw = tmp_path / 'Planetoid' / 'CiteSeer' / 'raw'
+    raw.mkdir(parents=True)
+    (raw / 'ind.citeseer.x').write_bytes(b'partial')
+    with pytest.raises(MissingRawFilesError) as info:
+        load_node_dataset('CiteSeer', str(tmp_path), download=False)
+    for ext in ('tx', 'allx', 'y', 'ty', 'ally', 'graph', 'test.index'):
+        assert f'ind.citeseer.{ext}' in str(info.value), ext
+
+
+def test_damaged_npz_is_named(shared_data, tmp_path):
+    # Guards against skipping the CRC check of .npz raw files: a same-size
+    # damaged archive must be named, not fail later inside PyG.
+    load_node_dataset('Photo', str(tmp_path), raw_source=str(shared_data),
+                      download=False)
+    npz = tmp_path / 'Amazon' / 'Photo' / 'raw' / \
+        'amazon_electronics_photo.npz'
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = b'\x00' * 64  # same size
+    npz.write_bytes(bytes(data))
+    shutil.rmtree(tmp_path / 'Amazon' / 'Photo' / 'processed')
+    with pytest.raises(MissingRawFilesError,
+                       match=r'amazon_electronics_photo\.npz \(BadZipFile'):
+        load_node_dataset('Photo', str(tmp_path), download=False)

@@ -1,7 +1,9 @@
 import builtins
+import gzip
 import os
 import shutil
 import urllib.error
+import warnings
 import zipfile
 
 import pytest
@@ -152,3 +154,36 @@ def test_damaged_processed_file_is_rebuilt(shared_data, tmp_path, no_network,
     assert len(again) == 642
     assert torch.equal(again._data.y, dataset._data.y)
     assert os.path.getsize(path) > size
+
+
+def test_required_files_follow_the_attribute_flags():
+    # Guards against node-feat.csv.gz being required of datasets without
+    # node attributes (ogbg-ppa has edge features only).
+    assert 'raw/node-feat.csv.gz' not in ogb_required_files('ogbg-ppa')
+    assert 'raw/edge-feat.csv.gz' in ogb_required_files('ogbg-ppa')
+
+
+def test_pyg_suffixed_folder_gets_its_release_file(shared_data, tmp_path,
+                                                    no_network, no_stdin):
+    # Guards against ignoring ogb's '<name>_pyg' folder: its missing
+    # RELEASE_v1.txt must be written there, or ogb asks on stdin.
+    shutil.copytree(shared_data / 'OGB' / 'ogbg_molfreesolv',
+                    tmp_path / 'ogbg_molfreesolv_pyg')
+    os.remove(tmp_path / 'ogbg_molfreesolv_pyg' / 'RELEASE_v1.txt')
+    assert len(OGBGraphDataset(tmp_path, 'molfreesolv')) == 642
+    assert (tmp_path / 'ogbg_molfreesolv_pyg' / 'RELEASE_v1.txt').exists()
+
+
+def test_bad_raw_file_without_cache_raises_as_it_is(shared_data, tmp_path,
+                                                     no_network):
+    # Guards against the damaged-cache rebuild path running (and warning)
+    # when there was no processed cache: the raw file's error must surface.
+    root = copy_ogb(shared_data, 'ogbg-molfreesolv', tmp_path)
+    with gzip.open(root / 'ogbg_molfreesolv' / 'raw' / 'num-node-list.csv.gz',
+                   'wt') as f:
+        f.write('abc\nxyz\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(ValueError, match="invalid literal"):
+            OGBGraphDataset(root, 'molfreesolv')
+    assert not [w for w in caught if 'could not be read' in str(w.message)]

@@ -80,3 +80,26 @@ def test_stratified_folds_partition():
     assert torch.equal(stratified_folds(labels, 5, seed=0)[2][1], folds[2][1])
     with pytest.raises(ValueError, match="at least 2"):
         stratified_folds(labels, 1, seed=0)
+
+
+def test_inner_split_rounds_and_keeps_each_class_on_both_sides():
+    # Guards against flooring the per-class validation count, a class of two
+    # getting no validation graph, and a class losing all training graphs:
+    # per class round(0.5 * n), at least one (if it has two), never all.
+    labels = torch.tensor([0] * 7 + [1] * 2 + [2] * 1 + [3] * 3)
+    _, va = inner_split(torch.arange(13), labels, 0.5, seed=0)
+    assert torch.bincount(labels[va], minlength=4).tolist() == [4, 1, 0, 2]
+    _, va = inner_split(torch.arange(4), torch.tensor([0, 0, 1, 1]), 0.1, 0)
+    assert va.numel() == 2
+
+
+def test_inner_split_index_equal_to_label_count_is_out_of_range():
+    # Guards against an off-by-one range check accepting index == len(labels).
+    with pytest.raises(ValueError, match='out of range for 3 labels'):
+        inner_split(torch.tensor([0, 3]), torch.tensor([0, 1, 1]), 0.5, 0)
+
+
+def test_gin_protocol_refuses_empty_curves():
+    # Guards against folds with empty curves passing the length check.
+    with pytest.raises(ValueError, match='one non-empty curve per fold'):
+        gin_protocol([[], []])

@@ -14,6 +14,7 @@ from pyg_hyper.datasets.qm9 import (
     HARTREE_TO_EV,
     KCALMOL_TO_EV,
     QM9_TARGETS,
+    atom_energy_table,
     find_qm9pack_data,
 )
 from pyg_hyper.datasets.qm9_molecule import BOND_TYPES
@@ -583,3 +584,135 @@ def test_root_with_tilde_is_expanded(tmp_path, monkeypatch):
     # The manifest check used to look for '~/qm9' literally and skip.
     with pytest.warns(UserWarning, match='size differs'):
         QM9('~/qm9', max_molecules=6, num_workers=1, log=False)
+
+
+@needs_qm9pack
+def test_fitted_atomref_recovers_exact_element_energies(small):
+    # Guards against torch's default CPU lstsq driver ('gelsy') on the
+    # rank-deficient element-count matrix (Z = 0, 2-5 never occur): it
+    # returned a zero or garbage fit depending on stale memory
+    # (pytorch/pytorch#187411). Targets that are exactly a sum of
+    # per-element energies must give those energies back, every call.
+    from pyg_hyper.datasets.qm9 import _num_atoms
+    ds = small.copy()
+    ref = torch.zeros(10, dtype=torch.float64)
+    ref[[1, 6, 7, 8, 9]] = torch.tensor([-0.5, -37.8, -54.6, -75.1, -99.7],
+                                        dtype=torch.float64)
+    graph = torch.repeat_interleave(torch.arange(len(ds)), _num_atoms(ds))
+    energy = torch.zeros(len(ds), dtype=torch.float64).index_add_(
+        0, graph, ref[ds._data.z])
+    ds._data.y[:, 4] = energy.float()
+    train = torch.arange(30)
+    present = ds._data.z[:int(ds.slices['z'][30])].unique()
+    absent = torch.ones(100, dtype=torch.bool)
+    absent[present] = False
+    for _ in range(5):  # the failure depends on stale memory: try again
+        stats = target_statistics(ds, 4, train, per_atom=False,
+                                  atomref='fit')
+        torch.testing.assert_close(stats.atomref[present].double(),
+                                   ref[present], atol=1e-3, rtol=0)
+        assert not stats.atomref[absent].any()
+        assert abs(stats.mean) < 1e-3
+
+
+@needs_qm9pack
+def test_fitted_atomref_uses_training_molecules_only(small):
+    # Guards against fitting the per-element references on all molecules,
+    # which leaks validation and test targets into the normalization.
+    split = small.get_idx_split()
+    before = target_statistics(small, 4, split['train'], atomref='fit')
+    poisoned = small.copy()
+    held_out = torch.cat([split['valid'], split['test']])
+    poisoned._data.y[held_out] = 1e6
+    after = target_statistics(poisoned, 4, split['train'], atomref='fit')
+    assert torch.equal(before.atomref, after.atomref)
+    assert (before.mean, before.std) == (after.mean, after.std)
+
+
+@needs_qm9pack
+def test_target_statistics_std_is_unbiased(small):
+    # Guards against a population (ddof=0) std of the training targets.
+    train = torch.arange(10)
+    stats = target_statistics(small, 0, train, per_atom=False)
+    y = small._data.y[train, 0].double()
+    assert stats.std == pytest.approx(float(y.std(unbiased=True)), rel=1e-9)
+
+
+def test_atom_energy_table_units():
+    # Guards against every unit other than 'eV' silently giving Hartree.
+    hartree = atom_energy_table('Hartree')
+    assert hartree[1, 0] == -0.500273 and hartree[6, 3] == -37.861317
+    torch.testing.assert_close(atom_energy_table(), hartree * HARTREE_TO_EV)
+    with pytest.raises(ValueError, match="Unknown unit 'ev' \\(expected 'eV' "
+                       "or 'Hartree'\\)"):
+        atom_energy_table('ev')
+
+
+@needs_qm9pack
+def test_subset_split_rounds_the_standard_fractions(small):
+    # Guards against truncating the standard 110k/10k fractions of a subset:
+    # 40 * 110000 / 130831 = 33.6 -> 34; 40 * 10000 / 130831 = 3.06 -> 3.
+    split = small.get_idx_split()
+    assert [len(split[k]) for k in ('train', 'valid', 'test')] == [34, 3, 3]
+
+
+@needs_qm9pack
+def test_pyg_raw_source_honours_max_molecules(tmp_path, small):
+    # Guards against an off-by-one reading max_molecules + 1 molecules from
+    # PyG's raw files.
+    _write_pyg_raw(str(tmp_path / 'raw'), small.index_select(range(8)),
+                   skipped_number=2)
+    ds = QM9(str(tmp_path), source='pyg', max_molecules=3, log=False)
+    assert len(ds) == 3 and ds.idx.tolist() == [0, 2, 3]
+
+
+class _MoreThanFourAtoms:
+    def __call__(self, data):
+        return data.num_nodes > 4
+
+    def __repr__(self):
+        return 'MoreThanFourAtoms()'
+
+
+@needs_qm9pack
+def test_cache_of_another_pre_filter_is_rebuilt(tmp_path):
+    # Guards against the cache manifest comparing pre_transform only: a
+    # cache built with a pre_filter must not be served without it.
+    filtered = QM9(str(tmp_path), max_molecules=12, num_workers=1, log=False,
+                   pre_filter=_MoreThanFourAtoms())
+    assert len(filtered) < 12
+    with pytest.warns(UserWarning, match=r"pre_filter MoreThanFourAtoms\(\)"):
+        plain = QM9(str(tmp_path), max_molecules=12, num_workers=1,
+                    log=False)
+    assert len(plain) == 12
+
+
+@needs_qm9pack
+def test_molecules_are_ordered_by_gdb_number_across_parts(tmp_path):
+    # Guards against keeping the CSV parts' row order instead of sorting by
+    # GDB-9 number (idx and splits refer to that order).
+    lines = _qm9pack_lines(6)
+    _write_csv_lines(str(tmp_path / 'raw'), [lines[3:], lines[:3], []])
+    ds = QM9(str(tmp_path), max_molecules=6, num_workers=1, log=False)
+    assert ds.idx.tolist() == [0, 1, 2, 3, 4, 5]
+    assert ds[0].name == 'gdb_1'
+
+
+@needs_qm9pack
+def test_gdb_number_zero_is_refused(tmp_path):
+    # Guards against accepting GDB-9 number 0 (numbers start at 1; idx would
+    # become -1).
+    lines = _qm9pack_lines(3)
+    assert '.xyz",1,' in lines[0]
+    lines[0] = lines[0].replace('.xyz",1,', '.xyz",0,')
+    _write_csv_lines(str(tmp_path / 'raw'), [lines, [], []])
+    with pytest.raises(ValueError, match='not positive integers'):
+        QM9(str(tmp_path), max_molecules=3, num_workers=1, log=False)
+
+
+def test_process_rows_refuses_mismatched_coordinates():
+    # Guards against a molecule whose element list and coordinates differ in
+    # length being featurized anyway.
+    from pyg_hyper.datasets.qm9_molecule import process_rows
+    with pytest.raises(ValueError, match='2 elements but 1 coordinates'):
+        process_rows([("['C','H']", '[[0.0,0.0,0.0]]', 'C')])

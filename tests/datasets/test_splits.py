@@ -111,3 +111,21 @@ def test_bad_split_requests():
     with pytest.raises(ValueError, match="positive integer "
                        r"'num_train_per_class' \(got 0\)"):
         random_class_split(_data(200, 2).y, 0, 10, 10)
+
+
+def test_random_class_split_accepts_exact_fits():
+    # Guards against off-by-one capacity checks refusing a class with exactly
+    # num_train_per_class nodes, or exactly num_val + num_test nodes left.
+    y = torch.tensor([0] * 20 + [1] * 40)
+    train, val, test = random_class_split(y, 20, 12, 8, seed=0)
+    assert int(train.sum()) == 40 and bool(train[:20].all())
+    assert (int(val.sum()), int(test.sum())) == (12, 8)
+    assert bool((train | val | test).all())
+
+
+def test_lgnn_split_of_a_seed_is_pinned():
+    # Guards against the split of a recorded seed moving (e.g. test nodes
+    # taken from the end of the permutation instead of right after val).
+    masks = random_class_split(torch.arange(40) % 2, 2, 3, 3, seed=0)
+    assert [m.nonzero().view(-1).tolist() for m in masks] == [
+        [8, 10, 23, 27], [21, 30, 39], [6, 28, 32]]

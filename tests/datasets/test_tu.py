@@ -73,3 +73,39 @@ def test_unreadable_processed_file_is_rebuilt(shared_data, tmp_path):
         again = load_tu_dataset(str(tmp_path), 'MUTAG')
     assert len(again) == len(first) == 188
     assert again._data.x.equal(first._data.x)
+
+
+def _copy_mutag(shared_data, tmp_path):
+    shutil.copytree(shared_data / 'TUDataset' / 'MUTAG', tmp_path / 'MUTAG')
+    return tmp_path / 'MUTAG' / 'raw'
+
+
+def test_tu_node_index_zero_is_refused(shared_data, tmp_path):
+    # Guards against accepting node index 0 in the 1-based A.txt (it would
+    # wrap around to the last node).
+    raw = _copy_mutag(shared_data, tmp_path)
+    with open(raw / 'MUTAG_A.txt', 'a') as f:
+        f.write('0, 1\n')
+    with pytest.raises(ValueError, match='node indices from 0 to'):
+        load_tu_dataset(str(tmp_path), 'MUTAG')
+
+
+def test_tu_odd_edge_file_is_refused(shared_data, tmp_path):
+    # Guards against an A.txt holding an odd number of indices (a cut-short
+    # file) being reshaped into pairs.
+    raw = _copy_mutag(shared_data, tmp_path)
+    with open(raw / 'MUTAG_A.txt', 'a') as f:
+        f.write('1\n')
+    with pytest.raises(ValueError, match='does not hold pairs'):
+        load_tu_dataset(str(tmp_path), 'MUTAG')
+
+
+def test_force_reload_checks_the_raw_files_again(shared_data, tmp_path):
+    # Guards against force_reload=True skipping the raw-file consistency
+    # check because a processed folder already exists.
+    raw = _copy_mutag(shared_data, tmp_path)
+    load_tu_dataset(str(tmp_path), 'MUTAG')
+    lines = (raw / 'MUTAG_graph_labels.txt').read_text().split()
+    (raw / 'MUTAG_graph_labels.txt').write_text('\n'.join(lines[:2]))
+    with pytest.raises(ValueError, match='has 2 labels for the 188 graphs'):
+        load_tu_dataset(str(tmp_path), 'MUTAG', force_reload=True)

@@ -194,3 +194,21 @@ def test_an_unrelated_key_gets_no_suggestion_but_the_valid_keys():
     assert 'did you mean' not in message
     assert message.endswith("Valid keys: model.edge, model.hidden_channels, "
                             "model.name, optim.lr, optim.weight_decay, tags")
+
+
+def test_flatten_keeps_empty_sections_as_leaves():
+    # Guards against flatten() dropping an empty section (it then vanished
+    # from the dotted keys that resume and override checks compare).
+    from pyg_hyper.experiment.config import flatten
+    assert flatten({'a': {}, 'b': {'c': 1}}) == {'a': {}, 'b.c': 1}
+
+
+def test_merge_does_not_alias_the_update():
+    # Guards against merge() sharing lists and sections with the update, so
+    # that editing the merged config edits the caller's update as well.
+    from pyg_hyper.experiment.config import merge
+    update = {'a': [1], 'b': {'c': [2]}}
+    out = merge({}, update)
+    out['a'].append(9)
+    out['b']['c'].append(9)
+    assert update == {'a': [1], 'b': {'c': [2]}}

@@ -202,3 +202,32 @@ def test_single_graph_batches_are_skipped(shared_data, tmp_path):
                       'data.max_graphs_per_split=49', 'epochs=1')
     results = train(cfg, str(tmp_path / 'out'), progress=False)
     assert 0.0 <= results['seeds']['0']['scores']['test'] <= 1.0
+
+
+def _collectives(rank, init_file, out):
+    import torch.distributed as dist
+    from pyg_hyper.experiment.distributed import all_agree, broadcast_buffers
+    dist.init_process_group('gloo', init_method=f'file://{init_file}',
+                            rank=rank, world_size=2)
+    bn = torch.nn.BatchNorm1d(2)
+    bn.running_mean.fill_(float(rank + 1))
+    broadcast_buffers(bn)
+    cpu = torch.device('cpu')
+    result = {'mean': bn.running_mean.tolist(),
+              'mixed': all_agree(rank == 0, cpu),
+              'all': all_agree(True, cpu)}
+    with open(f'{out}.{rank}', 'w') as f:
+        json.dump(result, f)
+    dist.destroy_process_group()
+
+
+def test_collectives_agree_across_two_processes(tmp_path):
+    # Guards against broadcast_buffers leaving each rank's buffers (BatchNorm
+    # statistics) as they were, and all_agree reducing with MAX (one rank's
+    # 'yes' outvoting another's 'no').
+    torch.multiprocessing.spawn(
+        _collectives, args=(str(tmp_path / 'init'), str(tmp_path / 'out')),
+        nprocs=2)
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f'out.{rank}').read_text())
+        assert got == {'mean': [1.0, 1.0], 'mixed': False, 'all': True}

@@ -135,3 +135,67 @@ def test_bad_plot_input_is_named(board, tmp_path):
     assert os.listdir(tmp_path) == [p for p in os.listdir(tmp_path)
                                     if not p.startswith('.tmp')]
     assert not (tmp_path / 'x.png').exists()
+
+
+def _add_summary(folder, name, split, stats):
+    """Adds a summary entry (e.g. a loss) to a run written by _write_run."""
+    path = folder / name / 'results.json'
+    run = json.loads(path.read_text())
+    run['summary'][split] = stats
+    path.write_text(json.dumps(run))
+
+
+def test_two_runs_in_one_cell_are_refused(tmp_path):
+    # Guards against a grid silently keeping one of two runs that share a
+    # (row, col) cell.
+    _write_run(tmp_path / 'a', 'Cora-GCN', 'Cora', [0.8, 0.8])
+    _write_run(tmp_path / 'b', 'Cora-GCN', 'Cora', [0.8, 0.8])
+    with pytest.raises(ValueError, match=r'share a \(model.name, '
+                       r'data.name\) cell'):
+        leaderboard([str(tmp_path)], rows='model.name', cols='data.name')
+
+
+def test_loss_cells_are_unscaled_in_a_grid(tmp_path):
+    # Guards against grid cells scaling a loss split like an accuracy
+    # (1.95 shown as 195).
+    _write_run(tmp_path, 'Cora-GCN', 'Cora', [0.8, 0.8])
+    _add_summary(tmp_path, 'Cora-GCN', 'val_loss',
+                 {'mean': 1.95, 'std': 0.0707, 'n': 2})
+    table = leaderboard([str(tmp_path)], rows='model.name',
+                        cols='data.name', split='val_loss')['markdown']
+    assert '1.950 ± 0.071' in table and '195' not in table
+
+
+def test_val_column_only_when_every_run_has_it(tmp_path):
+    # Guards against adding the val column when only some runs have a
+    # validation score (the others' cells would fail or be blank).
+    _write_run(tmp_path, 'Cora-GCN', 'Cora', [0.8, 0.8])
+    _write_run(tmp_path, 'Cora-GAT', 'Cora', [0.8, 0.8])
+    _add_summary(tmp_path, 'Cora-GAT', 'val',
+                 {'mean': 0.7, 'std': 0.0, 'n': 2})
+    header = leaderboard([str(tmp_path)])['markdown'].splitlines()[0]
+    assert header == '| name | test | #params | epoch (ms) | seeds |'
+
+
+def test_best_epoch_dot_sits_on_its_curve(tmp_path, captured):
+    # Guards against drawing the best-epoch marker at the curve's last value
+    # instead of its value at the best epoch.
+    rec = {'best_epoch': 2, 'history': {'epoch': [1, 2, 3],
+                                        'loss': [1.0, 0.5, 0.4],
+                                        'val': [0.1, 0.9, 0.3]}}
+    plots_mod.plot_learning_curves({'name': 'r', 'metric': 'acc',
+                                    'seeds': {'0': rec}},
+                                   str(tmp_path / 'c.png'))
+    val_axis = captured[0].axes[1]
+    dots = [line for line in val_axis.lines if line.get_marker() == 'o']
+    assert [(float(d.get_xdata()[0]), float(d.get_ydata()[0]))
+            for d in dots] == [(2.0, 0.9)]
+
+
+def test_plot_panels_follow_the_table_columns(board, tmp_path, captured):
+    # Guards against a grid's plot ignoring the table's columns (one panel
+    # per column, as in the markdown table).
+    cells = leaderboard([str(board)], rows='model.name',
+                        cols='data.name')['cells']
+    plot_leaderboard(cells, str(tmp_path / 'b.png'))
+    assert [ax.get_title() for ax in captured[0].axes] == ['Cora', 'Photo']

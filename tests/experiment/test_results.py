@@ -188,3 +188,47 @@ def test_json_records_keep_curves_on_one_line_and_load_back_the_same():
     assert dumps_json({'a': 1}) == json.dumps({'a': 1}, indent=1)
     with pytest.raises(TypeError):
         dumps_json({'a': object()})
+
+
+def _seed_record(seed, scores, best_epoch=3, epochs_run=10):
+    return {'seed': seed, 'scores': scores, 'best_epoch': best_epoch,
+            'epochs_run': epochs_run, 'epoch_time_s': 0.1, 'num_params': 7}
+
+
+def test_summary_covers_every_score_and_the_best_epoch():
+    # Guards against taking the summary's score keys from the first seed
+    # only, and averaging epochs_run in place of best_epoch.
+    summary = results.summarize({
+        '0': _seed_record(0, {'val': 1.0, 'test': 1.0}),
+        '1': _seed_record(1, {'val': 1.0, 'test': 1.0, 'train': 0.5},
+                          best_epoch=5)})
+    assert summary['train'] == {'mean': 0.5, 'std': 0.0, 'n': 1}
+    assert summary['best_epoch']['mean'] == 4.0  # not epochs_run (10)
+
+
+def test_record_of_another_schema_is_refused(tmp_path):
+    # Guards against loading a results.json of another schema version as
+    # if it were this one.
+    (tmp_path / 'results.json').write_text(json.dumps(
+        {'schema': results.SCHEMA_VERSION + 1, 'name': 'r', 'metric': 'acc',
+         'config': {}, 'seeds': {}, 'summary': {}}))
+    with pytest.raises(ValueError, match='has schema '
+                       f'{results.SCHEMA_VERSION + 1}'):
+        results.load_results(str(tmp_path))
+
+
+def test_report_lists_seeds_in_numeric_order():
+    # Guards against sorting seed keys as strings ('10' before '2') in
+    # results.md.
+    seeds = {str(s): _seed_record(s, {'val': 0.5, 'test': 0.5})
+             for s in (10, 2)}
+    report = results.markdown_report({
+        'name': 'r', 'task': 't', 'metric': 'rocauc',
+        'higher_is_better': True,
+        'environment': results.environment_record(),
+        'summary': results.summarize(seeds), 'seeds': seeds,
+        'num_params': 7})
+    rows = [line for line in report.splitlines()
+            if line.startswith('| 2 |') or line.startswith('| 10 |')]
+    assert [r.split('|')[1].strip() for r in rows] == ['2', '10']
+    assert '- seeds: 2, 10 (2 finished)' in report

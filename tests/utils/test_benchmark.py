@@ -159,3 +159,31 @@ def test_peak_memory_after_torch_compile():
         holder.append(torch.ones(1 << 18))
 
     assert peak_memory(fn, torch.device('cpu')) == 0
+
+
+def test_peak_is_the_high_water_mark():
+    # Guards against reporting the bytes live at the end instead of the
+    # peak (a freed 4000-byte tensor must still count).
+    with LiveTensorBytes() as tracker:
+        a = torch.zeros(1000)
+        del a
+        b = torch.zeros(500)  # noqa: F841
+    assert tracker.peak == 4000
+
+
+def test_flop_rate_counts_forward_and_backward(monkeypatch):
+    # Guards against counting only the forward product (2mkn) where the
+    # step runs three (forward and two gradients: 6mkn).
+    from pyg_hyper.utils import benchmark
+    monkeypatch.setattr(benchmark, 'time_fn', lambda *a, **k: 0.5)
+    assert matmul_flop_rate(2, 3, 4, torch.device('cpu')) == \
+        6.0 * 2 * 3 * 4 / 0.5
+
+
+def test_time_fn_reports_the_median(monkeypatch):
+    # Guards against reporting the fastest run instead of the median.
+    from pyg_hyper.utils import benchmark
+    ticks = iter([0.0, 1.0, 1.0, 6.0, 6.0, 8.0])  # runs of 1, 5, 2 s
+    monkeypatch.setattr(benchmark.time, 'perf_counter', lambda: next(ticks))
+    assert benchmark.time_fn(lambda: None, torch.device('cpu'), repeat=3,
+                             warmup=0) == 2.0

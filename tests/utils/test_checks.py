@@ -132,3 +132,44 @@ def test_check_channels_dtype():
         check_channels('L', 'x', x, 4, torch.float32)
         with pytest.raises(ValueError, match=r"\(got torch.int64\)"):
             check_channels('L', 'x', x.long(), 4, torch.float32)
+
+
+def test_negative_target_index_is_refused():
+    # Guards against checking only the source row of edge_index for
+    # negative indices.
+    with pytest.raises(ValueError, match='negative node indices'):
+        check_edge_index('L', torch.tensor([[0, 1], [1, -1]]), 2, 2)
+
+
+def test_duplicate_node_indices_are_refused():
+    # Guards against a non-strict sortedness check letting duplicates in a
+    # node index through.
+    from pyg_hyper.utils import check_node_index
+    with pytest.raises(ValueError, match='sorted and without duplicates'):
+        check_node_index('L', 'idx', torch.tensor([1, 1, 2]), 5)
+
+
+def test_dense_size_exactly_at_the_limit_passes():
+    # Guards against an off-by-one refusing a dense tensor of exactly
+    # max_bytes.
+    from pyg_hyper.utils import check_dense_size
+    check_dense_size('L', 1, 2, 1, max_bytes=16)  # 1 * 1 * 2 * 2 * 4 bytes
+    with pytest.raises(ValueError, match='more than the limit'):
+        check_dense_size('L', 1, 2, 1, max_bytes=15)
+
+
+def test_odd_kernel_needs_both_sides_odd():
+    # Guards against accepting a kernel with one even side when odd sizes
+    # are required.
+    from pyg_hyper.utils import check_kernel_size
+    assert check_kernel_size('L', (3, 5), odd=True) == (3, 5)
+    for size in ((3, 4), (4, 3)):
+        with pytest.raises(ValueError, match="requires an odd 'kernel_size'"):
+            check_kernel_size('L', size, odd=True)
+
+
+def test_first_few_adds_nothing_when_all_are_shown():
+    # Guards against an 'and 0 more' suffix when every item is listed.
+    from pyg_hyper.utils.checks import first_few
+    assert first_few(['a', 'b'], 2, 2) == 'a, b'
+    assert first_few(['a', 'b', 'c'], 3, 2) == 'a, b and 1 more'
