@@ -164,8 +164,8 @@ def prepare(model, batch, y, device, compiled=False):
     ``torch.compile(fullgraph=True)``, where nothing may then have a
     value-dependent shape. Its FLOPs are counted on the same step run
     eagerly (the same math; inductor's kernels bypass the counter), and its
-    peak memory is not measured (the dispatch-level tracker cannot see inside compiled
-    kernels)."""
+    peak memory is not measured (the dispatch-level tracker cannot see
+    inside compiled kernels)."""
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     edge_index = molecular_graph(batch.pos, batch.batch)

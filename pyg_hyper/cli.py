@@ -262,8 +262,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == 'tasks':
             from pyg_hyper.experiment import available_tasks
             print('\n'.join(available_tasks()))
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         # Bad input is the user's to fix: a clear message, no traceback.
+        # OSError: missing raw files, a root that cannot be written, which
+        # the loaders describe in their messages.
         print(f'pyg-hyper: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

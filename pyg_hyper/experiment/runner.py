@@ -326,6 +326,32 @@ def _select(rule: str, scores: Mapping[str, float], state: _SeedState,
     return at_least or at_most, at_least and at_most
 
 
+def _load_saved(path: str, what: str, fix: str, **kwargs) -> Any:
+    """``torch.load`` of a file this runner wrote, with damage (a truncated
+    or foreign file) reported as bad input naming the file and the fix."""
+    try:
+        return torch.load(path, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any failure means a bad file
+        # (the unpickler alone raises EOFError, UnpicklingError,
+        # struct.error, KeyError, ... on junk).
+        raise ValueError(f"cannot read the {what} '{path}' ({type(e).__name__}"
+                         f": {str(e).splitlines()[0] if str(e) else ''}); "
+                         f"{fix}") from None
+
+
+def _load_state(module: Any, state: Any, path: str, what: str,
+                fix: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"the {what} '{path}' does not fit this run's "
+                         f"model ({str(e).splitlines()[0]}); {fix}") from None
+
+
+_CHECKPOINT_FIX = ('delete it to restart that seed from its first epoch, or '
+                   'rerun with --fresh')
+
+
 def _restore_checkpoint(path: str, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer,
                         device: torch.device) -> _SeedState:
@@ -334,9 +360,12 @@ def _restore_checkpoint(path: str, model: torch.nn.Module,
     (mapped to a GPU, ``set_rng_state`` refuses them), and loading the
     state dicts moves the weights and Adam's moments to the model's
     device."""
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    model.load_state_dict(ckpt['model'])
-    optimizer.load_state_dict(ckpt['optimizer'])
+    ckpt = _load_saved(path, 'mid-seed checkpoint', _CHECKPOINT_FIX,
+                       map_location='cpu', weights_only=False)
+    _load_state(model, ckpt['model'], path, 'mid-seed checkpoint',
+                _CHECKPOINT_FIX)
+    _load_state(optimizer, ckpt['optimizer'], path, 'mid-seed checkpoint',
+                _CHECKPOINT_FIX)
     torch.set_rng_state(ckpt['rng_cpu'])
     if device.type == 'cuda' and ckpt.get('rng_cuda') is not None:
         torch.cuda.set_rng_state(ckpt['rng_cuda'], device)
@@ -503,8 +532,9 @@ def _check_checkpoints(task: Task, cfg: Mapping[str, Any], out_dir: str,
         path = os.path.join(out_dir, 'checkpoints', f'seed_{seed}.pt')
         if os.path.isfile(path):
             _check_checkpoint_config(
-                task, torch.load(path, map_location='cpu', mmap=True,
-                                 weights_only=False), cfg, path)
+                task, _load_saved(path, 'mid-seed checkpoint',
+                                  _CHECKPOINT_FIX, map_location='cpu',
+                                  mmap=True, weights_only=False), cfg, path)
 
 
 def _check_same_config(task: Task, recorded: Mapping[str, Any],
@@ -750,8 +780,11 @@ def evaluate(run_dir: str, device: str = 'cpu',
         seed_everything(int(s))
         seed_data = task.data_for_seed(data, cfg, int(s))
         model = task.build_model(cfg, seed_data).to(dev)
-        model.load_state_dict(
-            torch.load(paths[s], map_location=dev, weights_only=True))
+        fix = (f"train the run again to rewrite it (pyg-hyper train with "
+               f"--fresh and save_models=true)")
+        _load_state(model, _load_saved(paths[s], 'saved model', fix,
+                                       map_location=dev, weights_only=True),
+                    paths[s], 'saved model', fix)
         per_seed[s] = {k: float(v) for k, v in
                        task.evaluate(model, seed_data, cfg).items()}
     summary = {

@@ -233,23 +233,24 @@ def benchmark_device(value: str) -> str:
     """``--device`` of the benchmark scripts (an argparse ``type``): the
     name of a device this machine has (kept a string, so that the scripts'
     records stay JSON), else an error naming what it has."""
+    error = argparse.ArgumentTypeError
     try:
         device = torch.device(value)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"unknown device '{value}' (expected cpu, cuda or "
-                         f"cuda:<index>)") from None
+        raise error(f"unknown device '{value}' (expected cpu, cuda or "
+                    f"cuda:<index>)") from None
     if device.type == 'cuda':
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise argparse.ArgumentTypeError(f"'{value}' requested, but this torch "
-                             f"({torch.__version__}) sees no CUDA device; "
-                             f"use --device cpu")
+            raise error(f"'{value}' requested, but this torch "
+                        f"({torch.__version__}) sees no CUDA device; use "
+                        f"--device cpu")
         if device.index is not None and device.index >= count:
-            raise argparse.ArgumentTypeError(f"'{value}' requested, but only {count} CUDA "
-                             f"device(s) are visible")
+            raise error(f"'{value}' requested, but only {count} CUDA "
+                        f"device(s) are visible")
     elif device.type != 'cpu':
-        raise argparse.ArgumentTypeError(f"unsupported device '{value}' (expected cpu, cuda "
-                         f"or cuda:<index>)")
+        raise error(f"unsupported device '{value}' (expected cpu, cuda or "
+                    f"cuda:<index>)")
     return value
 
 

@@ -755,3 +755,30 @@ def test_train_checks_a_config_built_in_code(toy_config, tmp_path):
     cfg = build_config(toy_config, ['seeds=1', 'epochs=3'])
     del cfg['optim']
     assert _train(cfg, tmp_path / 'd')['config']['optim']['lr'] == 0.05
+
+
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04 truncated zip'])
+def test_damaged_checkpoint_is_named_with_the_fix(toy_config, tmp_path,
+                                                  content):
+    # A checkpoint cut short by a full disk used to end the run with
+    # PytorchStreamReader's traceback (or, when empty, a note about mmap).
+    run = tmp_path / 'run'
+    (run / 'checkpoints').mkdir(parents=True)
+    (run / 'checkpoints' / 'seed_0.pt').write_bytes(content)
+    cfg = build_config(toy_config, ['seeds=1', 'checkpoint_every=1'])
+    with pytest.raises(ValueError, match=r"cannot read the mid-seed "
+                       r"checkpoint '.*seed_0\.pt'.*--fresh"):
+        _train(cfg, run)
+
+
+def test_evaluate_names_a_saved_model_that_does_not_fit(toy_config,
+                                                        tmp_path):
+    _train(build_config(toy_config, ['seeds=1', 'epochs=3']), tmp_path / 'r')
+    model_file = tmp_path / 'r' / 'models' / 'seed_0.pt'
+    torch.save({'lin.weight': torch.zeros(3, 3)}, model_file)
+    with pytest.raises(ValueError, match=r"saved model '.*seed_0\.pt' does "
+                       r"not fit this run's model"):
+        evaluate(str(tmp_path / 'r'), progress=False)
+    model_file.write_bytes(b'\x80\x04junk')
+    with pytest.raises(ValueError, match=r"cannot read the saved model"):
+        evaluate(str(tmp_path / 'r'), progress=False)
