@@ -250,6 +250,13 @@ class HyperGINConv(MessagePassing):
         """
         if isinstance(x, Tensor):
             x = (x, x)
+        if is_torch_sparse_tensor(edge_index) and \
+                edge_index.layout == torch.sparse_coo and \
+                not edge_index.is_coalesced():
+            # PyG reads a COO adjacency's edges with .indices(), which an
+            # uncoalesced tensor refuses; duplicates sum, as torch's sparse
+            # semantics have it.
+            edge_index = edge_index.coalesce()
         name = self.__class__.__name__
         dtype = self.nn.lins[0].weight.dtype
         check_channels(name, 'x', x[0], self.in_channels, dtype)

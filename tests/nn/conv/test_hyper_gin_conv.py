@@ -36,6 +36,24 @@ def test_repr_and_shapes():
     assert torch.allclose(message, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize('edge_dim', [None, 3])
+def test_uncoalesced_coo_adjacency(edge_dim):
+    # A COO adjacency built by hand is uncoalesced; PyG reads its edges with
+    # .indices(), which refused it ("Cannot get indices on an uncoalesced
+    # tensor") whenever the messages need per-edge features.
+    conv = HyperGINConv(16, 8, edge_dim=edge_dim)
+    x = torch.randn(4, 16)
+    edge_attr = None if edge_dim is None else torch.randn(4, edge_dim)
+    order = torch.tensor([3, 0, 2, 1])  # not the sorted order
+    adj_t = torch.sparse_coo_tensor(
+        EDGE_INDEX.flip(0)[:, order],
+        torch.ones(4) if edge_attr is None else edge_attr[order], (4, 4) +
+        (() if edge_dim is None else (edge_dim, )))
+    assert not adj_t.is_coalesced()
+    expected = conv(x, EDGE_INDEX, edge_attr)
+    assert torch.allclose(conv(x, adj_t), expected, atol=1e-6)
+
+
 def test_bipartite():
     conv = HyperGINConv(16, 8)
     x1, x2 = torch.randn(4, 16), torch.randn(2, 16)
