@@ -93,6 +93,24 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys):
     assert 'expected 0 to 12 decimals (got -1)' in capsys.readouterr().err
 
 
+def test_loader_os_errors_are_bad_input(tmp_path, capsys, monkeypatch):
+    # The loaders raise FileNotFoundError listing missing raw files, and a
+    # root that cannot be written raises PermissionError: their messages
+    # reached the user as tracebacks.
+    def missing(self, cfg, device):
+        raise FileNotFoundError("no raw files for 'FOO' in '/data'; put "
+                                "FOO_A.txt there")
+
+    monkeypatch.setattr(ToyTask, 'load_data', missing)
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('task: toy\nepochs: 2\nseeds: 1\n')
+    assert main(['train', str(cfg), '--out', str(tmp_path / 'r'),
+                 '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert "pyg-hyper: error: no raw files for 'FOO'" in err
+    assert 'Traceback' not in err
+
+
 def test_dry_run_prints_resolved_config(tmp_path, capsys):
     cfg = tmp_path / 'c.yaml'
     cfg.write_text('task: toy\n')
