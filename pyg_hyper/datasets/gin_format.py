@@ -111,6 +111,25 @@ def parse_gin_graphs(text: str, source: str = '<text>'
     return graphs
 
 
+#: The datasets of the GIN paper's collection (powerful-gnns dataset.zip).
+GIN_DATASETS = ('COLLAB', 'IMDBBINARY', 'IMDBMULTI', 'MUTAG', 'NCI1',
+                'PROTEINS', 'PTC', 'REDDITBINARY', 'REDDITMULTI5K')
+
+
+def _datasets_in(root: str) -> str:
+    """The GIN-format datasets a root holds, as zips or unpacked folders."""
+    if not osp.isdir(root):
+        return ''
+    names = set()
+    for entry in os.listdir(root):
+        path = osp.join(root, entry)
+        if entry.endswith('.zip') and osp.isfile(path):
+            names.add(entry[:-len('.zip')])
+        elif osp.isfile(osp.join(path, f'{entry}.txt')):
+            names.add(entry)
+    return ', '.join(sorted(names))
+
+
 @with_dataset_docs
 class GINFormatDataset(InMemoryDataset):
     r"""A graph-classification dataset in the text format of the `"How
@@ -185,7 +204,9 @@ class GINFormatDataset(InMemoryDataset):
             f"GINFormatDataset found no raw data for '{self.name}' in "
             f"'{self.root}': expected '{self.name}.zip' or "
             f"'{self.name}/{self.name}.txt' with '{self.name}/10fold_idx/' "
-            f"(from the powerful-gnns dataset.zip); nothing is downloaded")
+            f"(from the powerful-gnns dataset.zip); nothing is downloaded. "
+            f"Datasets in that root: {_datasets_in(self.root) or 'none'} "
+            f"(the GIN collection: {', '.join(GIN_DATASETS)})")
 
     def _read_raw(self) -> Tuple[Dict[str, str], str]:
         """Returns the member files of the dataset folder by relative path

@@ -180,6 +180,17 @@ def test_missing_raw_data(tmp_path):
         GINFormatDataset(str(tmp_path), 'NOPE')
 
 
+def test_unknown_name_lists_what_the_root_holds(tmp_path):
+    # A typo ('MUTAGG') used to name only the files it looked for.
+    write_toy_zip(tmp_path / 'TOY.zip', '1\n1 0\n0 0\n', ['0\n'] * 10)
+    (tmp_path / 'OTHER').mkdir()
+    (tmp_path / 'OTHER' / 'OTHER.txt').write_text('0\n')
+    with pytest.raises(FileNotFoundError, match=r"Datasets in that root: "
+                       r"OTHER, TOY \(the GIN collection: COLLAB, "
+                       r"IMDBBINARY, .*MUTAG"):
+        GINFormatDataset(str(tmp_path), 'MUTAGG')
+
+
 def test_trailing_node_attributes_are_ignored():
     # Guards against refusing node lines with attributes after the
     # neighbours (the GIN format allows them; they are not read).
