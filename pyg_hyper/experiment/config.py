@@ -156,6 +156,19 @@ def _same_kind(example: Any, value: Any) -> bool:
     return isinstance(value, type(example))
 
 
+def _kind(default: Any) -> str:
+    # How an error names the kind of value a key takes.
+    if isinstance(default, bool):
+        return 'true or false'
+    if isinstance(default, int):
+        return 'an integer'
+    if isinstance(default, float):
+        return 'a number'
+    if isinstance(default, str):
+        return 'a string'
+    return f'a {type(default).__name__}'
+
+
 def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
     """Checks that an override keeps the kind of value of the default.
 
@@ -169,7 +182,7 @@ def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
         if isinstance(default, Mapping) and len(default) > 0:
             expected = 'a section'
         else:
-            expected = f'a {type(default).__name__}, e.g. {default!r}'
+            expected = f'{_kind(default)}, e.g. {default!r}'
         raise ConfigError(f"config key '{key}' ({origin}) cannot be null: "
                           f"it expects {expected}")
     if isinstance(default, bool):
@@ -182,15 +195,17 @@ def _check_type(key: str, default: Any, value: Any, origin: str) -> Any:
         return float(value)
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key '{key}' ({origin}) expects a "
-                              f"{type(default).__name__} (got {value!r})")
+            raise ConfigError(f"config key '{key}' ({origin}) expects "
+                              f"{_kind(default)} (got {value!r})")
         if isinstance(default, int) and isinstance(value, float):
-            raise ConfigError(f"config key '{key}' ({origin}) expects an int "
-                              f"(got {value!r})")
+            raise ConfigError(f"config key '{key}' ({origin}) expects an "
+                              f"integer (got {value!r})")
         return value
     if isinstance(default, str) and not isinstance(value, str):
+        hint = ("; YAML reads yes/no/on/off/true/false as booleans, so quote "
+                "the text" if isinstance(value, bool) else '')
         raise ConfigError(f"config key '{key}' ({origin}) expects a string "
-                          f"(got {value!r})")
+                          f"(got {value!r}{hint})")
     if isinstance(default, (list, tuple)):
         if not isinstance(value, (list, tuple)) or (default and not all(
                 _same_kind(default[0], item) for item in value)):

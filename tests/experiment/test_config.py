@@ -97,12 +97,16 @@ def test_unknown_key_names_closest_valid_key():
 
 
 @pytest.mark.parametrize('override,match', [
-    ('model.hidden_channels=8.5', 'expects an int'),
+    ('model.hidden_channels=8.5', 'expects an integer'),
+    ('model.hidden_channels=abc', r"expects an integer \(got 'abc'\)"),
+    ('optim.lr=abc', r"expects a number \(got 'abc'\)"),
     ('model.edge=1', 'expects true or false'),
     ('model.name=3', 'expects a string'),
+    # YAML 1.1 reads on/off/yes/no as booleans: say so, and how to fix it.
+    ('model.name=on', r'expects a string \(got True; YAML reads .*quote'),
     ('optim=3', 'is a section'),
-    ('optim.lr=null', "'optim.lr' .*cannot be null: it expects a float"),
-    ('model.edge=null', 'cannot be null: it expects a bool'),
+    ('optim.lr=null', "'optim.lr' .*cannot be null: it expects a number"),
+    ('model.edge=null', 'cannot be null: it expects true or false'),
     ('optim=null', "'optim' .*cannot be null: it expects a section"),
 ])
 def test_wrong_value_kind(override, match):
