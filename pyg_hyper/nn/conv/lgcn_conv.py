@@ -111,7 +111,9 @@ class LGCNConv(LocalizedConv):
             x (torch.Tensor): Node features.
             edge_index (torch.Tensor or SparseTensor): Edge indices or a
                 (transposed) sparse adjacency.
-            edge_weight (torch.Tensor, optional): Edge weights.
+            edge_weight (torch.Tensor, optional): Edge weights, with an
+                :obj:`edge_index` tensor; a sparse adjacency holds its
+                weights as its values. (default: :obj:`None`)
             {LOCALIZED_FORWARD_ARGS}
         """
         if self.aggregates_first(x):

@@ -171,6 +171,14 @@ class LocalizedConv(MessagePassing):
             # A (transposed) adjacency stores [target, source].
             edge_index, value = to_edge_index(edge_index)
             edge_index = edge_index.flip(0)
+            if edge_weight is not None:
+                # A separate weight vector has no defined order against the
+                # adjacency's sorted entries (and PyG's GCNConv ignores it
+                # for the adjacency's values): either reading is a guess.
+                raise ValueError(f"'{name}' got a sparse adjacency and a "
+                                 f"separate 'edge_weight'; store the weights "
+                                 f"as the adjacency's values or pass "
+                                 f"'edge_index' as a [2, num_edges] tensor")
             if self.takes_edge_weight and edge_weight is None and \
                     value.dim() == 1 and value.is_floating_point():
                 # An adjacency built from an edge_index holds float32 ones

@@ -30,6 +30,23 @@ def test_without_localization_equals_gcn():
                               atol=1e-6)
 
 
+def test_sparse_adjacency_keeps_its_weights_as_its_values():
+    # A separate 'edge_weight' was applied in the caller's edge order to the
+    # adjacency's sorted edges (and PyG's GCNConv would ignore it).
+    from torch_geometric.utils import to_torch_coo_tensor
+    conv = LGCNConv(5, 3)
+    x = features(5)
+    ew = torch.rand(EDGE_INDEX.size(1)) + 0.5
+    expected = conv(x, EDGE_INDEX, ew)
+    adj_t = to_torch_coo_tensor(EDGE_INDEX.flip(0), ew, size=(6, 6))
+    assert torch.allclose(conv(x, adj_t), expected, atol=1e-6)
+    ones = to_torch_coo_tensor(EDGE_INDEX.flip(0), size=(6, 6))
+    for adj in (adj_t, ones):
+        with pytest.raises(ValueError, match="sparse adjacency and a "
+                           "separate 'edge_weight'"):
+            conv(x, adj, ew)
+
+
 def test_isolated_node_gets_finite_output():
     out = LGCNConv(5, 3)(features(5), EDGE_INDEX)
     assert torch.isfinite(out).all() and out.shape == (6, 3)
