@@ -53,6 +53,26 @@ __all__ = ['OGBMolTask', 'OGBRocAucTask', 'OGBAPTask', 'OGBRMSETask']
 SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}
 
 
+
+def _check_scorable(name: str, split: str, y: torch.Tensor, metric: str,
+                    limit: int) -> None:
+    """Refuses a split that could not be scored: one without graphs, and
+    for ROC-AUC and AP one where no task has both labels (OGB's evaluator
+    would fail after the first epoch)."""
+    reduced = (f' (after data.max_graphs_per_split={limit})' if limit
+               else '')
+    if y.size(0) == 0:
+        raise ValueError(f"the '{split}' split of '{name}' is empty{reduced}")
+    if metric in ('rocauc', 'ap'):
+        y = y.view(y.size(0), -1)
+        labelled = ~torch.isnan(y)
+        both = ((y == 1) & labelled).any(0) & ((y == 0) & labelled).any(0)
+        if not bool(both.any()):
+            raise ValueError(
+                f"the '{split}' split of '{name}' has {y.size(0)} graph(s)"
+                f"{reduced} and no task with both positive and negative "
+                f"labels, so its {metric} is undefined; use more graphs")
+
 class OGBMolTask(Task):
     r"""The shared body of the OGB tasks (see the module docstring); each
     registered subclass fixes the metric."""
@@ -134,6 +154,7 @@ class OGBMolTask(Task):
             if 0 < limit < idx.numel():
                 # Evenly spaced, so that rare classes stay represented.
                 idx = idx[torch.linspace(0, idx.numel() - 1, limit).long()]
+            _check_scorable(name, key, dataset.y[idx], self.metric, limit)
             sets[key] = dataset[idx]
         if cfg['train']['batch_size'] % world != 0:
             raise ValueError(f"train.batch_size={cfg['train']['batch_size']} "

@@ -104,6 +104,26 @@ def test_source_is_copied_into_an_empty_root(shared_data, tmp_path,
     assert list(root.rglob('.tmp-*')) == []
 
 
+def test_split_that_cannot_be_scored_is_refused_before_training(
+        shared_data, tmp_path):
+    # One graph per split has a single class: OGB's evaluator raised "No
+    # positively labeled data" after the first epoch had trained.
+    root = copy_ogb(shared_data, 'ogbg-molbace', tmp_path / 'data')
+    cfg = tiny_config('full/gin.yaml', root, 'data.name=ogbg-molbace',
+                      'data.max_graphs_per_split=1')
+    with pytest.raises(ValueError, match=r"the 'train' split of "
+                       r"'ogbg-molbace' has 1 graph\(s\) \(after "
+                       r"data.max_graphs_per_split=1\) and no task with "
+                       r"both positive and negative labels"):
+        get_task(cfg['task']).load_data(cfg, torch.device('cpu'))
+    # An empty split (a scaffold split of a small CSV can leave one) used to
+    # surface as "torch.cat(): expected a non-empty list of Tensors".
+    from pyg_hyper.experiment.ogb_task import _check_scorable
+    with pytest.raises(ValueError, match="the 'val' split of 'x' is empty"):
+        _check_scorable('x', 'val', torch.zeros(0, 1), 'rmse', 0)
+    _check_scorable('x', 'val', torch.tensor([[0.], [1.]]), 'rocauc', 0)
+
+
 def test_regression_task_and_metric_mismatch(shared_data, tmp_path):
     root = copy_ogb(shared_data, 'ogbg-molfreesolv', tmp_path / 'data')
     with pytest.raises(ValueError, match="scored by rmse.*task=ogbg-rmse"):
