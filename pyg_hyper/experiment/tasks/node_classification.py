@@ -9,6 +9,7 @@ import torch_geometric.transforms as T
 from torch_geometric.utils import to_undirected
 
 from pyg_hyper.datasets import load_node_dataset, make_split
+from pyg_hyper.datasets.node_classification import canonical_name
 from pyg_hyper.experiment.task import Task, register_task
 from pyg_hyper.nn.models import LGNN
 
@@ -106,7 +107,9 @@ class NodeClassificationTask(Task):
 
     def describe(self, cfg) -> str:
         _, localized = self._model_spec(cfg)
-        label = f"{cfg['data']['name']}-{cfg['model']['name']}"
+        # The canonical spelling: 'cora' and 'Cora' are one run, one folder
+        # and one table row (and an unknown name fails here, in --dry-run).
+        label = f"{canonical_name(cfg['data']['name'])}-{cfg['model']['name']}"
         node, edge = cfg['model']['node_level'], cfg['model']['edge_level']
         if localized and not (node and edge):
             label += '-node' if node else '-edge' if edge else '-none'

@@ -73,6 +73,18 @@ def test_describe_names_levels():
                      'Cora-LGCN-edge']
 
 
+def test_run_name_uses_the_canonical_dataset_name(tmp_path, capsys):
+    # 'cora' was a separate run folder and table row from 'Cora'; an
+    # unknown name passed --dry-run and failed only once training began.
+    assert build_config(f'{CONFIGS}/gcn.yaml', ['data.name=cora'])['name'] \
+        == 'Cora-GCN'
+    assert build_config(f'{CONFIGS}/lgcn.yaml', ['data.name=citeseer']
+                        )['name'] == 'CiteSeer-LGCN'
+    assert main(['train', f'{CONFIGS}/gcn.yaml', 'data.name=Coraa',
+                 '--dry-run']) == 2
+    assert "unknown dataset 'Coraa'" in capsys.readouterr().err
+
+
 def test_bad_model_and_dataset_names(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown model 'GraphSAGE'; valid "
                        "models: GCN, GAT, GIN, LGCN, LGAT, LGIN"):
