@@ -87,14 +87,20 @@ def _load_yaml(path: str, seen: tuple) -> Dict[str, Any]:
     if path in seen:
         raise ConfigError(f"config 'base' links form a cycle: "
                           f"{' -> '.join(seen + (path, ))}")
+    if os.path.isdir(path):
+        raise ConfigError(f"config file '{path}' is a folder; give the path "
+                          f"of a YAML file in it")
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' does not exist")
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
         try:
             cfg = yaml.load(f, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
             raise ConfigError(f"config file '{path}' is not valid YAML: "
                               f"{e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file '{path}' is not UTF-8 text "
+                              f"({e.reason} at byte {e.start})") from None
     if cfg is None:
         cfg = {}
     if not isinstance(cfg, dict):

@@ -160,6 +160,10 @@ def _validate_runner_keys(cfg: Mapping[str, Any]) -> None:
         if not isinstance(cfg[key], int) or cfg[key] < low:
             raise ConfigError(f"config key '{key}' must be an integer >= "
                               f"{low} (got {cfg[key]!r})")
+    if cfg['seed_start'] + cfg['seeds'] > 2**32:
+        raise ConfigError(f"config keys 'seed_start' + 'seeds' "
+                          f"({cfg['seed_start']} + {cfg['seeds']}) must stay "
+                          f"within torch's seeds, 0 to 2**32 - 1")
     if cfg['select_from'] >= cfg['epochs']:
         raise ConfigError(f"config key 'select_from' ({cfg['select_from']}) "
                           f"must be below 'epochs' ({cfg['epochs']}): no "

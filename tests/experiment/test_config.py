@@ -140,6 +140,14 @@ def test_load_yaml_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"key 'a' is given twice\s+in "
                        r"\".*dup.yaml\", line 4"):
         load_yaml(str(tmp_path / 'dup.yaml'))
+    # A folder was reported as missing, and Latin-1 text as a bare
+    # UnicodeDecodeError that named no file.
+    with pytest.raises(ConfigError, match='is a folder; give the path of a '
+                       'YAML file'):
+        load_yaml(str(tmp_path))
+    (tmp_path / 'latin1.yaml').write_bytes('name: caf\xe9\n'.encode('latin-1'))
+    with pytest.raises(ConfigError, match=r"latin1.yaml' is not UTF-8 text"):
+        load_yaml(str(tmp_path / 'latin1.yaml'))
 
 
 def test_build_config_merges_runner_task_file_overrides(toy_config):

@@ -782,3 +782,13 @@ def test_evaluate_names_a_saved_model_that_does_not_fit(toy_config,
     model_file.write_bytes(b'\x80\x04junk')
     with pytest.raises(ValueError, match=r"cannot read the saved model"):
         evaluate(str(tmp_path / 'r'), progress=False)
+
+
+def test_seeds_must_fit_torch_seed_range(toy_config):
+    # seed_start=2**32 failed only after the data had loaded, in
+    # torch.manual_seed, without naming the config key.
+    with pytest.raises(runner_mod.ConfigError, match="'seed_start' \\+ "
+                       "'seeds'"):
+        build_config(toy_config, [f'seed_start={2**32 - 2}', 'seeds=3'])
+    assert build_config(toy_config, [f'seed_start={2**32 - 3}',
+                                     'seeds=3'])['seeds'] == 3
