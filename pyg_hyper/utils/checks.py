@@ -292,6 +292,11 @@ def check_dense_input(owner: str, x: Tensor, mask: Optional[Tensor],
     if not x.is_floating_point():
         raise ValueError(f"'{owner}' expected a floating-point 'x' "
                          f"(got {x.dtype})")
+    if x.size(-1) == 0:
+        # The readouts average over nodes: nothing to average is a NaN (or
+        # an IndexError in a max), not a graph feature.
+        raise ValueError(f"'{owner}' got graphs without nodes (x of shape "
+                         f"{list(x.shape)}); drop empty graphs first")
     if dtype is not None:
         check_dtype(owner, 'x', x, dtype)
     if mask is None:

@@ -268,6 +268,11 @@ def test_bad_input(cls):
     with pytest.raises(ValueError, match=r"'x' of its parameters' dtype "
                        r"torch.float32 \(got torch.float64\)"):
         layer(torch.ones(1, 2, 4, 4, dtype=torch.float64))
+    # Graphs without nodes: Invariant2to0 returned NaN, the model's max
+    # pooling an IndexError.
+    with pytest.raises(ValueError, match=r"graphs without nodes \(x of shape "
+                       r"\[3, 2, 0, 0\]\)"):
+        layer(torch.randn(3, 2, 0, 0))
 
 
 def test_bad_channels():
