@@ -120,7 +120,7 @@ class HyperEquivariant2to2(DenseLayer):
       plain layer's FLOPs and :math:`[\mathbf{z},1] \otimes \mathbf{X}`
       temporaries (``benchmarks/bench_ign.py`` measured 1.0 - 7.2x the
       plain layer's time and 9.3 - 9.6x its peak memory on an H100, and
-      10.1 - 21.9x its time and 10.2 - 11.8x its peak memory on one CPU
+      9.1 - 18.6x its time and 10.2 - 11.8x its peak memory on one CPU
       thread, ``benchmarks/results/bench_ign_{cuda,cpu}.json``). Kept for
       comparison and tests.
     * :obj:`materialize=True`: the coefficients :math:`[B, D, S, 15]` are
