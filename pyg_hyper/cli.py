@@ -136,6 +136,9 @@ def _train(args: argparse.Namespace, argv: List[str]) -> None:
     )
     from pyg_hyper.experiment.results import atomic_write_text
 
+    if not args.out.strip():
+        raise ValueError("--out is empty; give the results folder (default: "
+                         "results)")
     configs, overrides = _split_items(args.items)
     cfgs = [build_config(path, overrides) for path in configs]
     names = [cfg['name'] for cfg in cfgs]

@@ -111,6 +111,16 @@ def test_loader_os_errors_are_bad_input(tmp_path, capsys, monkeypatch):
     assert 'Traceback' not in err
 
 
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    # '--out ""' wrote the run into the current directory.
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('task: toy\nepochs: 2\nseeds: 1\n')
+    assert main(['train', str(cfg), '--out', '', '--no-progress']) == 2
+    assert '--out is empty' in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['c.yaml']
+
+
 def test_dry_run_prints_resolved_config(tmp_path, capsys):
     cfg = tmp_path / 'c.yaml'
     cfg.write_text('task: toy\n')

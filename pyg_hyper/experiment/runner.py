@@ -628,9 +628,29 @@ def train(cfg: Dict[str, Any], out_dir: str, device: str = 'cpu',
     """
     cfg = check_config(cfg)
     dev = resolve_device(device)
+    if not str(out_dir).strip():
+        raise ValueError("the results folder is an empty path; pass a "
+                         "folder with --out")
+    existed = os.path.isdir(out_dir)
     check_writable(out_dir)
-    with _sole_writer(out_dir):
-        return _train_seeds(cfg, out_dir, dev, progress, fresh, argv)
+    try:
+        with _sole_writer(out_dir):
+            return _train_seeds(cfg, out_dir, dev, progress, fresh, argv)
+    except BaseException:
+        if not existed:
+            # A run that failed before writing anything (a missing dataset,
+            # a typo in a name) leaves no folder holding only its lock.
+            _remove_if_only_lock(out_dir)
+        raise
+
+
+def _remove_if_only_lock(out_dir: str) -> None:
+    try:
+        if os.listdir(out_dir) == [LOCK_FILE]:
+            os.remove(os.path.join(out_dir, LOCK_FILE))
+            os.rmdir(out_dir)
+    except OSError:
+        pass
 
 
 #: Held by the run that writes a results folder.
@@ -778,6 +798,10 @@ def evaluate(run_dir: str, device: str = 'cpu',
         raise ValueError(f"'{run_dir}' has no saved model for seeds "
                          f"{missing or '(none finished)'}; train with "
                          f"save_models=true first")
+    # Checked before the scores are recomputed, which can take long.
+    check_writable(run_dir, fix='evaluate writes evaluation.json into the '
+                   'run folder: make it writable (or copy the run '
+                   'elsewhere)')
     data = task.load_data(cfg, dev)
     per_seed: Dict[str, Dict[str, float]] = {}
     for s in tqdm(seeds, desc='evaluate', disable=not progress):
@@ -807,7 +831,6 @@ def evaluate(run_dir: str, device: str = 'cpu',
         'recorded_summary': {k: v for k, v in results['summary'].items()
                              if k in summary},
     }
-    check_writable(run_dir)
     atomic_write_json(os.path.join(run_dir, 'evaluation.json'), out)
     return out
 

@@ -792,3 +792,45 @@ def test_seeds_must_fit_torch_seed_range(toy_config):
         build_config(toy_config, [f'seed_start={2**32 - 2}', 'seeds=3'])
     assert build_config(toy_config, [f'seed_start={2**32 - 3}',
                                      'seeds=3'])['seeds'] == 3
+
+
+def test_failed_run_leaves_no_folder_behind(toy_config, tmp_path,
+                                            monkeypatch):
+    # A run that fails before writing anything (a missing dataset) left a
+    # folder holding only its lock, a phantom run for 'aggregate' and ls.
+    from tests.experiment.toy_task import ToyTask
+
+    def missing(self, cfg, device):
+        raise FileNotFoundError('no raw files')
+
+    monkeypatch.setattr(ToyTask, 'load_data', missing)
+    cfg = build_config(toy_config, ['seeds=1'])
+    with pytest.raises(FileNotFoundError):
+        _train(cfg, tmp_path / 'new')
+    assert not (tmp_path / 'new').exists()
+    (tmp_path / 'kept').mkdir()
+    with pytest.raises(FileNotFoundError):
+        _train(cfg, tmp_path / 'kept')
+    assert (tmp_path / 'kept').is_dir()  # the user's folder stays
+    with pytest.raises(ValueError, match='empty path'):
+        _train(cfg, '')
+
+
+def test_evaluate_checks_the_folder_before_recomputing(toy_config, tmp_path,
+                                                       monkeypatch):
+    # A read-only run folder was reported only after every score had been
+    # recomputed, with a fix ('--out') that evaluate does not have.
+    from tests.experiment.toy_task import ToyTask
+    _train(build_config(toy_config, ['seeds=1', 'epochs=3']), tmp_path / 'r')
+    loads = []
+    monkeypatch.setattr(ToyTask, 'load_data',
+                        lambda self, cfg, dev: loads.append(1))
+
+    def read_only(folder, fix):
+        raise ValueError(f"'{folder}' is not writable; {fix}")
+
+    monkeypatch.setattr(runner_mod, 'check_writable', read_only)
+    with pytest.raises(ValueError, match='evaluate writes evaluation.json '
+                       'into the run folder'):
+        evaluate(str(tmp_path / 'r'), progress=False)
+    assert not loads
