@@ -183,7 +183,8 @@ class OGBGraphDataset(_import_ogb_dataset()):
                 raise FileNotFoundError(
                     f"The dataset folder '{folder}' for '{name}' lacks "
                     f"needed files: {', '.join(missing)}. Complete it (OGB's "
-                    f"raw layout), or remove the folder to download it.")
+                    f"raw layout), or remove the folder to download it"
+                    f"{'' if download else ' (download=True, online)'}.")
             _write_release_file(folder, meta['version'])
         elif not download:
             raise FileNotFoundError(

@@ -85,6 +85,12 @@ def test_incomplete_root_lists_missing_files(shared_data, tmp_path, no_network):
     # The user's incomplete folder is left alone (ogb's download would have
     # deleted it).
     assert (root / 'ogbg_molesol' / 'raw' / 'edge.csv.gz').exists()
+    # Offline (download=False), "remove the folder to download it" needs
+    # the condition under which that works.
+    assert 'download=True, online' not in message
+    with pytest.raises(FileNotFoundError, match=r'remove the folder to '
+                       r'download it \(download=True, online\)'):
+        OGBGraphDataset(root, 'molesol', download=False)
 
 
 def test_absent_root_without_download(tmp_path):
