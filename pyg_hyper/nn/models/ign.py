@@ -4,6 +4,8 @@ import torch
 from torch import Tensor
 
 from torch_geometric.nn import MLP
+from torch_geometric.typing import SparseTensor
+from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_hyper.nn.dense.ign import Equivariant2to2, diag_offdiag_pool
 from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
@@ -80,7 +82,8 @@ class IGN(torch.nn.Module):
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, C)` *(or None)*,
-          edge indices :math:`(2, |\mathcal{E}|)`, batch vector
+          edge indices :math:`(2, |\mathcal{E}|)` or a sparse (transposed)
+          adjacency :math:`(|\mathcal{V}|, |\mathcal{V}|)`, batch vector
           :math:`(|\mathcal{V}|)` *(optional)*, :obj:`num_nodes`
           *(needed when both the features and the batch vector are None)*
         - **output:** graph outputs :math:`(|\mathcal{G}|, F_{out})`
@@ -161,6 +164,10 @@ class IGN(torch.nn.Module):
                              f"features of shape [num_nodes, "
                              f"{self.in_channels}] (None if in_channels=0), "
                              f"got {got}")
+        if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
+            # A (transposed) adjacency stores [target, source]; the dense
+            # input is built from its pattern, as from an edge_index.
+            edge_index = to_edge_index(edge_index)[0].flip(0)
         dense, mask = to_dense_ign_input(
             x, edge_index, batch, batch_size, normalize=self.normalize_adj,
             max_dense_bytes=self.max_dense_bytes,

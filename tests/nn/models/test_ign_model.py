@@ -236,3 +236,23 @@ def test_training_after_an_inference_mode_evaluation(cls, kwargs):
     for name, p in model.named_parameters():
         assert p.grad is not None and bool(p.grad.isfinite().all()), name
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize('model_cls', [IGN, HyperIGN])
+def test_sparse_adjacencies_match_edge_index(model_cls):
+    # PyG layers take transposed sparse adjacencies; IGN failed deep inside
+    # its dense input ("batch" of the wrong dtype) when given one.
+    from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
+    from torch_geometric.utils import to_torch_coo_tensor, to_torch_csr_tensor
+    torch.manual_seed(0)
+    model = model_cls(3, [4], 2, mlp_channels=(4, )).eval()
+    edge_index = torch.tensor([[0, 1, 1, 2, 2], [1, 0, 2, 1, 0]])  # directed
+    x = torch.randn(3, 3)
+    expected = model(x, edge_index)
+    adjacencies = [to_torch_coo_tensor(edge_index.flip(0), size=(3, 3)),
+                   to_torch_csr_tensor(edge_index.flip(0), size=(3, 3))]
+    if WITH_TORCH_SPARSE:
+        adjacencies.append(SparseTensor.from_edge_index(
+            edge_index, sparse_sizes=(3, 3)).t())
+    for adj_t in adjacencies:
+        assert torch.allclose(model(x, adj_t), expected, atol=1e-6)
