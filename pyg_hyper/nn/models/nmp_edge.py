@@ -163,9 +163,11 @@ class NMPEdge(torch.nn.Module):
         name = self.__class__.__name__
         if not isinstance(z, Tensor) or z.dim() != 1 or \
                 z.dtype not in (torch.long, torch.int):
+            got = (f'{z.dtype} of shape {list(z.shape)}'
+                   if isinstance(z, Tensor) else type(z).__name__)
             raise ValueError(f"'{name}' expected atomic numbers 'z' as an "
                              f"integer tensor of shape [num_atoms] (got "
-                             f"{getattr(z, 'shape', type(z).__name__)})")
+                             f"{got})")
         if not is_tracing() and z.numel() > 0 and \
                 (int(z.min()) < 0 or int(z.max()) >= MAX_Z):
             raise ValueError(f"'{name}' expected atomic numbers 'z' in "

@@ -175,7 +175,10 @@ def test_bad_input(name):
     with pytest.raises(ValueError, match=r"'pos' of its parameters' dtype "
                        r"torch.float32 \(got torch.float64\)"):
         model(Z, POS.double(), BATCH)
-    with pytest.raises(ValueError, match="atomic numbers 'z'"):
+    # The message names the dtype that is wrong, not only the shape.
+    with pytest.raises(ValueError, match=r"atomic numbers 'z' as an integer "
+                       r"tensor of shape \[num_atoms\] \(got torch.float32 "
+                       r"of shape \[\d+\]\)"):
         model(Z.float(), POS, BATCH)
     with pytest.raises(ValueError, match=r"one 'batch' entry per node"):
         model(Z, POS, BATCH[:4])
