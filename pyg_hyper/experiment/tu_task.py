@@ -66,12 +66,21 @@ def _copy_raw(cfg_data: Dict[str, Any]) -> str:
     if source == 'gin':
         src, dst = osp.join(src_root, f'{name}.zip'), osp.join(root,
                                                                f'{name}.zip')
-        if not osp.isfile(dst) and osp.isfile(src):
+        present = osp.isfile(src)
+        if not osp.isfile(dst) and present:
             shutil.copy(src, dst)
     else:
         src, dst = osp.join(src_root, name), osp.join(root, name)
-        if not osp.isdir(dst) and osp.isdir(src):
+        present = osp.isdir(src)
+        if not osp.isdir(dst) and present:
             shutil.copytree(osp.join(src, 'raw'), osp.join(dst, 'raw'))
+    if cfg_data['root'] and not present:
+        # Without this, a copy cached from another root would be used in
+        # silence (the cache is keyed by dataset name only).
+        raise FileNotFoundError(
+            f"data.root '{src_root}' has no '{osp.basename(src)}' for "
+            f"'{name}' (the {source} source's layout); point data.root at "
+            f"the folder that holds it")
     return root
 
 

@@ -324,3 +324,19 @@ def test_summarize_pairs_twins_run_under_the_published_protocol(
     paired = [line for line in proc.stdout.splitlines()
               if ' vs ' in line and line.startswith('| MUTAG')]
     assert len(paired) == 1 and paired[0].endswith('/ – |')
+
+
+def test_root_without_the_dataset_is_named_even_when_cached(tmp_path,
+                                                            shared_data):
+    # The cache is keyed by dataset name: once MUTAG was cached, a data.root
+    # without it (a typo, an empty folder) was ignored in silence.
+    cache = tmp_path / 'cache'
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+        f"data.root={shared_data / 'GIN_format'}", f'data.cache={cache}']))
+    get_task('tu').load_data(cfg, torch.device('cpu'))
+    (tmp_path / 'empty').mkdir()
+    cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+        f"data.root={tmp_path / 'empty'}", f'data.cache={cache}']))
+    with pytest.raises(FileNotFoundError, match=r"data.root '.*empty' has no "
+                       r"'MUTAG.zip' for 'MUTAG'"):
+        get_task('tu').load_data(cfg, torch.device('cpu'))
