@@ -80,23 +80,19 @@ def _copy_mutag(shared_data, tmp_path):
     return tmp_path / 'MUTAG' / 'raw'
 
 
-def test_tu_node_index_zero_is_refused(shared_data, tmp_path):
-    # Guards against accepting node index 0 in the 1-based A.txt (it would
-    # wrap around to the last node).
+@pytest.mark.parametrize('appended,match', [
+    # Node index 0 in the 1-based A.txt would wrap around to the last node.
+    ('0, 1\n', 'node indices from 0 to'),
+    # An odd number of indices (a cut-short file) must not be reshaped into
+    # pairs.
+    ('1\n', 'does not hold pairs'),
+])
+def test_tu_malformed_edge_file_is_refused(shared_data, tmp_path, appended,
+                                           match):
     raw = _copy_mutag(shared_data, tmp_path)
     with open(raw / 'MUTAG_A.txt', 'a') as f:
-        f.write('0, 1\n')
-    with pytest.raises(ValueError, match='node indices from 0 to'):
-        load_tu_dataset(str(tmp_path), 'MUTAG')
-
-
-def test_tu_odd_edge_file_is_refused(shared_data, tmp_path):
-    # Guards against an A.txt holding an odd number of indices (a cut-short
-    # file) being reshaped into pairs.
-    raw = _copy_mutag(shared_data, tmp_path)
-    with open(raw / 'MUTAG_A.txt', 'a') as f:
-        f.write('1\n')
-    with pytest.raises(ValueError, match='does not hold pairs'):
+        f.write(appended)
+    with pytest.raises(ValueError, match=match):
         load_tu_dataset(str(tmp_path), 'MUTAG')
 
 

@@ -42,16 +42,20 @@ def test_matmul_flop_rate_is_positive():
     assert matmul_flop_rate(16, 16, 16, torch.device('cpu'), repeat=1) > 0
 
 
-def test_peak_memory_nets_out_tensors_freed_inside():
-    # As torch.cuda.max_memory_allocated minus the entry allocation: a live
-    # MiB replaced by a new one adds nothing.
+def _peak_of_replacing_a_live_mib() -> int:
     holder = [torch.zeros(1 << 18)]
 
     def fn():
         holder.pop()
         holder.append(torch.ones(1 << 18))
 
-    assert peak_memory(fn, torch.device('cpu')) == 0
+    return peak_memory(fn, torch.device('cpu'))
+
+
+def test_peak_memory_nets_out_tensors_freed_inside():
+    # As torch.cuda.max_memory_allocated minus the entry allocation: a live
+    # MiB replaced by a new one adds nothing.
+    assert _peak_of_replacing_a_live_mib() == 0
 
 
 def test_peak_memory_nets_out_gradients_dropped_by_zero_grad():
@@ -152,13 +156,7 @@ def test_peak_memory_after_torch_compile():
     del target
     lin = torch.nn.Linear(8, 8)
     torch.compile(lin, fullgraph=True)(torch.randn(4, 8)).sum().backward()
-    holder = [torch.zeros(1 << 18)]
-
-    def fn():
-        holder.pop()
-        holder.append(torch.ones(1 << 18))
-
-    assert peak_memory(fn, torch.device('cpu')) == 0
+    assert _peak_of_replacing_a_live_mib() == 0
 
 
 def test_peak_is_the_high_water_mark():
