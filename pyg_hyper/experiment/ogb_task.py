@@ -120,6 +120,10 @@ class OGBMolTask(Task):
             },
         }
 
+    def check_config(self, cfg: Dict[str, Any]) -> None:
+        from pyg_hyper.datasets import resolve_ogb_name
+        resolve_ogb_name(cfg['data']['name'])
+
     def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
         from pyg_hyper.datasets import OGBGraphDataset, resolve_ogb_name
 

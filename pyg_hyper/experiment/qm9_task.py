@@ -107,9 +107,7 @@ class QM9Task(Task):
     def describe(self, cfg: Dict[str, Any]) -> str:
         return f"QM9-t{cfg['data']['target']}-{cfg['model']['name']}"
 
-    def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
-        from pyg_hyper.datasets import QM9, target_statistics
-
+    def check_config(self, cfg: Dict[str, Any]) -> None:
         d = cfg['data']
         if cfg['optim']['loss'] not in LOSSES:
             raise ValueError(f"unknown optim.loss '{cfg['optim']['loss']}'; "
@@ -120,6 +118,12 @@ class QM9Task(Task):
         if not 0 <= d['target'] <= 18:
             raise ValueError(f"data.target must be a PyG QM9 column 0-18 "
                              f"(got {d['target']})")
+
+    def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
+        from pyg_hyper.datasets import QM9, target_statistics
+
+        d = cfg['data']
+        self.check_config(cfg)  # also for configs not built by the runner
         dataset = QM9(d['root'], source=d['source'],
                       max_molecules=d['max_molecules'] or None)
         # A reduced set (max_molecules) keeps the standard split's

@@ -112,6 +112,7 @@ def build_config(path: Optional[str] = None,
     cfg = apply_overrides(cfg, overrides)
     cfg['task'] = str(name)
     _validate_runner_keys(cfg)
+    task_obj.check_config(cfg)
     if not cfg['name']:
         cfg['name'] = task_obj.describe(cfg)
     return cfg
@@ -143,6 +144,7 @@ def check_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     checked = merge(_defaults(task_obj, str(name)), cfg, strict=True,
                     origin='config')
     _validate_runner_keys(checked)
+    task_obj.check_config(checked)
     if not checked['name']:
         checked['name'] = task_obj.describe(checked)
     return checked

@@ -96,6 +96,13 @@ class Task:
         """
         return {}
 
+    def check_config(self, cfg: Dict[str, Any]) -> None:
+        """Refuses values the task would otherwise refuse only once it runs
+        (names of datasets, models, splits, losses), so that a config is
+        checked when it is built and ``--dry-run`` catches them. Raises
+        :class:`ValueError` naming the key and the valid values. The
+        default checks nothing."""
+
     def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
         """Loads the dataset once per run (may be slow; e.g. processing)."""
         raise NotImplementedError

@@ -82,8 +82,11 @@ def test_qm9_task_bad_config(tmp_path):
                 'model.edge_update=wide')
     with pytest.raises(ValueError, match="unknown model.edge_update 'wide'"):
         task.build_model(cfg, data)
-    cfg = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
-                'data.atomref=pyg')
+    with pytest.raises(ValueError, match="unknown data.atomref 'pyg'"):
+        _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+              'data.atomref=pyg')
+    # load_data checks a config built in code too.
+    cfg['data']['atomref'] = 'pyg'
     with pytest.raises(ValueError, match="unknown data.atomref 'pyg'"):
         task.load_data(cfg, torch.device('cpu'))
 
@@ -109,11 +112,11 @@ def test_qm9_training_loss(tmp_path, monkeypatch, loss, expected):
     monkeypatch.setattr(type(task), 'predict', staticmethod(off_by_two_std))
     assert task.train_epoch(model, data, optimizer, cfg) == \
         pytest.approx(expected, rel=1e-3)
-    bad = _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
-                'optim.loss=huber')
+    # Refused when the config is built, before any data loads.
     with pytest.raises(ValueError, match="unknown optim.loss 'huber'; "
                        "valid: \\['mse', 'l1'\\]"):
-        task.load_data(bad, torch.device('cpu'))
+        _tiny('cpu_budget_nmp_edge_u0.yaml', tmp_path / 'data',
+              'optim.loss=huber')
 
 
 @pytest.mark.parametrize('target,atomref', [(7, 'qm9'), (0, '')])

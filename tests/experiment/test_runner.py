@@ -834,3 +834,18 @@ def test_evaluate_checks_the_folder_before_recomputing(toy_config, tmp_path,
                        'into the run folder'):
         evaluate(str(tmp_path / 'r'), progress=False)
     assert not loads
+
+
+@pytest.mark.parametrize('task,override,message', [
+    # Each used to pass --dry-run and fail only once the data had loaded.
+    ('node_classification', 'data.split=foo',
+     "unknown data.split 'foo'; valid splits: public, lgnn, lgnn-val100"),
+    ('node_classification', 'data.name=Coraa', "unknown dataset 'Coraa'"),
+    ('qm9', 'optim.loss=huber', "unknown optim.loss 'huber'"),
+    ('qm9', 'data.target=19', 'data.target must be a PyG QM9 column 0-18'),
+    ('ogbg-rocauc', 'data.name=ogbg-molfoo', 'ogbg-molfoo'),
+])
+def test_task_values_are_checked_when_the_config_is_built(task, override,
+                                                          message):
+    with pytest.raises(ValueError, match=message):
+        build_config(None, [override], task=task)

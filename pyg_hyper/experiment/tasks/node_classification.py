@@ -10,6 +10,7 @@ from torch_geometric.utils import to_undirected
 
 from pyg_hyper.datasets import load_node_dataset, make_split
 from pyg_hyper.datasets.node_classification import canonical_name
+from pyg_hyper.datasets.splits import SPLITS
 from pyg_hyper.experiment.task import Task, register_task
 from pyg_hyper.nn.models import LGNN
 
@@ -115,8 +116,15 @@ class NodeClassificationTask(Task):
             label += '-node' if node else '-edge' if edge else '-none'
         return label
 
+    def check_config(self, cfg):
+        self._model_spec(cfg)
+        canonical_name(cfg['data']['name'])
+        if cfg['data']['split'] not in SPLITS:
+            raise ValueError(f"unknown data.split '{cfg['data']['split']}'; "
+                             f"valid splits: {', '.join(SPLITS)}")
+
     def load_data(self, cfg, device):
-        self._model_spec(cfg)  # fail on a bad model name before loading
+        self.check_config(cfg)  # also for configs not built by the runner
         d = cfg['data']
         transform = T.NormalizeFeatures() if d['normalize_features'] else None
         dataset = load_node_dataset(d['name'], root=d['root'],
