@@ -206,11 +206,13 @@ def _unreadable(path: str) -> Optional[str]:
     return None
 
 
-def _supply_advice(spec: _Spec) -> str:
+def _supply_advice(spec: _Spec, download: bool = True) -> str:
     """Where good raw files come from; ends the messages of both errors."""
+    online = ('connect to the internet' if download else
+              'allow downloading (download=True) with the internet')
     return (f"that folder (PyG's {spec.family} layout: "
             f"<root>/{spec.raw_dir}/), pass a folder with that layout as "
-            f"raw_source (data.raw_source=...), or connect to the internet")
+            f"raw_source (data.raw_source=...), or {online}")
 
 
 def _host_reachable(host: str) -> bool:
@@ -290,7 +292,7 @@ def load_node_dataset(name: str, root: str = 'data',
         raise MissingRawFilesError(
             f"dataset '{key}' is missing raw files in "
             f"'{os.path.abspath(raw_dir)}': {', '.join(missing)} "
-            f"({why}). Put these files in {_supply_advice(spec)}"
+            f"({why}). Put these files in {_supply_advice(spec, download)}"
             + (f"; raw_source '{raw_source}' lacks them too" if raw_source
                else ''))
     try:
