@@ -27,6 +27,7 @@ __all__ = [
     'check_kernel_size',
     'check_kernel_fits',
     'check_padding_mode',
+    'check_edges_within_graphs',
     'check_dense_input',
     'dense_tensor_bytes',
     'check_dense_size',
@@ -274,6 +275,18 @@ def check_padding_mode(owner: str, padding_mode: str) -> None:
         raise ValueError(f"'{owner}' got unknown padding_mode "
                          f"'{padding_mode}' (expected one of "
                          f"{list(PADDING_MODES)})")
+
+
+def check_edges_within_graphs(owner: str, edge_index: Tensor,
+                              batch: Tensor) -> None:
+    """Refuses edges that join nodes of different graphs of :obj:`batch`
+    (a per-graph model would mix those graphs in silence). Skipped while
+    tracing: the check reads values."""
+    if is_tracing() or edge_index.numel() == 0:
+        return
+    if bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
+        raise ValueError(f"'{owner}' found edges in 'edge_index' that "
+                         f"connect nodes of different graphs of 'batch'")
 
 
 def check_dense_input(owner: str, x: Tensor, mask: Optional[Tensor],

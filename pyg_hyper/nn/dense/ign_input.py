@@ -10,6 +10,7 @@ from pyg_hyper.utils.checks import (
     check_batch,
     check_dense_size,
     check_edge_index,
+    check_edges_within_graphs,
     is_tracing,
 )
 
@@ -91,11 +92,7 @@ def to_dense_ign_input(
         if not bool((batch[1:] >= batch[:-1]).all()):
             raise ValueError(f"'{owner}' expected 'batch' sorted by graph, "
                              f"as PyG's DataLoader builds it")
-        if edge_index.numel() > 0 and \
-                bool((batch[edge_index[0]] != batch[edge_index[1]]).any()):
-            raise ValueError(f"'{owner}' found edges in 'edge_index' that "
-                             f"connect nodes of different graphs of "
-                             f"'batch'")
+        check_edges_within_graphs(owner, edge_index, batch)
     if batch_size is None:
         batch_size = int(batch.max()) + 1 if num_nodes > 0 else 1
     counts = scatter(torch.ones_like(batch), batch, dim=0,

@@ -16,6 +16,7 @@ from pyg_hyper.nn.radial import (
 from pyg_hyper.utils.checks import (
     check_batch,
     check_edge_index,
+    check_edges_within_graphs,
     check_positions,
     is_tracing,
     parameter_dtype,
@@ -202,6 +203,10 @@ class NMPEdge(torch.nn.Module):
         else:
             check_edge_index(self.__class__.__name__, edge_index,
                              z.numel(), z.numel())
+            # The energy is a sum over each molecule: an edge between two
+            # molecules would couple them in silence.
+            check_edges_within_graphs(self.__class__.__name__, edge_index,
+                                      batch)
         src, dst = edge_index
         edge_attr = self.expansion((pos[dst] - pos[src]).norm(dim=-1))
 

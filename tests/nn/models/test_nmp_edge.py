@@ -236,3 +236,18 @@ def test_readout_mlp_halves_the_width_by_default(make):
     assert (model.readout2.in_features, model.readout2.out_features) == (8, 1)
     model = make(hidden_channels=10, num_layers=2, readout_channels=3)
     assert model.readout1.out_features == 3
+
+
+def test_edges_between_molecules_are_refused():
+    # Given edge_index, NMPEdge summed messages across two molecules in
+    # silence (IGN already refused such edges; both share the check now).
+    model = NMPEdge(8)
+    z = torch.tensor([6, 1, 8, 1])
+    pos = torch.randn(4, 3)
+    batch = torch.tensor([0, 0, 1, 1])
+    within = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
+    assert model(z, pos, batch, edge_index=within).shape == (2, 1)
+    across = torch.tensor([[0, 2], [2, 0]])
+    with pytest.raises(ValueError, match="'NMPEdge' found edges in "
+                       "'edge_index' that connect nodes of different graphs"):
+        model(z, pos, batch, edge_index=across)
