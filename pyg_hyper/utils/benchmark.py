@@ -76,16 +76,21 @@ class LiveTensorBytes(TorchDispatchMode):
         self._seen: Dict[int, int] = {}
         self._device_type = device_type
         self._active = False
+        self._watches: List[weakref.finalize] = []
 
     def __enter__(self):
         self._active = True
-        for storage in _live_storages(self._device_type):
+        self._watches = [
             weakref.finalize(storage, self._release_existing,
                              storage.nbytes())
+            for storage in _live_storages(self._device_type)]
         return super().__enter__()
 
     def __exit__(self, *args):
         self._active = False
+        for watch in self._watches:  # long-lived storages keep no trackers
+            watch.detach()
+        self._watches = []
         return super().__exit__(*args)
 
     def _release_existing(self, nbytes: int) -> None:

@@ -185,3 +185,15 @@ def test_time_fn_reports_the_median(monkeypatch):
     monkeypatch.setattr(benchmark.time, 'perf_counter', lambda: next(ticks))
     assert benchmark.time_fn(lambda: None, torch.device('cpu'), repeat=3,
                              warmup=0) == 2.0
+
+
+def test_tracker_leaves_no_finalizers_on_outside_tensors():
+    # Each measurement watches every live storage; without detaching on
+    # exit, a long-lived weight would collect one finalizer (and tracker)
+    # per measurement.
+    import weakref
+    weight = torch.randn(64, 64)
+    before = len(weakref.finalize._registry)
+    for _ in range(3):
+        peak_memory(lambda: weight * 2, torch.device('cpu'))
+    assert len(weakref.finalize._registry) <= before + 1
