@@ -111,11 +111,7 @@ def build_config(path: Optional[str] = None,
     cfg = merge(defaults, file_cfg, strict=True, origin=origin)
     cfg = apply_overrides(cfg, overrides)
     cfg['task'] = str(name)
-    _validate_runner_keys(cfg)
-    task_obj.check_config(cfg)
-    if not cfg['name']:
-        cfg['name'] = task_obj.describe(cfg)
-    return cfg
+    return check_config(cfg)
 
 
 def _defaults(task_obj, name: str) -> Dict[str, Any]:

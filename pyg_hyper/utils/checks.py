@@ -13,12 +13,13 @@ import torch
 from torch import Tensor
 
 from torch_geometric.typing import SparseTensor
-from torch_geometric.utils import is_sparse
+from torch_geometric.utils import is_sparse, to_edge_index
 
 __all__ = [
     'is_tracing',
     'check_channels',
     'check_edge_index',
+    'sparse_adjacency_edges',
     'check_node_index',
     'check_edge_attr',
     'check_finite',
@@ -95,6 +96,15 @@ def check_floating(owner: str, name: str, t: Tensor) -> None:
     if not t.is_floating_point():
         raise ValueError(f"'{owner}' expected a floating-point '{name}' "
                          f"(got {t.dtype})")
+
+
+def sparse_adjacency_edges(adj_t) -> Tuple[Tensor, Tensor]:
+    """The :obj:`[2, num_edges]` edge index (source, target) and the values
+    of a transposed sparse adjacency (a :class:`SparseTensor` or a torch
+    sparse tensor), which stores :obj:`[target, source]` as PyG's layers
+    read it."""
+    edge_index, value = to_edge_index(adj_t)
+    return edge_index.flip(0), value
 
 
 def check_edge_index(owner: str, edge_index, num_src: int,

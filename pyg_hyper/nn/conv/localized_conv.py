@@ -10,7 +10,6 @@ from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.typing import Adj, OptTensor, SparseTensor
 from torch_geometric.utils import is_sparse, scatter
-from torch_geometric.utils import to_edge_index
 
 from pyg_hyper.nn.localization import (
     EdgeFeaturePairs,
@@ -35,6 +34,7 @@ from pyg_hyper.utils.checks import (
     check_node_index,
     check_positive_int,
     is_tracing,
+    sparse_adjacency_edges,
 )
 from pyg_hyper.utils.docs import fill_docs
 
@@ -168,9 +168,7 @@ class LocalizedConv(MessagePassing):
         num_nodes = x.size(0)
         check_edge_index(name, edge_index, num_nodes, num_nodes)
         if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
-            # A (transposed) adjacency stores [target, source].
-            edge_index, value = to_edge_index(edge_index)
-            edge_index = edge_index.flip(0)
+            edge_index, value = sparse_adjacency_edges(edge_index)
             if edge_weight is not None:
                 # A separate weight vector has no defined order against the
                 # adjacency's sorted entries (and PyG's GCNConv ignores it

@@ -5,7 +5,7 @@ from torch import Tensor
 
 from torch_geometric.nn import MLP
 from torch_geometric.typing import SparseTensor
-from torch_geometric.utils import is_sparse, to_edge_index
+from torch_geometric.utils import is_sparse
 
 from pyg_hyper.nn.dense.ign import Equivariant2to2, diag_offdiag_pool
 from pyg_hyper.nn.dense.ign_input import to_dense_ign_input
@@ -14,6 +14,7 @@ from pyg_hyper.utils.checks import (
     check_dense_input,
     is_tracing,
     parameter_dtype,
+    sparse_adjacency_edges,
 )
 
 POOLS = ('max', 'sum', 'mean')
@@ -165,9 +166,9 @@ class IGN(torch.nn.Module):
                              f"{self.in_channels}] (None if in_channels=0), "
                              f"got {got}")
         if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
-            # A (transposed) adjacency stores [target, source]; the dense
-            # input is built from its pattern, as from an edge_index.
-            edge_index = to_edge_index(edge_index)[0].flip(0)
+            # The dense input is built from its pattern, as from an
+            # edge_index.
+            edge_index = sparse_adjacency_edges(edge_index)[0]
         dense, mask = to_dense_ign_input(
             x, edge_index, batch, batch_size, normalize=self.normalize_adj,
             max_dense_bytes=self.max_dense_bytes,

@@ -5,11 +5,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.typing import Adj, OptTensor, SparseTensor
-from torch_geometric.utils import is_sparse, to_edge_index
+from torch_geometric.utils import is_sparse
 
 from pyg_hyper.nn.conv import LGATConv, LGCNConv, LGINConv
 from pyg_hyper.nn.structure_cache import StructureCache
-from pyg_hyper.utils.checks import check_edge_index, check_node_index
+from pyg_hyper.utils.checks import (
+    check_edge_index,
+    check_node_index,
+    sparse_adjacency_edges,
+)
 
 BACKBONES = ('gcn', 'gat', 'gin')
 
@@ -34,8 +38,7 @@ def in_neighbourhood(edge_index: Adj, nodes: Tensor,
     """Sorted union of :obj:`nodes` and the sources of the edges into them:
     the nodes a one-hop layer reads to compute :obj:`nodes`."""
     if isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
-        # A (transposed) adjacency stores [target, source].
-        edge_index = to_edge_index(edge_index)[0].flip(0)
+        edge_index = sparse_adjacency_edges(edge_index)[0]
     member = torch.zeros(num_nodes, dtype=torch.bool, device=nodes.device)
     member[nodes] = True
     src, dst = edge_index[0], edge_index[1]
