@@ -23,6 +23,8 @@ from pyg_hyper.nn import hyper_linear
 from pyg_hyper.nn.conv import HyperGINConv
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
+    add_malloc_option,
+    apply_malloc_option,
     benchmark_device,
     environment,
     matmul_step,
@@ -153,7 +155,9 @@ def main(argv=None):
                         help='widths 16 and 32, 8 graphs: a smoke run')
     parser.add_argument('--out', default=os.path.join(
         os.path.dirname(__file__), 'results', 'bench_hyper_gin.json'))
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
+    apply_malloc_option(args)
     if args.quick:
         args.widths, args.graphs, args.repeat = [16, 32], 8, 2
     device = torch.device(args.device)

@@ -25,6 +25,8 @@ import torch
 from pyg_hyper.nn.dense import Equivariant2to2, HyperEquivariant2to2
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
+    add_malloc_option,
+    apply_malloc_option,
     benchmark_device,
     environment,
     peak_memory,
@@ -71,7 +73,9 @@ def main():
     p.add_argument('--out', default=None,
                    help='JSON path (default benchmarks/results/'
                    'bench_ign_<device>.json)')
+    add_malloc_option(p)
     args = p.parse_args()
+    apply_malloc_option(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)

@@ -42,7 +42,12 @@ from pyg_hyper.experiment.results import (  # noqa: E402
     environment_record,
 )
 from pyg_hyper.nn.models import LGNN  # noqa: E402
-from pyg_hyper.utils.benchmark import benchmark_device  # noqa: E402
+from pyg_hyper.experiment.task import adam  # noqa: E402
+from pyg_hyper.utils.benchmark import (  # noqa: E402
+    add_malloc_option,
+    apply_malloc_option,
+    benchmark_device,
+)
 
 
 #: Rows that compute only the training nodes' receptive field
@@ -143,7 +148,9 @@ def main():
     parser.add_argument('--device', type=benchmark_device, default='cpu')
     parser.add_argument('--out', default=os.path.join(
         os.path.dirname(__file__), 'results', 'bench_lgnn.json'))
+    add_malloc_option(parser)
     args = parser.parse_args()
+    apply_malloc_option(args)
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -156,7 +163,7 @@ def main():
     mask = make_split(data, 'lgnn-val100', seed=0).train_mask
     entries = [(name, model.to(device), sparse) for name, model, sparse
                in models(data.num_features, int(data.y.max()) + 1)]
-    opts = [torch.optim.Adam(m.parameters(), lr=0.005) for _, m, _ in entries]
+    opts = [adam(m.parameters(), lr=0.005) for _, m, _ in entries]
     times = {name: [] for name, _, _ in entries}
     for r in range(args.rounds + 1):  # round 0 warms up
         for (name, model, sparse), opt in zip(entries, opts):

@@ -41,7 +41,12 @@ from pyg_hyper.nn.localization import (  # noqa: E402
     edge_block_size,
 )
 from pyg_hyper.nn.models import LGNN  # noqa: E402
-from pyg_hyper.utils.benchmark import peak_memory  # noqa: E402
+from pyg_hyper.experiment.task import adam  # noqa: E402
+from pyg_hyper.utils.benchmark import (  # noqa: E402
+    add_malloc_option,
+    apply_malloc_option,
+    peak_memory,
+)
 
 
 def main():
@@ -54,7 +59,9 @@ def main():
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', default=os.path.join(
         os.path.dirname(__file__), 'results', 'bench_lgnn_dense.json'))
+    add_malloc_option(parser)
     args = parser.parse_args()
+    apply_malloc_option(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -97,7 +104,7 @@ def main():
     mask = make_split(data, 'lgnn-val100', seed=0).train_mask
     model = LGNN(d_in, 8, int(data.y.max()) + 1, backbone='gcn',
                  cached=True, sparse_input=False)
-    opt = torch.optim.Adam(model.parameters(), lr=0.005)
+    opt = adam(model.parameters(), lr=0.005)
 
     def epoch():
         opt.zero_grad()

@@ -36,7 +36,10 @@ from pyg_hyper.datasets import OGBGraphDataset
 from pyg_hyper.nn.models import OGBMolGNN
 from pyg_hyper.nn.models.ogb_mol import HYPER_GIN_CONFIGS
 from pyg_hyper.experiment.results import atomic_write_json
+from pyg_hyper.experiment.task import adam
 from pyg_hyper.utils.benchmark import (
+    add_malloc_option,
+    apply_malloc_option,
     benchmark_device,
     count_flops,
     environment,
@@ -79,7 +82,7 @@ class _Trainee:
         torch.manual_seed(0)
         self.kwargs = kwargs
         self.model = OGBMolGNN(num_tasks, **kwargs).to(device).train()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.optimizer = adam(self.model.parameters(), lr=1e-3)
 
     def step(self, batch):
         self.optimizer.zero_grad()
@@ -174,7 +177,9 @@ def main(argv=None):
                         help='molbace, 2 steps: a smoke run, not a result')
     parser.add_argument('--out', default=osp.join(
         REPO, 'benchmarks', 'results', 'bench_ogb_throughput.json'))
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
+    apply_malloc_option(args)
     if args.quick:
         args.dataset, args.steps, args.warmup = 'ogbg-molbace', 2, 1
     device = torch.device(args.device)

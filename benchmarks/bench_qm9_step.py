@@ -66,7 +66,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from pyg_hyper.datasets import QM9  # noqa: E402
 from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
+from pyg_hyper.experiment.task import adam  # noqa: E402
 from pyg_hyper.utils.benchmark import (  # noqa: E402
+    add_malloc_option,
+    apply_malloc_option,
     benchmark_device,
     count_flops,
     environment,
@@ -167,7 +170,7 @@ def prepare(model, batch, y, device, compiled=False):
     peak memory is not measured (the dispatch-level tracker cannot see
     inside compiled kernels)."""
     model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = adam(model.parameters(), lr=1e-4)
     edge_index = molecular_graph(batch.pos, batch.batch)
     forward = torch.compile(model, fullgraph=True) if compiled else model
 
@@ -224,7 +227,9 @@ def main():
                         help='also time ' + ', '.join(COMPILED) + ' under '
                         'torch.compile (about a minute of compilation each)')
     parser.add_argument('--out', default='benchmarks/results/qm9_step.json')
+    add_malloc_option(parser)
     args = parser.parse_args()
+    apply_malloc_option(args)
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

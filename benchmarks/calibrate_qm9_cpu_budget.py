@@ -22,6 +22,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
+from pyg_hyper.experiment.task import adam  # noqa: E402
+from pyg_hyper.utils.benchmark import (  # noqa: E402
+    add_malloc_option,
+    apply_malloc_option,
+)
 
 
 def main():
@@ -35,7 +40,9 @@ def main():
     parser.add_argument('--budget-s', type=float, default=1200)
     parser.add_argument('--reps', type=int, default=6)
     parser.add_argument('--out', default=None)
+    add_malloc_option(parser)
     args = parser.parse_args()
+    apply_malloc_option(args)
     torch.set_num_threads(args.threads)
 
     big = torch.load(args.batch_file, weights_only=False)
@@ -46,7 +53,7 @@ def main():
     for name, model in (('nmp_edge', NMPEdge(64)),
                         ('hyper_nmp_edge', HyperNMPEdge(64,
                                                         hyper_channels=32))):
-        opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+        opt = adam(model.parameters(), lr=5e-4)
         times = []
         for rep in range(args.reps + 1):
             b = small[rep % len(small)]

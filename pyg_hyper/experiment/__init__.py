@@ -12,6 +12,7 @@ from pyg_hyper.experiment.config import (
 )
 from pyg_hyper.experiment.task import (
     Task,
+    adam,
     available_tasks,
     get_task,
     register_task,
@@ -35,6 +36,7 @@ from pyg_hyper.experiment.plots import plot_leaderboard, plot_learning_curves
 
 __all__ = [
     'Task',
+    'adam',
     'register_task',
     'get_task',
     'available_tasks',

@@ -170,6 +170,7 @@ def environment_record(device: str = 'cpu',
     import torch_geometric
 
     import pyg_hyper
+    from pyg_hyper.utils.malloc import malloc_setting
 
     argv = list(sys.argv if argv is None else argv)
     if argv and argv[0].endswith(('pyg-hyper', 'cli.py', '__main__.py')):
@@ -188,6 +189,8 @@ def environment_record(device: str = 'cpu',
         'cpu': _cpu_name(),
         'cpu_count': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
+        # Epoch times depend on it (pyg_hyper.utils.malloc explains).
+        'malloc': malloc_setting(),
         'device': str(device),
     }
     # Packages that change numbers when present: ogb's feature sizes (and

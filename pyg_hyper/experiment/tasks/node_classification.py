@@ -11,7 +11,7 @@ from torch_geometric.utils import to_undirected
 from pyg_hyper.datasets import load_node_dataset, make_split
 from pyg_hyper.datasets.node_classification import canonical_name
 from pyg_hyper.datasets.splits import SPLITS
-from pyg_hyper.experiment.task import Task, register_task
+from pyg_hyper.experiment.task import Task, adam, register_task
 from pyg_hyper.nn.models import LGNN
 
 #: Model names and their (backbone, localized) meaning. Baselines are LGNN
@@ -178,7 +178,7 @@ class NodeClassificationTask(Task):
         if loc:
             groups.append({'params': loc,
                            'weight_decay': o['loc_weight_decay']})
-        return torch.optim.Adam(groups, lr=o['lr'])
+        return adam(groups, lr=o['lr'])
 
     def train_epoch(self, model, data, optimizer, cfg):
         model.train()
