@@ -54,6 +54,14 @@ SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}
 
 
 
+def _check_metric(name: str, eval_metric: str, task: 'OGBMolTask') -> None:
+    if eval_metric != task.metric:
+        raise ValueError(
+            f"'{name}' is scored by {eval_metric}, but task '{task.name}' "
+            f"selects models by {task.metric}; use "
+            f"task={_TASK_BY_METRIC.get(eval_metric, '?')}")
+
+
 def _check_scorable(name: str, split: str, y: torch.Tensor, metric: str,
                     limit: int) -> None:
     """Refuses a split that could not be scored: one without graphs, and
@@ -121,8 +129,12 @@ class OGBMolTask(Task):
         }
 
     def check_config(self, cfg: Dict[str, Any]) -> None:
-        from pyg_hyper.datasets import resolve_ogb_name
-        resolve_ogb_name(cfg['data']['name'])
+        from pyg_hyper.datasets.ogb import ogb_meta_info
+        # OGB's own table gives the metric, so a wrong task fails here
+        # (and in --dry-run), not after the dataset has been processed.
+        _check_metric(cfg['data']['name'],
+                      ogb_meta_info(cfg['data']['name'])['eval metric'],
+                      self)
 
     def load_data(self, cfg: Dict[str, Any], device: torch.device) -> Any:
         from pyg_hyper.datasets import OGBGraphDataset, resolve_ogb_name
@@ -145,11 +157,7 @@ class OGBMolTask(Task):
             torch.distributed.barrier()
         dataset = OGBGraphDataset(root, name,
                                   download=not data_cfg['source'])
-        if dataset.eval_metric != self.metric:
-            raise ValueError(
-                f"'{name}' is scored by {dataset.eval_metric}, but task "
-                f"'{self.name}' selects models by {self.metric}; use "
-                f"task={_TASK_BY_METRIC.get(dataset.eval_metric, '?')}")
+        _check_metric(name, dataset.eval_metric, self)
         split_idx = dataset.get_idx_split()
         limit = data_cfg['max_graphs_per_split']
         sets = {}

@@ -84,10 +84,13 @@ def check_dtype(owner: str, name: str, t: Tensor, dtype: torch.dtype,
             raise ValueError(f"'{owner}' expected '{name}' of the dtype of "
                              f"'{like}', {dtype} (got {t.dtype}); convert "
                              f"one of them (e.g. '{name}.to({dtype})')")
+        # A module can only take a floating dtype: for integer or boolean
+        # input, converting the input is the one fix to suggest.
+        module_fix = (f" or the module (e.g. '.to({t.dtype})')"
+                      if t.is_floating_point() else '')
         raise ValueError(f"'{owner}' expected '{name}' of its parameters' "
                          f"dtype {dtype} (got {t.dtype}); convert the input "
-                         f"(e.g. '{name}.to({dtype})') or the module "
-                         f"(e.g. '.to({t.dtype})')")
+                         f"(e.g. '{name}.to({dtype})'){module_fix}")
 
 
 def check_floating(owner: str, name: str, t: Tensor) -> None:

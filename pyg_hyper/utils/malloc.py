@@ -8,7 +8,7 @@ temporaries every step (the outer products of the generated weights, the
 per-edge activations of a molecule batch) therefore page-faults through all
 of them again each step, with the kernel zeroing every page. On this
 project's CPU benchmarks that made writing such a temporary 2.5x slower
-than writing into reused memory, and a full Hyper-GIN training step 1.4x
+than writing into reused memory, and a full Hyper-GIN training step 1.28x
 slower.
 
 :func:`reuse_freed_memory` raises glibc's thresholds so that freed blocks

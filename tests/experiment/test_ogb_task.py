@@ -126,11 +126,16 @@ def test_split_that_cannot_be_scored_is_refused_before_training(
 
 def test_regression_task_and_metric_mismatch(shared_data, tmp_path):
     root = copy_ogb(shared_data, 'ogbg-molfreesolv', tmp_path / 'data')
+    # Refused when the config is built (so by --dry-run too), before the
+    # dataset is processed.
     with pytest.raises(ValueError, match="scored by rmse.*task=ogbg-rmse"):
-        cfg = tiny_config('full/gin.yaml', root,
-                          'data.name=ogbg-molfreesolv')
-        task = get_task(cfg['task'])
-        task.load_data(cfg, torch.device('cpu'))
+        tiny_config('full/gin.yaml', root, 'data.name=ogbg-molfreesolv')
+    assert not any(p.name == 'processed' for p in Path(root).rglob('*'))
+    # load_data checks the processed dataset's own metric too.
+    cfg = tiny_config('full/gin.yaml', root, 'data.name=ogbg-molbace')
+    cfg['data']['name'] = 'ogbg-molfreesolv'
+    with pytest.raises(ValueError, match="scored by rmse.*task=ogbg-rmse"):
+        get_task(cfg['task']).load_data(cfg, torch.device('cpu'))
     cfg = tiny_config('full/gin.yaml', root, 'data.name=ogbg-molfreesolv',
                       'task=ogbg-rmse')
     results = train(cfg, str(tmp_path / 'out'), progress=False)

@@ -125,8 +125,14 @@ def test_check_channels_dtype():
                        r"parameters' dtype torch.float32 \(got torch.float64\)"
                        r"; convert the input"):
         check_channels('L', 'x', x, 4, torch.float32)
-    with pytest.raises(ValueError, match=r"\(got torch.int64\)"):
+    with pytest.raises(ValueError, match=r"or the module \(e.g. "
+                       r"'.to\(torch.float64\)'\)"):
+        check_channels('L', 'x', x, 4, torch.float32)
+    with pytest.raises(ValueError, match=r"\(got torch.int64\)") as info:
         check_channels('L', 'x', x.long(), 4, torch.float32)
+    # A module cannot take an integer dtype: only the input's fix is given.
+    assert str(info.value).endswith("convert the input (e.g. "
+                                    "'x.to(torch.float32)')")
     # Under autocast the products cast floating inputs themselves.
     with torch.autocast('cpu', dtype=torch.bfloat16):
         check_channels('L', 'x', x, 4, torch.float32)
