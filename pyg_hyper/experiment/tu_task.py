@@ -9,6 +9,7 @@ out as :obj:`val`, otherwise :obj:`val` is the held-out fold itself, as in
 the GIN paper. :func:`protocol_summary` turns a run's learning curves into
 the two labelled protocol numbers of :mod:`pyg_hyper.datasets.protocols`.
 """
+import hashlib
 import os
 import os.path as osp
 import shutil
@@ -61,7 +62,12 @@ def _copy_raw(cfg_data: Dict[str, Any]) -> str:
     src_root = cfg_data['root'] or osp.join(_SHARED, SOURCES[source])
     cache = cfg_data['cache'] or osp.join(tempfile.gettempdir(),
                                           'pyg_hyper_data')
-    root = osp.join(cache, SOURCES[source])
+    # One cache folder per source folder: two roots that both hold a
+    # 'MUTAG' with different files must not share one copy (the copy is
+    # made once and then reused by name).
+    source_key = hashlib.sha1(
+        osp.realpath(src_root).encode()).hexdigest()[:12]
+    root = osp.join(cache, SOURCES[source], source_key)
     os.makedirs(root, exist_ok=True)
     if source == 'gin':
         src, dst = osp.join(src_root, f'{name}.zip'), osp.join(root,

@@ -328,8 +328,9 @@ def test_summarize_pairs_twins_run_under_the_published_protocol(
 
 def test_root_without_the_dataset_is_named_even_when_cached(tmp_path,
                                                             shared_data):
-    # The cache is keyed by dataset name: once MUTAG was cached, a data.root
-    # without it (a typo, an empty folder) was ignored in silence.
+    # When the cache was keyed by dataset name only, once MUTAG was cached
+    # a data.root without it (a typo, an empty folder) was ignored in
+    # silence.
     cache = tmp_path / 'cache'
     cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
         f"data.root={shared_data / 'GIN_format'}", f'data.cache={cache}']))
@@ -340,3 +341,28 @@ def test_root_without_the_dataset_is_named_even_when_cached(tmp_path,
     with pytest.raises(FileNotFoundError, match=r"data.root '.*empty' has no "
                        r"'MUTAG.zip' for 'MUTAG'"):
         get_task('tu').load_data(cfg, torch.device('cpu'))
+
+
+def test_roots_holding_different_copies_get_their_own_cache(tmp_path,
+                                                             shared_data):
+    # Two roots with a MUTAG each, one of them with every label flipped:
+    # the second must not be served the first one's cached copy.
+    import shutil
+    roots = {}
+    for kind in ('orig', 'flipped'):
+        raw = tmp_path / kind / 'MUTAG' / 'raw'
+        shutil.copytree(shared_data / 'TUDataset' / 'MUTAG' / 'raw', raw)
+        roots[kind] = tmp_path / kind
+    labels = raw / 'MUTAG_graph_labels.txt'
+    labels.write_text('\n'.join(str(-int(v)) for v in
+                                labels.read_text().split()) + '\n')
+    ys = {}
+    for kind, root in roots.items():
+        cfg = build_config(task='tu', overrides=with_overrides(SMALL, [
+            'data.source=tu', 'data.name=MUTAG', f'data.root={root}',
+            f"data.cache={tmp_path / 'cache'}"]))
+        data = get_task('tu').load_data(cfg, torch.device('cpu'))
+        ys[kind] = data['labels']
+    assert ys['orig'].numel() == 188
+    # TUDataset maps labels to 0..C-1, so flipping {-1, 1} swaps them.
+    assert torch.equal(ys['flipped'], 1 - ys['orig'])
