@@ -23,13 +23,15 @@ from pyg_hyper.nn import hyper_linear
 from pyg_hyper.nn.conv import HyperGINConv
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
-    add_malloc_option,
-    apply_malloc_option,
     benchmark_device,
     environment,
     matmul_step,
     peak_memory,
     time_round_robin,
+)
+from pyg_hyper.utils.malloc import (
+    add_malloc_option,
+    apply_malloc_option,
 )
 
 

@@ -25,12 +25,14 @@ import torch
 from pyg_hyper.nn.dense import Equivariant2to2, HyperEquivariant2to2
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.utils.benchmark import (
-    add_malloc_option,
-    apply_malloc_option,
     benchmark_device,
     environment,
     peak_memory,
     time_fn,
+)
+from pyg_hyper.utils.malloc import (
+    add_malloc_option,
+    apply_malloc_option,
 )
 
 

@@ -44,9 +44,11 @@ from pyg_hyper.experiment.results import (  # noqa: E402
 from pyg_hyper.nn.models import LGNN  # noqa: E402
 from pyg_hyper.experiment.task import adam  # noqa: E402
 from pyg_hyper.utils.benchmark import (  # noqa: E402
+    benchmark_device,
+)
+from pyg_hyper.utils.malloc import (  # noqa: E402
     add_malloc_option,
     apply_malloc_option,
-    benchmark_device,
 )
 
 

@@ -38,12 +38,14 @@ from pyg_hyper.nn.models.ogb_mol import HYPER_GIN_CONFIGS
 from pyg_hyper.experiment.results import atomic_write_json
 from pyg_hyper.experiment.task import adam
 from pyg_hyper.utils.benchmark import (
-    add_malloc_option,
-    apply_malloc_option,
     benchmark_device,
     count_flops,
     environment,
     matmul_flop_rate,
+)
+from pyg_hyper.utils.malloc import (
+    add_malloc_option,
+    apply_malloc_option,
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

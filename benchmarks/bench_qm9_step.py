@@ -68,14 +68,16 @@ from pyg_hyper.datasets import QM9  # noqa: E402
 from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.experiment.task import adam  # noqa: E402
 from pyg_hyper.utils.benchmark import (  # noqa: E402
-    add_malloc_option,
-    apply_malloc_option,
     benchmark_device,
     count_flops,
     environment,
     matmul_flop_rate,
     peak_memory,
     time_fn,
+)
+from pyg_hyper.utils.malloc import (  # noqa: E402
+    add_malloc_option,
+    apply_malloc_option,
 )
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
 from pyg_hyper.nn.radial import (  # noqa: E402

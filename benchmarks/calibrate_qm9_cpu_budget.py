@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from pyg_hyper.experiment.results import atomic_write_json  # noqa: E402
 from pyg_hyper.nn.models import HyperNMPEdge, NMPEdge  # noqa: E402
 from pyg_hyper.experiment.task import adam  # noqa: E402
-from pyg_hyper.utils.benchmark import (  # noqa: E402
+from pyg_hyper.utils.malloc import (  # noqa: E402
     add_malloc_option,
     apply_malloc_option,
 )

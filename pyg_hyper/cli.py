@@ -13,7 +13,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from pyg_hyper.utils.malloc import reuse_freed_memory
+from pyg_hyper.utils.malloc import add_malloc_option, apply_malloc_option
 
 __all__ = ['build_parser', 'main']
 
@@ -104,11 +104,7 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument('--device', default='cpu',
                    help="'cpu', 'cuda' or 'cuda:<index>' "
                    '(default: %(default)s)')
-    p.add_argument('--system-malloc', action='store_true',
-                   help="keep the C library's default allocator settings; "
-                   'by default glibc keeps freed blocks up to 1 GiB for '
-                   'reuse (pyg_hyper.utils.reuse_freed_memory), which makes '
-                   'CPU training steps with large temporaries faster')
+    add_malloc_option(p)
 
 
 def _add_progress(p: argparse.ArgumentParser) -> None:
@@ -262,8 +258,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in ('train', 'evaluate') and not args.system_malloc:
-        reuse_freed_memory()
+    if args.command in ('train', 'evaluate'):
+        apply_malloc_option(args)
     try:
         if args.command == 'train':
             _train(args, argv)

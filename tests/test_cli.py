@@ -319,9 +319,10 @@ def test_evaluate_accepts_the_results_file_of_a_run(tmp_path, capsys):
 @pytest.mark.parametrize('flag, expected', [([], 1), (['--system-malloc'], 0)])
 def test_train_reuses_freed_memory_unless_told_not_to(tmp_path, monkeypatch,
                                                       capsys, flag, expected):
-    import pyg_hyper.cli as cli
+    from pyg_hyper.utils import malloc
     calls = []
-    monkeypatch.setattr(cli, 'reuse_freed_memory', lambda: calls.append(1))
+    monkeypatch.setattr(malloc, 'reuse_freed_memory',
+                        lambda: calls.append(1))
     cfg = tmp_path / 'c.yaml'
     cfg.write_text('task: toy\n')
     assert main(['train', str(cfg), '--dry-run'] + flag) == 0

@@ -1,6 +1,12 @@
 """Utilities shared across :mod:`pyg_hyper`."""
 from .checks import *  # noqa: F401,F403
 from .checks import __all__ as _checks_all
-from .malloc import malloc_setting, reuse_freed_memory  # noqa: F401
+from .malloc import (  # noqa: F401
+    add_malloc_option,
+    apply_malloc_option,
+    malloc_setting,
+    reuse_freed_memory,
+)
 
-__all__ = _checks_all + ['reuse_freed_memory', 'malloc_setting']
+__all__ = _checks_all + ['reuse_freed_memory', 'malloc_setting',
+                         'add_malloc_option', 'apply_malloc_option']

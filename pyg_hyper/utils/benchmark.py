@@ -21,8 +21,6 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from pyg_hyper.utils.malloc import reuse_freed_memory
-
 __all__ = [
     'LiveTensorBytes',
     'peak_memory',
@@ -31,8 +29,6 @@ __all__ = [
     'matmul_flop_rate',
     'count_flops',
     'benchmark_device',
-    'add_malloc_option',
-    'apply_malloc_option',
     'environment',
 ]
 
@@ -261,23 +257,6 @@ def benchmark_device(value: str) -> str:
         raise error(f"unsupported device '{value}' (expected cpu, cuda or "
                     f"cuda:<index>)")
     return value
-
-
-def add_malloc_option(parser: argparse.ArgumentParser) -> None:
-    """Adds ``--system-malloc`` to a benchmark script: the scripts measure
-    with the allocator setting that ``pyg-hyper train`` uses, unless told
-    otherwise (see :mod:`pyg_hyper.utils.malloc`)."""
-    parser.add_argument(
-        '--system-malloc', action='store_true',
-        help="keep the C library's default allocator settings instead of "
-        "reusing freed blocks as pyg-hyper train does")
-
-
-def apply_malloc_option(args: argparse.Namespace) -> None:
-    """Applies :func:`add_malloc_option`'s choice; the records' environment
-    names the setting in effect."""
-    if not args.system_malloc:
-        reuse_freed_memory()
 
 
 def environment(device: torch.device) -> Dict[str, Any]:

@@ -17,12 +17,14 @@ on a GPU. The ``pyg-hyper`` command and the benchmark scripts call it unless
 ``--system-malloc`` is given. Library code never calls it: it is a process
 setting, the application's to choose.
 """
+import argparse
 import ctypes
 import os
 import platform
 from typing import Optional
 
-__all__ = ['reuse_freed_memory', 'malloc_setting']
+__all__ = ['reuse_freed_memory', 'malloc_setting', 'add_malloc_option',
+           'apply_malloc_option']
 
 # mallopt() parameters, from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
@@ -105,3 +107,21 @@ def malloc_setting() -> str:
     if user is not None:
         return f'set by the environment ({user})'
     return 'system default'
+
+
+def add_malloc_option(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--system-malloc`` to a command line: the ``pyg-hyper`` command
+    and the benchmark scripts reuse freed blocks unless it is given."""
+    parser.add_argument(
+        '--system-malloc', action='store_true',
+        help="keep the C library's default allocator settings; by default "
+        'glibc keeps freed blocks up to 1 GiB for reuse '
+        '(pyg_hyper.utils.reuse_freed_memory), which makes CPU training '
+        'steps with large temporaries faster')
+
+
+def apply_malloc_option(args: argparse.Namespace) -> None:
+    """Applies :func:`add_malloc_option`'s choice; results records name the
+    setting in effect (:func:`malloc_setting`)."""
+    if not args.system_malloc:
+        reuse_freed_memory()

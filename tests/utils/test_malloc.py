@@ -89,3 +89,16 @@ def test_real_glibc_accepts_the_setting():
     out = subprocess.run([sys.executable, '-c', code], env=env, check=True,
                          capture_output=True, text=True).stdout
     assert out.startswith('True glibc, freed blocks up to 1073741824 bytes')
+
+
+@pytest.mark.parametrize('argv, applied', [([], True),
+                                           (['--system-malloc'], False)])
+def test_command_line_option(fake, argv, applied):
+    import argparse
+    from pyg_hyper.utils.malloc import add_malloc_option, apply_malloc_option
+    mallopt = fake()
+    parser = argparse.ArgumentParser()
+    add_malloc_option(parser)
+    apply_malloc_option(parser.parse_args(argv))
+    assert bool(mallopt.calls) is applied
+    assert (malloc_setting() != 'system default') is applied
